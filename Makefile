@@ -1,0 +1,49 @@
+# Ledgermark: the two commands are `make demo` and `make test`; both run `make setup` first.
+SHELL := /bin/bash
+PY    := .venv/bin/python
+PIP   := .venv/bin/pip
+NPM   := npm install --prefer-offline --no-audit --no-fund --loglevel=error
+FASHION_MNIST := /usr/share/datasets/fashion-mnist
+
+.PHONY: setup demo test test-fast bench-gas bench-watermark contracts clean
+
+setup: .venv/.installed ganache/node_modules/.installed contracts/solcjs/node_modules/.installed \
+       ipfs/jsipfs/node_modules/.installed $(FASHION_MNIST)
+
+# torch first and pinned: any later 'torch' requirement is then already satisfied by the CPU build.
+.venv/.installed: pyproject.toml
+	test -x $(PY) || python3 -m venv .venv
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q torch==2.13.0
+	$(PIP) install -q -e '.[test,dev]'
+	touch $@
+
+%/node_modules/.installed: %/package.json
+	cd $* && $(NPM)
+	touch $@
+
+$(FASHION_MNIST):
+	if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist; \
+	else sudo apt-get update -qq && sudo apt-get install -y -qq dataset-fashion-mnist; fi
+
+demo: setup
+	$(PY) -m registry.demo
+
+test: setup
+	$(PY) -m pytest -q -p no:cacheprovider; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
+
+test-fast: setup
+	$(PY) -m pytest -q -m "not daemon and not slow"
+
+contracts: setup
+	$(PY) contracts/build.py
+
+bench-gas: setup
+	$(PY) bench/gas.py --json docs/results/gas.json
+
+bench-watermark: setup
+	$(PY) bench/watermark.py --json docs/results/watermark.json
+
+clean:
+	rm -rf .venv */node_modules contracts/solcjs/node_modules ipfs/jsipfs/node_modules .pytest_cache
