@@ -1,0 +1,199 @@
+"""The ``ledgermark`` command line.
+
+Exit codes are part of the interface: 0 success (intact, published), 1 the bytes or model do not match
+(the output names each difference), 2 a usage or environment problem (the message says what to do).
+The commands are thin: each calls the same library function the Python API and the service use.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from registry import backends as backendslib
+from registry import config as configlib
+from registry import fetching, publishing
+from registry.cli import _output
+from registry.cli.chain import app as chain_app
+from verifier import manifest as manifestlib
+
+app = typer.Typer(
+    name="ledgermark",
+    help="Blockchain-anchored provenance registry for watermarked AI models.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+    add_completion=False,
+)
+app.add_typer(chain_app, name="chain")
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document instead of text.")]
+
+
+@app.callback()
+def _global_options(
+    ctx: typer.Context,
+    data_dir: Annotated[
+        Path | None, typer.Option("--data-dir", help="State folder [env LEDGERMARK_HOME; default ~/.ledgermark].")
+    ] = None,
+    chain: Annotated[
+        str | None, typer.Option("--chain", help="local | embedded | http(s)://RPC-URL [env LEDGERMARK_CHAIN].")
+    ] = None,
+    ipfs: Annotated[
+        str | None, typer.Option("--ipfs", help="embedded | Kubo RPC multiaddr [env LEDGERMARK_IPFS].")
+    ] = None,
+    cid_version: Annotated[
+        int | None, typer.Option("--cid-version", help="CID version for new uploads: 0 (Kubo default) or 1.")
+    ] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log what happens.")] = False,
+) -> None:
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    ctx.obj = _output.guard(lambda: configlib.Settings.load(data_dir=data_dir, chain=chain, ipfs=ipfs, cid_version=cid_version))
+
+
+# --------------------------------------------------------------------------- commands
+
+
+@app.command()
+def cid(
+    path: Annotated[Path, typer.Argument(help="File to hash.", exists=True, dir_okay=False)],
+    cid_version: Annotated[int, typer.Option("--cid-version", help="0 or 1 (1 implies raw leaves).")] = 0,
+) -> None:
+    """Print the CID that Kubo's `ipfs add` would print for PATH (nothing is stored)."""
+    if cid_version not in (0, 1):
+        _output.fail("--cid-version must be 0 or 1")
+    size = path.stat().st_size
+    with _output.progress_factory() as progress:
+        digest = _output.guard(
+            lambda: manifestlib.digest_file(path, cid_version=cid_version, progress=progress(f"hash {path.name}", size))
+        )
+    typer.echo(digest.cid)
+
+
+@app.command()
+def publish(
+    ctx: typer.Context,
+    artifacts: Annotated[list[str], typer.Argument(help="Files as PATH or PATH:ROLE (roles: model, trigger, …).")],
+    name: Annotated[str | None, typer.Option("--name", help="Human name of the publication.")] = None,
+    parent: Annotated[int, typer.Option("--parent", help="Record this model derives from (lineage).")] = 0,
+    watermark_key_hash: Annotated[
+        str | None, typer.Option("--watermark-key-hash", help="0x… hash of the watermark key to anchor.")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Upload artifacts to IPFS and anchor their Merkle root on-chain."""
+    parsed = [_parse_artifact(spec) for spec in artifacts]
+    key_hash = _parse_bytes32(watermark_key_hash) if watermark_key_hash else bytes(32)
+
+    def run() -> publishing.Publication:
+        with backendslib.open_backends(ctx.obj) as backends, _output.progress_factory() as progress:
+            return publishing.publish(
+                backends,
+                parsed,
+                name=name or parsed[0].path.stem,
+                watermark_key_hash=key_hash,
+                parent_id=parent,
+                progress=progress,
+            )
+
+    publication = _output.guard(run)
+    _output.emit(as_json, publication.to_dict(), _output.publication_lines(publication))
+
+
+@app.command()
+def show(
+    ctx: typer.Context,
+    record: Annotated[str, typer.Argument(help="Record id or 0x Merkle root.")],
+    as_json: JsonOption = False,
+) -> None:
+    """Show a record as the chain holds it, with its artifacts."""
+
+    def run() -> tuple[Any, manifestlib.Manifest]:
+        with backendslib.open_backends(ctx.obj) as backends:
+            found = fetching.resolve_record(backends, record)
+            return found, fetching.load_manifest(backends, found)
+
+    found, manifest = _output.guard(run)
+    _output.emit(as_json, _output.record_dict(found, manifest), _output.record_lines(found, manifest))
+
+
+@app.command()
+def fetch(
+    ctx: typer.Context,
+    record: Annotated[str, typer.Argument(help="Record id or 0x Merkle root.")],
+    out: Annotated[Path, typer.Option("--out", help="Destination folder.")],
+    as_json: JsonOption = False,
+) -> None:
+    """Download a record's artifacts and prove they are exactly what was anchored (exit 0 when intact)."""
+
+    def run() -> fetching.FetchResult:
+        with backendslib.open_backends(ctx.obj) as backends, _output.progress_factory() as progress:
+            return fetching.fetch(backends, record, out, progress=progress)
+
+    result = _output.guard(run, as_json=as_json)
+    _output.emit(as_json, result.to_dict(), _output.fetch_lines(result))
+
+
+@app.command()
+def verify(
+    ctx: typer.Context,
+    record: Annotated[str, typer.Argument(help="Record id or 0x Merkle root.")],
+    paths: Annotated[list[Path], typer.Argument(help="Local files (matched by name) or folders.")],
+    as_json: JsonOption = False,
+) -> None:
+    """Check local files against a record: exit 0 intact, 1 mismatch, 2 usage or environment error."""
+
+    def run() -> tuple[Any, manifestlib.Comparison]:
+        with backendslib.open_backends(ctx.obj) as backends:
+            return fetching.verify_files(backends, record, paths)
+
+    found, comparison = _output.guard(run, as_json=as_json)
+    document = {"record_id": found.record_id, "revoked": found.revoked, **comparison.to_dict()}
+    _output.emit(as_json, document, _output.comparison_lines(found, comparison))
+    if not comparison.ok:
+        raise typer.Exit(1)
+
+
+@app.command()
+def lineage(
+    ctx: typer.Context,
+    record: Annotated[str, typer.Argument(help="Record id or 0x Merkle root.")],
+    as_json: JsonOption = False,
+) -> None:
+    """Walk a record's ancestry (what it was fine-tuned, quantised, … from) and draw it."""
+
+    def run() -> tuple[list[Any], str]:
+        with backendslib.open_backends(ctx.obj) as backends:
+            found = fetching.resolve_record(backends, record)
+            return backends.registry.ancestry(found.record_id), backends.registry.lineage_graph(found.record_id)
+
+    ancestry, graph = _output.guard(run)
+    _output.emit(as_json, {"ancestry": [_output.record_summary(r) for r in ancestry]}, [graph])
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _parse_artifact(spec: str) -> publishing.Artifact:
+    """PATH or PATH:ROLE; a colon followed by a path separator is part of the path."""
+    path, sep, role = spec.rpartition(":")
+    if not sep or not role or "/" in role:
+        path, role = spec, "artifact"
+    return publishing.Artifact(path=Path(path), role=role)
+
+
+def _parse_bytes32(text: str) -> bytes:
+    try:
+        value = bytes.fromhex(text.removeprefix("0x"))
+    except ValueError:
+        value = b""
+    if len(value) != 32:
+        _output.fail(f"{text!r} is not a 0x-prefixed 32-byte hex value")
+    return value
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,141 @@
+"""How the CLI shows things: plain lines for people, one JSON document for scripts, bars for big files."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Callable, Iterator
+from datetime import datetime, timezone
+from typing import Any, NoReturn
+
+import typer
+from tqdm import tqdm
+
+from registry import chain as chainlib
+from registry.errors import USER_ERRORS, VerificationFailed
+from registry.fetching import FetchResult
+from registry.publishing import Publication, ProgressFactory
+from verifier import manifest as manifestlib
+
+PROGRESS_THRESHOLD = 16 << 20
+"""Files smaller than this get no bar: they take less time than the bar takes to draw."""
+
+
+def emit(as_json: bool, document: dict[str, Any], lines: list[str]) -> None:
+    if as_json:
+        typer.echo(json.dumps(document, indent=2, sort_keys=True))
+    else:
+        for line in lines:
+            typer.echo(line)
+
+
+@contextlib.contextmanager
+def progress_factory() -> Iterator[ProgressFactory]:
+    """Hand out tqdm bars (stderr, only on a terminal) and close them all at the end."""
+    bars: list[tqdm] = []
+
+    def make(label: str, total: int) -> Callable[[int], None]:
+        if total < PROGRESS_THRESHOLD:
+            return lambda _n: None
+        bar = tqdm(total=total, desc=label, unit="B", unit_scale=True, unit_divisor=1024, disable=None, leave=False)
+        bars.append(bar)
+        return bar.update
+
+    try:
+        yield make
+    finally:
+        for bar in bars:
+            bar.close()
+
+
+def guard(action: Callable[[], Any], *, as_json: bool = False) -> Any:
+    """Run an action; turn known failures into a clean message and the documented exit code."""
+    try:
+        return action()
+    except VerificationFailed as err:
+        report_failure(err, as_json)
+        raise typer.Exit(1) from None
+    except USER_ERRORS as err:
+        fail(str(err), as_json)
+
+
+def fail(message: str, as_json: bool = False) -> NoReturn:
+    """Exit 2 with a message that says what is wrong (usage or environment)."""
+    if as_json:
+        typer.echo(json.dumps({"ok": False, "error": message}))
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(2)
+
+
+def report_failure(err: VerificationFailed, as_json: bool) -> None:
+    if as_json:
+        document: dict[str, Any] = {"ok": False, "error": str(err), "problems": err.problems}
+        if err.comparison is not None:
+            document.update(err.comparison.to_dict())
+        typer.echo(json.dumps(document, indent=2, sort_keys=True))
+    typer.echo(f"FAILED: {err}", err=True)
+    for line in err.problems:
+        typer.echo(f"  {line}", err=True)
+
+
+def publication_lines(p: Publication) -> list[str]:
+    return [
+        f"record      {p.record_id}",
+        f"root        0x{p.root.hex()}",
+        f"manifest    {p.manifest_cid}",
+        f"transaction {p.tx_hash}",
+        *[f"  {e.role:<13} {e.path}  {e.cid}" for e in p.manifest.entries],
+    ]
+
+
+def record_summary(record: chainlib.Record) -> dict[str, Any]:
+    return {
+        "record_id": record.record_id,
+        "owner": record.owner,
+        "root": "0x" + record.root.hex(),
+        "leaf_count": record.leaf_count,
+        "manifest_cid": record.manifest_cid,
+        "watermark_key_hash": "0x" + record.watermark_key_hash.hex(),
+        "parent_id": record.parent_id,
+        "derivation": record.derivation.name.lower(),
+        "commit_block": record.commit_block,
+        "registered_block": record.registered_block,
+        "registered_at": record.registered_at,
+        "revoked": record.revoked,
+    }
+
+
+def record_dict(record: chainlib.Record, manifest: manifestlib.Manifest) -> dict[str, Any]:
+    return {**record_summary(record), "name": manifest.name, "artifacts": [e.to_dict() for e in manifest.entries]}
+
+
+def record_lines(record: chainlib.Record, manifest: manifestlib.Manifest) -> list[str]:
+    when = datetime.fromtimestamp(record.registered_at, tz=timezone.utc).isoformat()
+    lines = [
+        f"record      {record.record_id}{'  (REVOKED)' if record.revoked else ''}",
+        f"name        {manifest.name}",
+        f"owner       {record.owner}",
+        f"root        0x{record.root.hex()} ({record.leaf_count} artifacts)",
+        f"manifest    {record.manifest_cid}",
+        f"registered  block {record.registered_block} at {when} (committed in block {record.commit_block})",
+    ]
+    if record.parent_id:
+        lines.append(f"derives     from record {record.parent_id} ({record.derivation.name.lower()})")
+    if any(record.watermark_key_hash):
+        lines.append(f"wm key hash 0x{record.watermark_key_hash.hex()}")
+    lines += [f"  {e.role:<13} {e.path}  {e.size} B  {e.cid}" for e in manifest.entries]
+    return lines
+
+
+def fetch_lines(result: FetchResult) -> list[str]:
+    lines = [f"record {result.record.record_id}: all {len(result.files)} artifacts verified against the chain"]
+    if result.record.revoked:
+        lines.append("WARNING: the owner has revoked this record")
+    return lines + [f"  ok  {path}" for path in result.files]
+
+
+def comparison_lines(record: chainlib.Record, comparison: manifestlib.Comparison) -> list[str]:
+    revoked = ["WARNING: the owner has revoked this record"] if record.revoked else []
+    if comparison.ok:
+        return [f"record {record.record_id}: intact ({len(comparison.intact)} artifacts)", *revoked]
+    return [f"record {record.record_id}: MISMATCH", *revoked, *[f"  {line}" for line in comparison.describe()]]

@@ -1,0 +1,55 @@
+"""`ledgermark chain …`: the managed local Ganache and contract deployment.
+
+Without `chain start`, each command on the default `local` chain runs Ganache for its own duration (about a
+second to start) on the data dir's database. `chain start` keeps one running in the background instead, so a
+series of commands skips that start-up; `chain stop` ends it by process id.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from registry import backends as backendslib
+from registry.cli import _output
+
+app = typer.Typer(help="Run the managed local chain and deploy contracts.", no_args_is_help=True)
+
+
+@app.command()
+def start(ctx: typer.Context) -> None:
+    """Start the data dir's Ganache in the background (database in DATA_DIR/chain)."""
+    node = _output.guard(lambda: backendslib.start_managed_chain(ctx.obj))
+    typer.echo(f"ganache running at {node.url} (pid {node.pid}); stop it with `ledgermark chain stop`")
+
+
+@app.command()
+def stop(ctx: typer.Context) -> None:
+    """Stop the data dir's background Ganache, if one runs."""
+    stopped = _output.guard(lambda: backendslib.stop_managed_chain(ctx.obj))
+    typer.echo(f"stopped ganache (pid {stopped})" if stopped else "no managed ganache was running")
+
+
+@app.command()
+def status(ctx: typer.Context) -> None:
+    """Say which chain is configured, whether it answers, and where the contracts are."""
+    def run() -> dict[str, str]:
+        with backendslib.open_backends(ctx.obj) as backends:
+            facts = backends.describe()
+            facts["block"] = str(backends.chain.w3.eth.block_number)
+            return facts
+
+    for key, value in _output.guard(run).items():
+        typer.echo(f"{key:<9} {value}")
+
+
+@app.command()
+def deploy(
+    ctx: typer.Context,
+    force: Annotated[bool, typer.Option("--force", help="Deploy even if contracts are already known.")] = False,
+) -> None:
+    """Deploy ModelRegistry and OwnershipDisputes on the configured chain and remember their addresses."""
+    registry, disputes = _output.guard(lambda: backendslib.deploy_on(ctx.obj, force=force))
+    typer.echo(f"ModelRegistry      {registry}\nOwnershipDisputes  {disputes}")
+

@@ -1,0 +1,213 @@
+"""Fetch and verify: prove that bytes are exactly what a record anchors.
+
+The chain is the root of trust. From the record we take the Merkle root, the leaf count and the manifest CID;
+the manifest must be canonical and hash back to that root; each artifact must match its entry (size, SHA-256,
+CID recomputed locally), and the contract itself must accept the artifact's Merkle proof. Downloads go to a
+staging folder inside the destination and are moved into place only when everything holds, so a failed fetch
+leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from ipfs.errors import ContentIntegrityError
+from registry import chain as chainlib
+from registry.backends import Backends
+from registry.errors import RecordError, VerificationFailed
+from registry.publishing import ProgressFactory
+from verifier import manifest as manifestlib
+
+log = logging.getLogger(__name__)
+
+_STAGING_PREFIX = ".ledgermark-partial-"
+
+
+@dataclasses.dataclass(frozen=True)
+class FetchResult:
+    record: chainlib.Record
+    manifest: manifestlib.Manifest
+    comparison: manifestlib.Comparison
+    files: tuple[Path, ...]
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "record_id": self.record.record_id,
+            "root": "0x" + self.record.root.hex(),
+            "revoked": self.record.revoked,
+            "files": [str(p) for p in self.files],
+            **self.comparison.to_dict(),
+        }
+
+
+# --------------------------------------------------------------------------- records and manifests
+
+
+def resolve_record(backends: Backends, reference: str) -> chainlib.Record:
+    """A record by id (``7``) or by Merkle root (``0x`` + 64 hex digits)."""
+    reference = reference.strip()
+    record_id: int | None
+    if reference.isdecimal():
+        record_id = int(reference)
+    elif reference.lower().startswith("0x") and len(reference) == 66:
+        try:
+            root = bytes.fromhex(reference[2:])
+        except ValueError as err:
+            raise RecordError(f"{reference!r} is not a hex Merkle root") from err
+        record_id = backends.registry.record_id_by_root(root)
+    else:
+        raise RecordError(f"{reference!r} is neither a record id nor a 0x-prefixed 32-byte Merkle root")
+    if not record_id:
+        raise RecordError(_unknown(backends, reference))
+    try:
+        return backends.registry.record(record_id)
+    except chainlib.UnknownRecordError as err:
+        raise RecordError(_unknown(backends, reference)) from err
+
+
+def load_manifest(backends: Backends, record: chainlib.Record) -> manifestlib.Manifest:
+    """The record's manifest, checked against the anchored root and leaf count."""
+    try:
+        manifest = manifestlib.Manifest.from_bytes(backends.store.cat(record.manifest_cid))
+    except (manifestlib.ManifestError, ContentIntegrityError) as err:
+        raise VerificationFailed(f"record {record.record_id}: manifest {record.manifest_cid} rejected: {err}") from err
+    if len(manifest.entries) != record.leaf_count:
+        raise VerificationFailed(
+            f"record {record.record_id}: manifest lists {len(manifest.entries)} artifacts, "
+            f"the chain anchors {record.leaf_count}"
+        )
+    root = manifest.root()
+    if root != record.root:
+        raise VerificationFailed(
+            f"record {record.record_id}: manifest root 0x{root.hex()} differs from the anchored root "
+            f"0x{record.root.hex()}"
+        )
+    return manifest
+
+
+# --------------------------------------------------------------------------- fetch
+
+
+def fetch(
+    backends: Backends, reference: str, dest: Path, *, progress: ProgressFactory | None = None
+) -> FetchResult:
+    """Download every artifact of a record into ``dest``, all verified, or nothing at all."""
+    record = resolve_record(backends, reference)
+    manifest = load_manifest(backends, record)
+    dest.mkdir(parents=True, exist_ok=True)
+    with _staging(dest) as staging:
+        actual, problems = _download_all(backends, manifest, staging, progress)
+        comparison = manifestlib.compare(manifest, actual)
+        problems += _prove_on_chain(backends, record, manifest, comparison.intact)
+        if not comparison.ok or problems:
+            raise VerificationFailed(
+                f"record {record.record_id}: downloaded artifacts do not match the anchored record; "
+                "nothing was written",
+                comparison,
+                problems,
+            )
+        files = tuple(_move_into_place(staging, dest, e.path) for e in manifest.entries)
+    return FetchResult(record=record, manifest=manifest, comparison=comparison, files=files)
+
+
+def _download_all(
+    backends: Backends, manifest: manifestlib.Manifest, staging: Path, progress: ProgressFactory | None
+) -> tuple[list[manifestlib.ManifestEntry], list[str]]:
+    actual, problems = [], []
+    for entry in manifest.entries:
+        target = staging / entry.path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            backends.store.get_file(
+                entry.cid, target, progress=progress(f"download {entry.path}", entry.size) if progress else None
+            )
+        except ContentIntegrityError as err:
+            problems.append(f"corrupt: {entry.path}: {err}")
+            continue
+        actual.append(
+            manifestlib.entry_for_file(target, role=entry.role, name=entry.path, cid_version=_cid_version(entry.cid))
+        )
+    return actual, problems
+
+
+@contextlib.contextmanager
+def _staging(dest: Path) -> Iterator[Path]:
+    staging = Path(tempfile.mkdtemp(prefix=_STAGING_PREFIX, dir=dest))
+    try:
+        yield staging
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _move_into_place(staging: Path, dest: Path, manifest_path: str) -> Path:
+    target = dest / manifest_path
+    target.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(staging / manifest_path, target)
+    return target
+
+
+# --------------------------------------------------------------------------- verify local files
+
+
+def verify_files(backends: Backends, reference: str, paths: Sequence[Path]) -> tuple[chainlib.Record, manifestlib.Comparison]:
+    """Check local files against a record; files match manifest entries by name (or relative path in a folder)."""
+    record = resolve_record(backends, reference)
+    manifest = load_manifest(backends, record)
+    by_path = {e.path: e for e in manifest.entries}
+    actual = []
+    for local, name in _expand(paths):
+        if not local.is_file():
+            raise RecordError(f"{local} is not a readable file")
+        known = by_path.get(name)
+        role = known.role if known else "artifact"
+        version = _cid_version(known.cid) if known else backends.settings.cid_version
+        actual.append(manifestlib.entry_for_file(local, role=role, name=name, cid_version=version))
+    comparison = manifestlib.compare(manifest, actual)
+    problems = _prove_on_chain(backends, record, manifest, comparison.intact)
+    if problems:
+        raise VerificationFailed(f"record {record.record_id}: the contract rejected a proof", comparison, problems)
+    return record, comparison
+
+
+def _expand(paths: Sequence[Path]) -> Iterator[tuple[Path, str]]:
+    """Files as given (matched by name), folders walked (matched by path relative to the folder)."""
+    for path in paths:
+        if path.is_dir():
+            for child in sorted(p for p in path.rglob("*") if p.is_file()):
+                yield child, child.relative_to(path).as_posix()
+        else:
+            yield path, path.name
+
+
+# --------------------------------------------------------------------------- shared
+
+
+def _prove_on_chain(
+    backends: Backends, record: chainlib.Record, manifest: manifestlib.Manifest, paths: Sequence[str]
+) -> list[str]:
+    """Ask the contract to check each intact artifact's Merkle proof: the buyer trusts the chain, not us."""
+    problems = []
+    for path in paths:
+        index = manifest.index_of(path)
+        entry = manifest.entries[index]
+        if not backends.registry.verify_artifact(record.record_id, entry.leaf(), index, manifest.proof(index)):
+            problems.append(f"proof rejected: {path} (leaf {index}) is not under the anchored root")
+    return problems
+
+
+def _cid_version(cid: str) -> int:
+    return 0 if cid.startswith("Qm") else 1
+
+
+def _unknown(backends: Backends, reference: str) -> str:
+    return (
+        f"record {reference} is not registered on chain {backends.chain.chain_id} "
+        f"(registry {backends.registry.address})"
+    )

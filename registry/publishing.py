@@ -1,0 +1,119 @@
+"""Publish: artifacts → manifest → IPFS → Merkle root → on-chain record.
+
+The order matters for "loses nothing": every byte is stored (and pinned) on IPFS before the chain is touched,
+and the chain transaction is the single commit point. A failure before it leaves only unreferenced, pinned
+blocks (harmless, re-used by a retry); no record points at content that is not there.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from registry import chain as chainlib
+from registry.backends import Backends
+from registry.errors import LedgermarkError
+from verifier import manifest as manifestlib
+
+log = logging.getLogger(__name__)
+
+ProgressFactory = Callable[[str, int], Callable[[int], None]]
+"""Given a label and a total byte count, returns a callback taking byte increments (e.g. a tqdm bar)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Artifact:
+    """A local file to publish, with its role and the path it will have in the manifest."""
+
+    path: Path
+    role: str
+    name: str | None = None
+
+    @property
+    def manifest_path(self) -> str:
+        return self.name or self.path.name
+
+
+@dataclasses.dataclass(frozen=True)
+class Publication:
+    record_id: int
+    root: bytes
+    manifest_cid: str
+    tx_hash: str
+    manifest: manifestlib.Manifest
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "record_id": self.record_id,
+            "root": "0x" + self.root.hex(),
+            "manifest_cid": self.manifest_cid,
+            "tx_hash": self.tx_hash,
+            "artifacts": [e.to_dict() for e in self.manifest.entries],
+        }
+
+
+def publish(
+    backends: Backends,
+    artifacts: Sequence[Artifact],
+    *,
+    name: str,
+    watermark_key_hash: bytes = bytes(32),
+    parent_id: int = 0,
+    derivation: chainlib.Derivation = chainlib.Derivation.NONE,
+    progress: ProgressFactory | None = None,
+) -> Publication:
+    """Store every artifact and the manifest on IPFS, then anchor the Merkle root on-chain."""
+    _check_artifacts(artifacts)
+    cid_version = backends.settings.cid_version
+    entries = [_store_artifact(backends, a, cid_version, progress) for a in artifacts]
+    manifest = manifestlib.Manifest.create(name, entries)
+    root = manifest.root()
+    existing = backends.registry.record_id_by_root(root)
+    if existing:
+        raise LedgermarkError(f"these exact artifacts are already registered as record {existing}")
+    manifest_cid = backends.store.add_bytes(manifest.to_bytes(), cid_version=cid_version)
+    record_id, tx = backends.registry.publish(
+        root,
+        len(manifest.entries),
+        manifest_cid,
+        watermark_key_hash=watermark_key_hash,
+        parent_id=parent_id,
+        derivation=derivation,
+    )
+    log.info("published record %s (root 0x%s) in tx %s", record_id, root.hex(), tx.tx_hash)
+    return Publication(record_id=record_id, root=root, manifest_cid=manifest_cid, tx_hash=tx.tx_hash, manifest=manifest)
+
+
+def _store_artifact(
+    backends: Backends, artifact: Artifact, cid_version: int, progress: ProgressFactory | None
+) -> manifestlib.ManifestEntry:
+    """Hash the file, upload it, and insist the store agrees with our own CID."""
+    size = artifact.path.stat().st_size
+    entry = manifestlib.entry_for_file(
+        artifact.path,
+        role=artifact.role,
+        name=artifact.manifest_path,
+        cid_version=cid_version,
+        progress=progress(f"hash {artifact.manifest_path}", size) if progress else None,
+    )
+    stored_cid = backends.store.add_file(
+        artifact.path,
+        cid_version=cid_version,
+        progress=progress(f"upload {artifact.manifest_path}", size) if progress else None,
+    )
+    if stored_cid != entry.cid:
+        raise LedgermarkError(
+            f"IPFS node returned CID {stored_cid} for {artifact.path}, but its bytes hash to {entry.cid}: "
+            "the node uses other import settings (chunker, CID version) or the file changed while reading"
+        )
+    return entry
+
+
+def _check_artifacts(artifacts: Sequence[Artifact]) -> None:
+    if not artifacts:
+        raise LedgermarkError("nothing to publish: name at least one file")
+    for artifact in artifacts:
+        if not artifact.path.is_file():
+            raise LedgermarkError(f"{artifact.path} is not a readable file")

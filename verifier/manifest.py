@@ -1,0 +1,258 @@
+"""Publication manifests: what an owner anchors, and how a buyer compares bytes against it.
+
+A manifest lists one entry per artifact ``{role, path, size, sha256, cid}`` (DESIGN.md §4). Its canonical
+form (sorted keys, no spaces, UTF-8, entries sorted by POSIX path) is what goes to IPFS, so one publication
+has exactly one manifest CID. The Merkle leaves are derived from the entries in that same order.
+
+A comparison never stops at the first problem: like OpenSSF model signing, it reports every missing, extra
+and mismatched artifact with the expected and actual values, as structured fields.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import posixpath
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import BinaryIO
+
+from ipfs import cid as cidlib
+from ipfs import unixfs
+from verifier import merkle
+
+MANIFEST_VERSION = 1
+KNOWN_ROLES = ("model", "trigger", "watermark-key", "card", "artifact")
+_READ_SIZE = 1 << 20
+
+
+class ManifestError(ValueError):
+    """A manifest (or an entry in it) is malformed, non-canonical or self-contradictory."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ManifestEntry:
+    """One artifact of a publication, as anchored on-chain through its Merkle leaf."""
+
+    role: str
+    path: str  # POSIX, relative, no '..'
+    size: int
+    sha256: str  # lower-case hex
+    cid: str
+
+    def __post_init__(self) -> None:
+        _check_path(self.path)
+        if not self.role or any(c.isspace() for c in self.role):
+            raise ManifestError(f"artifact {self.path!r}: role {self.role!r} must be a non-empty word")
+        if self.size < 0:
+            raise ManifestError(f"artifact {self.path!r}: negative size {self.size}")
+        if len(self.sha256) != 64 or self.sha256 != self.sha256.lower():
+            raise ManifestError(f"artifact {self.path!r}: sha256 must be 64 lower-case hex digits")
+        try:
+            bytes.fromhex(self.sha256)
+        except ValueError as err:
+            raise ManifestError(f"artifact {self.path!r}: sha256 is not hex") from err
+
+    def leaf(self) -> bytes:
+        """The Merkle leaf of this entry (DESIGN.md §4)."""
+        return merkle.leaf_hash(
+            self.role, self.path, self.size, bytes.fromhex(self.sha256), cidlib.cid_to_bytes(self.cid)
+        )
+
+    def to_dict(self) -> dict[str, object]:
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class Manifest:
+    """A canonical, ordered list of entries plus a human name."""
+
+    name: str
+    entries: tuple[ManifestEntry, ...]
+
+    @classmethod
+    def create(cls, name: str, entries: Iterable[ManifestEntry]) -> Manifest:
+        """Sort entries into canonical order and reject duplicate paths."""
+        ordered = tuple(sorted(entries, key=lambda e: e.path))
+        if not ordered:
+            raise ManifestError("a publication needs at least one artifact")
+        for before, after in zip(ordered, ordered[1:]):
+            if before.path == after.path:
+                raise ManifestError(f"two artifacts share the path {before.path!r}")
+        return cls(name=name, entries=ordered)
+
+    def to_bytes(self) -> bytes:
+        """Canonical JSON: sorted keys, no whitespace, UTF-8."""
+        document = {
+            "entries": [e.to_dict() for e in self.entries],
+            "name": self.name,
+            "version": MANIFEST_VERSION,
+        }
+        return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Manifest:
+        """Parse a manifest and insist it is byte-for-byte canonical, so it has one CID only."""
+        try:
+            document = json.loads(data.decode("utf-8"))
+            if document.get("version") != MANIFEST_VERSION:
+                raise ManifestError(f"unsupported manifest version {document.get('version')!r}")
+            entries = [ManifestEntry(**raw) for raw in document["entries"]]
+            manifest = cls(name=str(document["name"]), entries=tuple(entries))
+        except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, AttributeError) as err:
+            raise ManifestError(f"manifest is not valid: {err}") from err
+        if manifest.to_bytes() != data:
+            raise ManifestError(
+                "manifest is not in canonical form (entries must be sorted by path, keys sorted, no spaces)"
+            )
+        return cls.create(manifest.name, manifest.entries)
+
+    def leaves(self) -> list[bytes]:
+        return [e.leaf() for e in self.entries]
+
+    def root(self) -> bytes:
+        return merkle.merkle_root(self.leaves())
+
+    def proof(self, index: int) -> list[bytes]:
+        return merkle.merkle_proof(self.leaves(), index)
+
+    def index_of(self, path: str) -> int:
+        for i, entry in enumerate(self.entries):
+            if entry.path == path:
+                return i
+        raise ManifestError(f"no artifact {path!r} in the manifest")
+
+
+# --------------------------------------------------------------------------- hashing local files
+
+
+@dataclasses.dataclass(frozen=True)
+class FileDigest:
+    size: int
+    sha256: str
+    cid: str
+
+
+class _HashingReader:
+    """Feeds SHA-256 with every byte the CID importer reads, so a file is read and hashed once."""
+
+    def __init__(self, stream: BinaryIO, progress: Callable[[int], None] | None) -> None:
+        self._stream = stream
+        self._progress = progress
+        self.sha256 = hashlib.sha256()
+        self.size = 0
+
+    def read(self, n: int = -1) -> bytes:
+        data = self._stream.read(n)
+        self.sha256.update(data)
+        self.size += len(data)
+        if self._progress and data:
+            self._progress(len(data))
+        return data
+
+
+def digest_file(path: Path, *, cid_version: int = 0, progress: Callable[[int], None] | None = None) -> FileDigest:
+    """Size, SHA-256 and IPFS CID of a file in one streaming pass."""
+    with open(path, "rb") as stream:
+        reader = _HashingReader(stream, progress)
+        cid = unixfs.import_stream(reader, cid_version=cid_version)  # type: ignore[arg-type]
+    return FileDigest(size=reader.size, sha256=reader.sha256.hexdigest(), cid=cid)
+
+
+def entry_for_file(
+    path: Path,
+    *,
+    role: str,
+    name: str | None = None,
+    cid_version: int = 0,
+    progress: Callable[[int], None] | None = None,
+) -> ManifestEntry:
+    digest = digest_file(path, cid_version=cid_version, progress=progress)
+    return ManifestEntry(role=role, path=name or path.name, size=digest.size, sha256=digest.sha256, cid=digest.cid)
+
+
+# --------------------------------------------------------------------------- comparing
+
+
+@dataclasses.dataclass(frozen=True)
+class Mismatch:
+    """One artifact whose bytes differ from the anchored entry: which fields, expected vs actual."""
+
+    path: str
+    role: str
+    fields: tuple[str, ...]
+    expected: dict[str, object]
+    actual: dict[str, object]
+
+
+@dataclasses.dataclass(frozen=True)
+class Comparison:
+    """Itemised outcome of checking artifacts against a manifest."""
+
+    missing: tuple[ManifestEntry, ...] = ()
+    extra: tuple[str, ...] = ()
+    mismatched: tuple[Mismatch, ...] = ()
+    intact: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return not (self.missing or self.extra or self.mismatched)
+
+    def describe(self) -> list[str]:
+        """One plain line a problem, for terminals and error messages."""
+        lines = [f"missing: {e.path} ({e.role}, expected sha256 {e.sha256})" for e in self.missing]
+        lines += [f"extra: {p} (not in the manifest)" for p in self.extra]
+        for m in self.mismatched:
+            diffs = ", ".join(f"{f} expected {m.expected[f]} got {m.actual[f]}" for f in m.fields)
+            lines.append(f"mismatch: {m.path} ({m.role}): {diffs}")
+        return lines
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "ok": self.ok,
+            "intact": list(self.intact),
+            "missing": [e.to_dict() for e in self.missing],
+            "extra": list(self.extra),
+            "mismatched": [dataclasses.asdict(m) for m in self.mismatched],
+        }
+
+
+_COMPARED_FIELDS = ("size", "sha256", "cid")
+
+
+def compare(manifest: Manifest, actual: Sequence[ManifestEntry]) -> Comparison:
+    """Compare actual artifacts (matched by path) against the manifest, reporting every difference."""
+    expected_by_path = {e.path: e for e in manifest.entries}
+    actual_by_path = {a.path: a for a in actual}
+    mismatched, intact = [], []
+    for path, want in expected_by_path.items():
+        got = actual_by_path.get(path)
+        if got is None:
+            continue
+        fields = tuple(f for f in _COMPARED_FIELDS if getattr(want, f) != getattr(got, f))
+        if fields:
+            mismatched.append(
+                Mismatch(
+                    path=path,
+                    role=want.role,
+                    fields=fields,
+                    expected={f: getattr(want, f) for f in fields},
+                    actual={f: getattr(got, f) for f in fields},
+                )
+            )
+        else:
+            intact.append(path)
+    return Comparison(
+        missing=tuple(e for p, e in expected_by_path.items() if p not in actual_by_path),
+        extra=tuple(sorted(p for p in actual_by_path if p not in expected_by_path)),
+        mismatched=tuple(mismatched),
+        intact=tuple(intact),
+    )
+
+
+def _check_path(path: str) -> None:
+    if not path or path.startswith("/") or "\\" in path or "\0" in path:
+        raise ManifestError(f"artifact path {path!r} must be a relative POSIX path")
+    if posixpath.normpath(path) != path or path.split("/")[0] == "..":
+        raise ManifestError(f"artifact path {path!r} is not normalised")
