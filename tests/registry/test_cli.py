@@ -1,0 +1,164 @@
+"""The `ledgermark` command line: output, exit codes (0 ok, 1 mismatch, 2 usage/environment)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from registry.cli import app
+from tests.registry.conftest import files_under, write_artifacts
+
+runner = CliRunner()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize(
+    ("content", "version", "expected"),
+    [
+        (b"", 0, "QmbFMke1KXqnYyBBWxB74N4c5SBnJMVAiMNRcGu6x1AwQH"),
+        (b"", 1, "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku"),
+        (b"hello world\n", 0, "QmT78zSuBmuS4z925WZfrqQ1qHaJ56DQaTfyMUF7F8ff5o"),
+        (b"hello world\n", 1, "bafkreifjjcie6lypi6ny7amxnfftagclbuxndqonfipmb64f2km2devei4"),
+    ],
+)
+def test_cid_prints_what_kubo_prints(tmp_path: Path, content: bytes, version: int, expected: str) -> None:
+    target = tmp_path / "file"
+    target.write_bytes(content)
+
+    result = runner.invoke(app, ["cid", str(target), "--cid-version", str(version)])
+
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == expected
+
+
+def test_cid_rejects_an_unknown_version(tmp_path: Path) -> None:
+    (tmp_path / "f").write_bytes(b"x")
+
+    result = runner.invoke(app, ["cid", str(tmp_path / "f"), "--cid-version", "2"])
+
+    assert result.exit_code == 2
+    assert "error: --cid-version must be 0 or 1" in result.stderr
+
+
+def test_publish_json_on_the_embedded_backends(tmp_path: Path) -> None:
+    artifacts = write_artifacts(tmp_path / "owner")
+    args = ["--data-dir", str(tmp_path / "state"), "--chain", "embedded", "publish", "--json", "--name", "tiny"]
+
+    result = runner.invoke(app, [*args, f"{artifacts[0].path}:model", f"{artifacts[1].path}:trigger"])
+
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert document["record_id"] == 1
+    assert [(a["path"], a["role"]) for a in document["artifacts"]] == [("model.pt", "model"), ("triggers.npz", "trigger")]
+    assert document["root"].startswith("0x") and len(document["root"]) == 66
+
+
+def test_unknown_record_exits_2_with_the_reason(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["--data-dir", str(tmp_path), "--chain", "embedded", "show", "7"])
+
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: record 7 is not registered on chain ")
+
+
+def test_ipfs_node_down_exits_2(tmp_path: Path) -> None:
+    artifacts = write_artifacts(tmp_path / "owner")
+    port = _free_port()
+
+    result = runner.invoke(
+        app,
+        ["--data-dir", str(tmp_path / "s"), "--chain", "embedded", "--ipfs", f"/ip4/127.0.0.1/tcp/{port}/http",
+         "publish", str(artifacts[0].path)],
+    )
+
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: ")
+    assert f"127.0.0.1/tcp/{port}" in result.stderr
+
+
+def test_chain_down_exits_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LEDGERMARK_PRIVATE_KEY", "0x" + "11" * 32)
+    port = _free_port()
+
+    result = runner.invoke(app, ["--data-dir", str(tmp_path), "--chain", f"http://127.0.0.1:{port}", "show", "1"])
+
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: ")
+    assert f"http://127.0.0.1:{port}" in result.stderr
+
+
+def test_url_chain_without_a_key_says_what_to_set(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("LEDGERMARK_PRIVATE_KEY", raising=False)
+
+    result = runner.invoke(app, ["--data-dir", str(tmp_path), "--chain", "http://127.0.0.1:9", "show", "1"])
+
+    assert result.exit_code == 2
+    assert "set LEDGERMARK_PRIVATE_KEY" in result.stderr
+
+
+def test_bad_chain_setting_exits_2(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["--data-dir", str(tmp_path), "--chain", "mainnet", "show", "1"])
+
+    assert result.exit_code == 2
+    assert "--chain 'mainnet' is not understood" in result.stderr
+
+
+# --------------------------------------------------------------------------- default backends, new processes
+
+
+def _ledgermark(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "LEDGERMARK_HOME": str(home)}
+    for name in ("LEDGERMARK_CHAIN", "LEDGERMARK_IPFS", "LEDGERMARK_PRIVATE_KEY"):
+        env.pop(name, None)
+    return subprocess.run(
+        [sys.executable, "-m", "registry", *args], env=env, capture_output=True, text=True, timeout=180
+    )
+
+
+@pytest.mark.daemon
+def test_publish_then_fetch_in_new_processes_with_no_configuration(tmp_path: Path) -> None:
+    """The default chain (managed Ganache, database in the data dir) keeps records between commands."""
+    home = tmp_path / "home"
+    artifacts = write_artifacts(tmp_path / "owner")
+
+    published = _ledgermark(home, "publish", "--json", f"{artifacts[0].path}:model", f"{artifacts[1].path}:trigger")
+    assert published.returncode == 0, published.stderr
+    record_id = str(json.loads(published.stdout)["record_id"])
+
+    fetched = _ledgermark(home, "fetch", record_id, "--out", str(tmp_path / "buyer"))
+    assert fetched.returncode == 0, fetched.stderr
+    assert f"record {record_id}: all 2 artifacts verified against the chain" in fetched.stdout
+    assert files_under(tmp_path / "buyer") == ["model.pt", "triggers.npz"]
+
+    intact = _ledgermark(home, "verify", record_id, str(tmp_path / "buyer"))
+    assert intact.returncode == 0, intact.stderr
+    assert f"record {record_id}: intact (2 artifacts)" in intact.stdout
+
+    tampered = tmp_path / "tampered"
+    shutil.copytree(tmp_path / "buyer", tampered)
+    data = bytearray((tampered / "model.pt").read_bytes())
+    data[10] ^= 0xFF
+    (tampered / "model.pt").write_bytes(bytes(data))
+    mismatch = _ledgermark(home, "verify", record_id, str(tampered), "--json")
+    assert mismatch.returncode == 1
+    report = json.loads(mismatch.stdout)
+    assert report["ok"] is False
+    assert [m["path"] for m in report["mismatched"]] == ["model.pt"]
+    assert report["intact"] == ["triggers.npz"]
+
+    shown = _ledgermark(home, "show", record_id, "--json")
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout)["leaf_count"] == 2
+    assert not list((home / "chain").glob("*.pid")), "the per-command Ganache must be stopped"
