@@ -326,15 +326,28 @@ def translate_errors() -> Iterator[None]:
     """Re-raise web3's contract-logic exceptions as ``ContractRevertError`` subclasses."""
     try:
         yield
-    except ContractCustomError as err:
-        data = err.data if isinstance(err.data, str) else err.message
-        raise decode_revert(data) from err
     except ContractPanicError as err:
         raise ContractRevertError("Panic", {"reason": err.message}, "Solidity panic (assert, overflow, ...)") from err
-    except ContractLogicError as err:
-        raise ContractRevertError("Error", {"reason": err.message}, "the contract reverted") from err
+    except ContractLogicError as err:  # ContractCustomError included; Ganache reports custom errors as plain ones
+        data = _logic_error_data(err)
+        if data is None or len(data) < 4:
+            raise ContractRevertError("Error", {"reason": err.message}, "the contract reverted") from err
+        raise decode_revert(data) from err
     except _TesterTransactionFailed as err:
         raise decode_revert(_tester_revert_data(err)) from err
+
+
+def _logic_error_data(err: ContractLogicError) -> bytes | None:
+    """Revert data from web3's error: a hex string (geth, Anvil) or a dict with ``result``/``data`` (Ganache)."""
+    data: Any = err.data
+    if isinstance(data, dict):
+        data = data.get("result") or data.get("data")
+    if isinstance(data, str) and data.startswith("0x"):
+        try:
+            return bytes.fromhex(data[2:])
+        except ValueError:
+            return None
+    return None
 
 
 def _tester_revert_data(err: BaseException) -> bytes | None:
@@ -757,9 +770,13 @@ class ModelRegistryClient:
             )
 
     def _await_min_age(self, commit_block: int, poll_interval_s: float, timeout_s: float) -> None:
-        """Make sure the next mined block is at least ``min_commit_age`` after ``commit_block``."""
+        """Wait until the *latest* block is ``min_commit_age`` past ``commit_block``.
+
+        The reveal lands in a later block anyway, but some nodes (Anvil) estimate gas with ``block.number`` of
+        the latest block, so an estimate made one block early would see the commitment as too new.
+        """
         min_age, _ = self.commit_ages()
-        ready_at = commit_block + min_age - 1  # the reveal lands in (latest + 1)
+        ready_at = commit_block + min_age
         if self.chain.is_dev_chain:
             self.chain.mine(ready_at - self.chain.block_number())
             return
