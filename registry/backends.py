@@ -181,3 +181,41 @@ class DeploymentBook:
     def _key(chain: chainlib.Chain) -> str:
         genesis = chain.w3.eth.get_block(0)["hash"]
         return f"{chain.chain_id}:{bytes(genesis).hex()}"
+
+
+# --------------------------------------------------------------------------- `ledgermark chain …`
+
+
+def start_managed_chain(settings: Settings) -> devchain.LocalNode:
+    """Start the data dir's Ganache in the background, or return the one already running."""
+    _require_local(settings)
+    settings.chain_dir.mkdir(parents=True, exist_ok=True)
+    with open(settings.chain_dir / "lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return devchain.GanacheNode.find_running(settings.chain_dir) or devchain.GanacheNode.managed(
+            settings.chain_dir
+        ).start()
+
+
+def stop_managed_chain(settings: Settings) -> int | None:
+    """Stop the data dir's background Ganache by process id; returns that pid, or None if none ran."""
+    _require_local(settings)
+    node = devchain.GanacheNode.find_running(settings.chain_dir)
+    if node is None:
+        return None
+    pid = node.pid
+    node.stop()
+    return pid
+
+
+def deploy_on(settings: Settings, *, force: bool = False) -> tuple[str, str]:
+    """Deploy (or, unless forced, look up) the contracts on the configured chain and remember them."""
+    with _open_chain(settings) as chain:
+        book = DeploymentBook(settings.data_dir / "deployments.json")
+        known = None if force else book.lookup(chain)
+        return known or deploy_contracts(chain, book)
+
+
+def _require_local(settings: Settings) -> None:
+    if settings.chain != CHAIN_LOCAL:
+        raise ConfigError(f"`ledgermark chain start/stop` manage the local chain only, not {settings.chain!r}")

@@ -15,7 +15,7 @@ import typer
 
 from registry import backends as backendslib
 from registry import config as configlib
-from registry import fetching, publishing
+from registry import fetching, publishing, views
 from registry.cli import _output
 from registry.cli.chain import app as chain_app
 from verifier import manifest as manifestlib
@@ -116,7 +116,7 @@ def show(
             return found, fetching.load_manifest(backends, found)
 
     found, manifest = _output.guard(run)
-    _output.emit(as_json, _output.record_dict(found, manifest), _output.record_lines(found, manifest))
+    _output.emit(as_json, views.record_dict(found, manifest), _output.record_lines(found, manifest))
 
 
 @app.command()
@@ -170,7 +170,21 @@ def lineage(
             return backends.registry.ancestry(found.record_id), backends.registry.lineage_graph(found.record_id)
 
     ancestry, graph = _output.guard(run)
-    _output.emit(as_json, {"ancestry": [_output.record_summary(r) for r in ancestry]}, [graph])
+    _output.emit(as_json, {"ancestry": [views.record_summary(r) for r in ancestry]}, [graph])
+
+
+@app.command()
+def serve(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+) -> None:
+    """Run the HTTP service on the configured backends (OpenAPI docs at /docs)."""
+    import uvicorn
+
+    from registry.api.main import create_app
+
+    uvicorn.run(create_app(ctx.obj), host=host, port=port)
 
 
 # --------------------------------------------------------------------------- helpers

@@ -14,7 +14,7 @@ from tqdm import tqdm
 from registry import chain as chainlib
 from registry.errors import USER_ERRORS, VerificationFailed
 from registry.fetching import FetchResult
-from registry.publishing import Publication, ProgressFactory
+from registry.publishing import ProgressFactory, Publication
 from verifier import manifest as manifestlib
 
 PROGRESS_THRESHOLD = 16 << 20
@@ -86,27 +86,6 @@ def publication_lines(p: Publication) -> list[str]:
         f"transaction {p.tx_hash}",
         *[f"  {e.role:<13} {e.path}  {e.cid}" for e in p.manifest.entries],
     ]
-
-
-def record_summary(record: chainlib.Record) -> dict[str, Any]:
-    return {
-        "record_id": record.record_id,
-        "owner": record.owner,
-        "root": "0x" + record.root.hex(),
-        "leaf_count": record.leaf_count,
-        "manifest_cid": record.manifest_cid,
-        "watermark_key_hash": "0x" + record.watermark_key_hash.hex(),
-        "parent_id": record.parent_id,
-        "derivation": record.derivation.name.lower(),
-        "commit_block": record.commit_block,
-        "registered_block": record.registered_block,
-        "registered_at": record.registered_at,
-        "revoked": record.revoked,
-    }
-
-
-def record_dict(record: chainlib.Record, manifest: manifestlib.Manifest) -> dict[str, Any]:
-    return {**record_summary(record), "name": manifest.name, "artifacts": [e.to_dict() for e in manifest.entries]}
 
 
 def record_lines(record: chainlib.Record, manifest: manifestlib.Manifest) -> list[str]:

@@ -161,4 +161,4 @@ def test_publish_then_fetch_in_new_processes_with_no_configuration(tmp_path: Pat
     shown = _ledgermark(home, "show", record_id, "--json")
     assert shown.returncode == 0, shown.stderr
     assert json.loads(shown.stdout)["leaf_count"] == 2
-    assert not list((home / "chain").glob("*.pid")), "the per-command Ganache must be stopped"
+    assert not (home / "chain" / "node.json").exists(), "the per-command Ganache must be stopped"

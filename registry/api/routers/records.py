@@ -1,0 +1,58 @@
+"""/records: publish, read, verify uploaded files against a record, and walk lineage."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, File, Form, HTTPException, UploadFile
+
+from registry import fetching, publishing
+from registry.api import schemas, uploads
+from registry.api.dependencies import get_backends
+from registry.backends import Backends
+from registry.views import record_dict, record_summary
+
+router = APIRouter(prefix="/records", tags=["records"])
+BackendsDep = Annotated[Backends, Depends(get_backends)]
+
+
+@router.post("", response_model=schemas.PublicationOut, status_code=201)
+def publish_record(
+    backends: BackendsDep,
+    files: Annotated[list[UploadFile], File(description="The artifacts.")],
+    roles: Annotated[list[str], Form(description="One role per file, in the same order.")],
+    name: Annotated[str, Form()] = "unnamed",
+) -> Any:
+    """Upload artifacts, store them on IPFS and anchor their Merkle root on-chain."""
+    if len(roles) != len(files):
+        raise HTTPException(status_code=422, detail=f"{len(files)} files but {len(roles)} roles: give one role per file")
+    with uploads.received(files) as paths:
+        artifacts = [publishing.Artifact(path=p, role=r) for p, r in zip(paths, roles)]
+        return publishing.publish(backends, artifacts, name=name).to_dict()
+
+
+@router.get("/{reference}", response_model=schemas.RecordOut)
+def read_record(backends: BackendsDep, reference: str) -> Any:
+    """A record (by id or 0x Merkle root) with its verified manifest."""
+    record = fetching.resolve_record(backends, reference)
+    return record_dict(record, fetching.load_manifest(backends, record))
+
+
+@router.post("/{reference}/verify", response_model=schemas.ComparisonOut)
+def verify_uploads(
+    backends: BackendsDep,
+    reference: str,
+    files: Annotated[list[UploadFile], File(description="Files to check, matched to the manifest by name.")],
+) -> Any:
+    """Check uploaded files against a record; `ok` is false with every difference itemised on a mismatch."""
+    with uploads.received(files) as paths:
+        record, comparison = fetching.verify_files(backends, reference, paths)
+    return {"record_id": record.record_id, "revoked": record.revoked, **comparison.to_dict()}
+
+
+@router.get("/{reference}/lineage", response_model=schemas.LineageOut)
+def read_lineage(backends: BackendsDep, reference: str) -> Any:
+    """The record's ancestry, newest first, and the lineage drawn as text."""
+    record = fetching.resolve_record(backends, reference)
+    ancestry = backends.registry.ancestry(record.record_id)
+    return {"ancestry": [record_summary(r) for r in ancestry], "graph": backends.registry.lineage_graph(record.record_id)}

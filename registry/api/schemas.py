@@ -1,0 +1,67 @@
+"""Response models: the service's JSON is typed, and the OpenAPI document says so."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+
+
+class ArtifactOut(BaseModel):
+    role: str
+    path: str
+    size: int
+    sha256: str
+    cid: str
+
+
+class RecordOut(BaseModel):
+    record_id: int
+    owner: str
+    root: str
+    leaf_count: int
+    manifest_cid: str
+    watermark_key_hash: str
+    parent_id: int
+    derivation: str
+    commit_block: int
+    registered_block: int
+    registered_at: int
+    revoked: bool
+    name: str | None = None
+    artifacts: list[ArtifactOut] = []
+
+
+class PublicationOut(BaseModel):
+    record_id: int
+    root: str
+    manifest_cid: str
+    tx_hash: str
+    artifacts: list[ArtifactOut]
+
+
+class MismatchOut(BaseModel):
+    path: str
+    role: str
+    fields: list[str]
+    expected: dict[str, str | int]
+    actual: dict[str, str | int]
+
+
+class ComparisonOut(BaseModel):
+    record_id: int
+    revoked: bool
+    ok: bool
+    intact: list[str]
+    missing: list[ArtifactOut]
+    extra: list[str]
+    mismatched: list[MismatchOut]
+
+
+class LineageOut(BaseModel):
+    ancestry: list[RecordOut]
+    graph: str
+
+
+class DigestOut(BaseModel):
+    cid: str
+    size: int
+    sha256: str

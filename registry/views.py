@@ -1,0 +1,29 @@
+"""Plain-data views of chain records, shared by the CLI's --json output and the HTTP service."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from registry import chain as chainlib
+from verifier import manifest as manifestlib
+
+
+def record_summary(record: chainlib.Record) -> dict[str, Any]:
+    return {
+        "record_id": record.record_id,
+        "owner": record.owner,
+        "root": "0x" + record.root.hex(),
+        "leaf_count": record.leaf_count,
+        "manifest_cid": record.manifest_cid,
+        "watermark_key_hash": "0x" + record.watermark_key_hash.hex(),
+        "parent_id": record.parent_id,
+        "derivation": record.derivation.name.lower(),
+        "commit_block": record.commit_block,
+        "registered_block": record.registered_block,
+        "registered_at": record.registered_at,
+        "revoked": record.revoked,
+    }
+
+
+def record_dict(record: chainlib.Record, manifest: manifestlib.Manifest) -> dict[str, Any]:
+    return {**record_summary(record), "name": manifest.name, "artifacts": [e.to_dict() for e in manifest.entries]}
