@@ -546,7 +546,8 @@ class Chain:
         tester = self._tester()
         if tester is not None:
             latest = self.w3.eth.get_block("latest")["timestamp"]
-            tester.time_travel(int(latest) + int(seconds))
+            tester.time_travel(int(latest) + int(seconds))  # sets the pending block's time only
+            tester.mine_blocks(1)
             return
         self.w3.provider.make_request("evm_increaseTime", [int(seconds)])
         self.w3.provider.make_request("evm_mine", [])

@@ -1,0 +1,205 @@
+"""OwnershipDisputes on the in-process EVM: the flow end to end through registry.disputes, and every revert."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+import pytest
+
+from registry import chain as chainlib
+from registry import disputes as flow
+from tests.contracts.conftest import BOND, KEY_CID, QUORUM, VOTING_PERIOD
+
+Clients = tuple[chainlib.OwnershipDisputesClient, list[chainlib.OwnershipDisputesClient]]
+
+
+@pytest.fixture
+def parties(disputes: chainlib.OwnershipDisputesClient, accounts: list[chainlib.Chain]) -> Clients:
+    """Admin-deployed contract with three arbiters (accounts 4, 5, 6)."""
+    arbiters = [disputes.using(a) for a in accounts[4:7]]
+    for arbiter in arbiters:
+        disputes.grant_arbiter(arbiter.chain.address)
+    return disputes, arbiters
+
+
+def _expect(name: str, fn: Callable[[], object], cls: type[chainlib.ContractRevertError] = chainlib.ContractRevertError) -> chainlib.ContractRevertError:
+    with pytest.raises(cls) as info:
+        fn()
+    assert info.value.name == name, str(info.value)
+    return info.value
+
+
+def _balance(chain: chainlib.Chain, address: str) -> int:
+    return chain.w3.eth.get_balance(address)
+
+
+def test_upheld_dispute_returns_bond_to_claimant(
+    parties: Clients, registry: chainlib.ModelRegistryClient, publish: Callable[..., int], accounts: list[chainlib.Chain]
+) -> None:
+    disputes, arbiters = parties
+    claimant_record = publish()
+    thief = registry.using(accounts[2])
+    suspect_record = publish(thief, key_cid=None)
+    before = _balance(disputes.chain, disputes.chain.address)
+    resolution, report = flow.run_dispute(
+        disputes, claimant_record, suspect_record, "bafyevidence", KEY_CID,
+        [(arbiters[0], True, "bafyreport0"), (arbiters[1], True, "bafyreport1"), (arbiters[2], False, "bafyreport2")],
+    )
+    assert resolution.outcome is chainlib.DisputeStatus.UPHELD
+    assert resolution.recipient == disputes.chain.address and resolution.bond_wei == BOND
+    assert report.dispute.priority is chainlib.Priority.CLAIMANT_FIRST
+    assert report.dispute.suspect_record == suspect_record and report.dispute.key_cid == KEY_CID
+    assert (report.dispute.uphold_votes, report.dispute.reject_votes) == (2, 1)
+    assert [v.report_cid for v in report.votes] == ["bafyreport0", "bafyreport1", "bafyreport2"]
+    assert report.quorum == QUORUM and report.arbiter_count == 3 and report.resolved
+    spent = before - _balance(disputes.chain, disputes.chain.address)
+    assert 0 < spent < BOND // 10  # only gas: the bond came back
+    names = [e["event"] for e in resolution.tx.events]
+    assert names == ["DisputeResolved", "BondPaid"]
+
+
+def test_rejected_dispute_pays_suspect_owner(
+    parties: Clients, registry: chainlib.ModelRegistryClient, publish: Callable[..., int], accounts: list[chainlib.Chain]
+) -> None:
+    disputes, arbiters = parties
+    claimant_record = publish()
+    suspect_owner = accounts[2]
+    suspect_record = publish(registry.using(suspect_owner), key_cid=None)
+    registry.using(suspect_owner).transfer(suspect_record, accounts[3].address)  # bond goes to the current owner
+    before = _balance(disputes.chain, accounts[3].address)
+    resolution, report = flow.run_dispute(
+        disputes, claimant_record, suspect_record, "bafyevidence", KEY_CID,
+        [(arbiters[0], True, "r0"), (arbiters[1], False, "r1")],
+    )
+    assert resolution.outcome is chainlib.DisputeStatus.REJECTED
+    assert resolution.recipient == accounts[3].address
+    assert _balance(disputes.chain, accounts[3].address) - before == BOND
+
+
+def test_unregistered_suspect_and_priority(
+    parties: Clients, registry: chainlib.ModelRegistryClient, publish: Callable[..., int], accounts: list[chainlib.Chain]
+) -> None:
+    disputes, _ = parties
+    early = publish(registry.using(accounts[2]), key_cid=None)
+    claimant_record = publish()
+    unregistered = os.urandom(32)
+    first, _ = flow.open_dispute(disputes, claimant_record, unregistered, "bafyevidence")
+    assert first.priority is chainlib.Priority.SUSPECT_UNREGISTERED and first.suspect_record == 0
+    second, tx = flow.open_dispute(disputes, claimant_record, early, "bafyevidence")
+    assert second.priority is chainlib.Priority.SUSPECT_FIRST
+    assert tx.event("DisputeOpened")["suspectRoot"] == registry.record(early).root
+    # nobody votes; after the deadline the bond of the unregistered case goes to the treasury (admin)
+    resolution = flow.finalise(disputes, first.dispute_id, skip_wait_on_dev_chain=True)
+    assert resolution.outcome is chainlib.DisputeStatus.REJECTED and resolution.recipient == disputes.chain.address
+
+
+def test_open_dispute_reverts(
+    parties: Clients, registry: chainlib.ModelRegistryClient, publish: Callable[..., int], accounts: list[chainlib.Chain]
+) -> None:
+    disputes, _ = parties
+    claimant_record = publish()
+    keyless = publish(key_cid=None)
+    suspect = os.urandom(32)
+    _expect("OwnershipDisputesWrongBond", lambda: disputes.open_dispute(claimant_record, suspect, "e", bond_wei=BOND - 1))
+    _expect("OwnershipDisputesEmptyCid", lambda: disputes.open_dispute(claimant_record, suspect, ""))
+    _expect("OwnershipDisputesNotRecordOwner", lambda: disputes.using(accounts[2]).open_dispute(claimant_record, suspect, "e"), chainlib.UnauthorizedError)
+    _expect("OwnershipDisputesNoWatermarkKey", lambda: disputes.open_dispute(keyless, suspect, "e"))
+    _expect("OwnershipDisputesInvalidSuspect", lambda: disputes.open_dispute(claimant_record, claimant_record, "e"))
+    _expect("OwnershipDisputesInvalidSuspect", lambda: disputes.open_dispute(claimant_record, bytes(32), "e"))
+    _expect("ModelRegistryUnknownRecord", lambda: disputes.open_dispute(77, suspect, "e"), chainlib.UnknownRecordError)
+    registry.revoke(claimant_record)
+    _expect("OwnershipDisputesNotRecordOwner", lambda: disputes.open_dispute(claimant_record, suspect, "e"), chainlib.UnauthorizedError)
+
+
+def test_key_reveal_checks_hash(parties: Clients, publish: Callable[..., int], accounts: list[chainlib.Chain]) -> None:
+    disputes, arbiters = parties
+    dispute, _ = flow.open_dispute(disputes, publish(), os.urandom(32), "bafyevidence")
+    wrong = "bafkreiwrongkey"
+    err = _expect("OwnershipDisputesKeyHashMismatch", lambda: disputes.reveal_key(dispute.dispute_id, wrong))
+    assert err.error_args["actual"] == chainlib.watermark_key_hash(wrong)
+    assert err.error_args["expected"] == chainlib.watermark_key_hash(KEY_CID)
+    with pytest.raises(chainlib.ContractRevertError, match="OwnershipDisputesKeyHashMismatch"):
+        flow.reveal_key(disputes, dispute.dispute_id, wrong)  # caught locally, no transaction
+    _expect("OwnershipDisputesNotClaimant", lambda: disputes.using(accounts[2]).reveal_key(dispute.dispute_id, KEY_CID), chainlib.UnauthorizedError)
+    _expect("OwnershipDisputesKeyNotRevealed", lambda: arbiters[0].vote(dispute.dispute_id, True, "r"), chainlib.DisputeStateError)
+    tx = flow.reveal_key(disputes, dispute.dispute_id, KEY_CID)
+    assert tx.event("KeyRevealed") == {"disputeId": dispute.dispute_id, "keyCid": KEY_CID}
+    _expect("OwnershipDisputesKeyAlreadyRevealed", lambda: disputes.reveal_key(dispute.dispute_id, KEY_CID), chainlib.DisputeStateError)
+
+
+def test_vote_reverts(
+    parties: Clients, registry: chainlib.ModelRegistryClient, publish: Callable[..., int], accounts: list[chainlib.Chain]
+) -> None:
+    disputes, arbiters = parties
+    suspect_owner = accounts[6]  # also arbiters[2]: a party may not judge its own case
+    suspect_record = publish(registry.using(suspect_owner), key_cid=None)
+    dispute, _ = flow.open_dispute(disputes, publish(), suspect_record, "bafyevidence")
+    did = dispute.dispute_id
+    flow.reveal_key(disputes, did, KEY_CID)
+    _expect("OwnershipDisputesUnauthorizedAccount", lambda: disputes.using(accounts[3]).vote(did, True, "r"), chainlib.UnauthorizedError)
+    _expect("OwnershipDisputesConflictOfInterest", lambda: arbiters[2].vote(did, True, "r"), chainlib.UnauthorizedError)
+    disputes.grant_arbiter(disputes.chain.address)
+    _expect("OwnershipDisputesConflictOfInterest", lambda: disputes.vote(did, True, "r"), chainlib.UnauthorizedError)
+    _expect("OwnershipDisputesEmptyCid", lambda: arbiters[0].vote(did, True, ""))
+    arbiters[0].vote(did, True, "r0")
+    _expect("OwnershipDisputesAlreadyVoted", lambda: arbiters[0].vote(did, False, "r0b"), chainlib.DisputeStateError)
+    assert disputes.has_voted(did, arbiters[0].chain.address)
+    _expect("OwnershipDisputesUnknownDispute", lambda: arbiters[1].vote(99, True, "r"), chainlib.UnknownDisputeError)
+    disputes.chain.time_travel(VOTING_PERIOD + 1)
+    _expect("OwnershipDisputesVotingClosed", lambda: arbiters[1].vote(did, True, "r1"), chainlib.DisputeStateError)
+    _expect("OwnershipDisputesVotingClosed", lambda: disputes.reveal_key(did, KEY_CID), chainlib.DisputeStateError)
+
+
+def test_finalise_reverts_and_resolves_once(parties: Clients, publish: Callable[..., int], accounts: list[chainlib.Chain]) -> None:
+    disputes, _ = parties
+    dispute, _ = flow.open_dispute(disputes, publish(), os.urandom(32), "bafyevidence")
+    did = dispute.dispute_id
+    _expect("OwnershipDisputesVotingOpen", lambda: disputes.finalise(did), chainlib.DisputeStateError)
+    with pytest.raises(chainlib.DisputeStateError):
+        flow.finalise(disputes, did)  # caught locally
+    disputes.chain.time_travel(VOTING_PERIOD // 2)
+    _expect("OwnershipDisputesVotingOpen", lambda: disputes.finalise(did), chainlib.DisputeStateError)
+    disputes.chain.time_travel(VOTING_PERIOD // 2 + 1)
+    bystander = disputes.using(accounts[7])
+    outcome, _ = bystander.finalise(did)  # anyone may finalise
+    assert outcome is chainlib.DisputeStatus.REJECTED
+    _expect("OwnershipDisputesAlreadyResolved", lambda: bystander.finalise(did), chainlib.DisputeStateError)
+    _expect("OwnershipDisputesAlreadyResolved", lambda: disputes.reveal_key(did, KEY_CID), chainlib.DisputeStateError)
+    _expect("OwnershipDisputesUnknownDispute", lambda: disputes.finalise(42), chainlib.UnknownDisputeError)
+    _expect("OwnershipDisputesNothingToWithdraw", lambda: disputes.withdraw())
+
+
+def test_roles(parties: Clients, accounts: list[chainlib.Chain]) -> None:
+    disputes, arbiters = parties
+    outsider = disputes.using(accounts[3])
+    err = _expect("OwnershipDisputesUnauthorizedAccount", lambda: outsider.grant_arbiter(accounts[3].address), chainlib.UnauthorizedError)
+    assert err.error_args["neededRole"] == disputes.contract.functions.ADMIN_ROLE().call()
+    assert disputes.arbiter_count() == 3 and disputes.is_arbiter(arbiters[0].chain.address)
+    disputes.grant_arbiter(arbiters[0].chain.address)  # idempotent
+    assert disputes.arbiter_count() == 3
+    tx = disputes.revoke_arbiter(arbiters[0].chain.address)
+    assert tx.event("RoleRevoked")["account"] == arbiters[0].chain.address
+    assert disputes.arbiter_count() == 2 and not disputes.is_arbiter(arbiters[0].chain.address)
+    role = disputes.arbiter_role()
+    arbiters[1].chain.transact(arbiters[1].contract.functions.renounceRole(role))
+    assert disputes.arbiter_count() == 1
+
+
+def test_failed_payout_is_credited_for_withdraw(
+    parties: Clients, registry: chainlib.ModelRegistryClient, chain: chainlib.Chain, publish: Callable[..., int]
+) -> None:
+    """A rejected dispute whose suspect owner cannot take ether (a contract) credits the bond instead."""
+    disputes, _ = parties
+    suspect = publish(key_cid=None)
+    claimant = publish()
+    registry.transfer(suspect, registry.address)  # ModelRegistry has no receive(): the payment fails
+    dispute, _ = flow.open_dispute(disputes, claimant, suspect, "e")
+    resolution = flow.finalise(disputes, dispute.dispute_id, skip_wait_on_dev_chain=True)
+    assert [e["event"] for e in resolution.tx.events] == ["DisputeResolved", "BondCredited"]
+    assert disputes.credited(registry.address) == BOND
+
+
+def test_constructor_rejects_bad_configuration(chain: chainlib.Chain, registry: chainlib.ModelRegistryClient) -> None:
+    _expect("OwnershipDisputesInvalidConfiguration", lambda: chain.deploy_disputes(registry.address, bond_wei=1, quorum=0, voting_period_s=1))
+    _expect("OwnershipDisputesInvalidConfiguration", lambda: chain.deploy_disputes(registry.address, bond_wei=1, quorum=1, voting_period_s=0))

@@ -1,0 +1,232 @@
+"""ModelRegistry on the in-process EVM: the happy path, lineage, and every revert with its custom error."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+import pytest
+
+from registry import chain as chainlib
+from tests.contracts.conftest import KEY_CID
+
+SALT = b"\x5a" * 32
+
+
+def _commit(client: chainlib.ModelRegistryClient, root: bytes, salt: bytes = SALT) -> int:
+    key_hash = chainlib.watermark_key_hash(KEY_CID)
+    return client.commit(client.compute_commitment(root, key_hash, salt)).block_number
+
+
+def _register(client: chainlib.ModelRegistryClient, root: bytes, salt: bytes = SALT, **kw: object) -> int:
+    key_hash = chainlib.watermark_key_hash(KEY_CID)
+    record_id, _ = client.register(root, 3, "bafymanifest", key_hash, salt=salt, **kw)  # type: ignore[arg-type]
+    return record_id
+
+
+def _expect(name: str, fn: Callable[[], object], cls: type[chainlib.ContractRevertError] = chainlib.ContractRevertError) -> chainlib.ContractRevertError:
+    with pytest.raises(cls) as info:
+        fn()
+    assert info.value.name == name, str(info.value)
+    return info.value
+
+
+def test_publish_creates_a_full_record(registry: chainlib.ModelRegistryClient, chain: chainlib.Chain) -> None:
+    root = os.urandom(32)
+    key_hash = chainlib.watermark_key_hash(KEY_CID)
+    record_id, tx = registry.publish(root, 7, "bafymanifest", key_hash)
+    rec = registry.record(record_id)
+    assert rec == chainlib.Record(
+        record_id=1, owner=chain.address, root=root, leaf_count=7, manifest_cid="bafymanifest",
+        watermark_key_hash=key_hash, parent_id=0, derivation=chainlib.Derivation.NONE,
+        commit_block=rec.commit_block, registered_block=tx.block_number,
+        registered_at=chain.w3.eth.get_block(tx.block_number)["timestamp"], revoked=False,
+    )
+    assert rec.registered_block - rec.commit_block >= 2
+    assert registry.record_id_by_root(root) == 1
+    assert registry.record_id_by_root(os.urandom(32)) is None
+    assert registry.record_count() == 1
+    assert tx.event("ModelRegistered")["root"] == root
+
+
+def test_commitment_binds_chain_contract_sender_root_key_and_salt(registry: chainlib.ModelRegistryClient, chain: chainlib.Chain) -> None:
+    root, key_hash = os.urandom(32), os.urandom(32)
+    local = registry.compute_commitment(root, key_hash, SALT)
+    onchain = registry.contract.functions.computeCommitment(chain.address, root, key_hash, SALT).call()
+    assert local == onchain
+    others = {
+        chainlib.compute_commitment(chain.chain_id + 1, registry.address, chain.address, root, key_hash, SALT),
+        chainlib.compute_commitment(chain.chain_id, chain.address, chain.address, root, key_hash, SALT),
+        chainlib.compute_commitment(chain.chain_id, registry.address, registry.address, root, key_hash, SALT),
+        registry.compute_commitment(os.urandom(32), key_hash, SALT),
+        registry.compute_commitment(root, os.urandom(32), SALT),
+        registry.compute_commitment(root, key_hash, os.urandom(32)),
+    }
+    assert local not in others and len(others) == 6
+
+
+def test_commitment_too_new(registry: chainlib.ModelRegistryClient) -> None:
+    root = os.urandom(32)
+    _commit(registry, root)  # min age 2: the reveal in the next block is 1 block old
+    err = _expect("ModelRegistryCommitmentTooNew", lambda: _register(registry, root), chainlib.CommitmentError)
+    assert err.error_args["age"] == 1 and err.error_args["minAge"] == 2
+
+
+def test_commitment_too_old(registry: chainlib.ModelRegistryClient, chain: chainlib.Chain) -> None:
+    root = os.urandom(32)
+    _commit(registry, root)
+    chain.mine(10)  # max age 10: the reveal lands 11 blocks later
+    err = _expect("ModelRegistryCommitmentTooOld", lambda: _register(registry, root), chainlib.CommitmentError)
+    assert err.error_args["age"] == 11 and err.error_args["maxAge"] == 10
+
+
+def test_commitment_at_age_bounds_is_accepted(registry: chainlib.ModelRegistryClient, chain: chainlib.Chain) -> None:
+    first, second = os.urandom(32), os.urandom(32)
+    _commit(registry, first)
+    chain.mine(1)
+    assert registry.record(_register(registry, first)).root == first  # exactly min age
+    _commit(registry, second, salt=b"\x01" * 32)
+    chain.mine(9)
+    assert registry.record(_register(registry, second, salt=b"\x01" * 32)).root == second  # exactly max age
+
+
+def test_commitment_missing(registry: chainlib.ModelRegistryClient) -> None:
+    _expect("ModelRegistryCommitmentNotFound", lambda: _register(registry, os.urandom(32)), chainlib.CommitmentError)
+
+
+def test_commitment_reused(registry: chainlib.ModelRegistryClient, chain: chainlib.Chain) -> None:
+    root = os.urandom(32)
+    _commit(registry, root)
+    chain.mine(2)
+    _register(registry, root)
+    _expect("ModelRegistryCommitmentUsed", lambda: _register(registry, root), chainlib.CommitmentError)
+    commitment = registry.compute_commitment(root, chainlib.watermark_key_hash(KEY_CID), SALT)
+    _expect("ModelRegistryCommitmentExists", lambda: registry.commit(commitment), chainlib.CommitmentError)
+    assert registry.commitment_state(commitment)[1] is True
+
+
+def test_zero_and_repeated_commitments_rejected(registry: chainlib.ModelRegistryClient) -> None:
+    _expect("ModelRegistryZeroCommitment", lambda: registry.commit(bytes(32)))
+    commitment = os.urandom(32)
+    registry.commit(commitment)
+    _expect("ModelRegistryCommitmentExists", lambda: registry.commit(commitment), chainlib.CommitmentError)
+
+
+def test_front_run_reveal_by_another_sender_fails(
+    registry: chainlib.ModelRegistryClient, accounts: list[chainlib.Chain], chain: chainlib.Chain
+) -> None:
+    """An attacker copies the pending reveal (same root, key hash, salt) from their own account."""
+    root = os.urandom(32)
+    _commit(registry, root)
+    chain.mine(2)
+    attacker = registry.using(accounts[3])
+    _expect("ModelRegistryCommitmentNotFound", lambda: _register(attacker, root), chainlib.CommitmentError)
+    # …and copying the commitment itself does not help either: it binds the original sender
+    commitment = registry.compute_commitment(root, chainlib.watermark_key_hash(KEY_CID), SALT)
+    _expect("ModelRegistryCommitmentExists", lambda: attacker.commit(commitment), chainlib.CommitmentError)
+    assert registry.record(_register(registry, root)).owner == chain.address
+
+
+def test_duplicate_root(registry: chainlib.ModelRegistryClient, publish: Callable[..., int], chain: chainlib.Chain) -> None:
+    root = os.urandom(32)
+    first = publish(root=root)
+    _commit(registry, root)
+    chain.mine(2)
+    err = _expect("ModelRegistryRootAlreadyRegistered", lambda: _register(registry, root), chainlib.DuplicateRootError)
+    assert err.error_args == {"root": root, "recordId": first}
+    with pytest.raises(chainlib.DuplicateRootError):  # publish refuses before spending a commit
+        registry.publish(root, 3, "m")
+
+
+@pytest.mark.parametrize(
+    ("root", "leaf_count", "cid", "name"),
+    [
+        (bytes(32), 3, "m", "ModelRegistryZeroRoot"),
+        (None, 0, "m", "ModelRegistryEmptyManifest"),
+        (None, 3, "", "ModelRegistryEmptyManifestCid"),
+    ],
+)
+def test_invalid_registration_values(
+    registry: chainlib.ModelRegistryClient, chain: chainlib.Chain, root: bytes | None, leaf_count: int, cid: str, name: str
+) -> None:
+    root = root if root is not None else os.urandom(32)
+    key_hash = chainlib.watermark_key_hash(KEY_CID)
+    _commit(registry, root)
+    chain.mine(2)
+    _expect(name, lambda: registry.register(root, leaf_count, cid, key_hash, salt=SALT))
+
+
+def test_lineage_and_derivation_rules(registry: chainlib.ModelRegistryClient, publish: Callable[..., int], chain: chainlib.Chain) -> None:
+    base = publish()
+    tuned = publish(parent_id=base, derivation=chainlib.Derivation.FINE_TUNE)
+    small = publish(parent_id=tuned, derivation=chainlib.Derivation.QUANTIZE)
+    sibling = publish(parent_id=base, derivation=chainlib.Derivation.DISTILL)
+    assert [r.record_id for r in registry.ancestry(small)] == [small, tuned, base]
+    assert registry.parent_of(small) == (tuned, chainlib.Derivation.QUANTIZE)
+    assert registry.parent_of(base) == (0, chainlib.Derivation.NONE)
+    assert registry.children(base) == [tuned, sibling]
+    registry.revoke(tuned)
+    text = registry.lineage_graph(small)
+    lines = text.splitlines()
+    assert lines[0].startswith(f"#{base} ")
+    assert any(f"#{tuned} fine-tune" in line and "[REVOKED]" in line for line in lines)
+    assert any(f"#{small} quantize" in line and line.endswith("<==") for line in lines)
+    assert any(f"#{sibling} distill" in line for line in lines)
+    dot = registry.lineage_graph(small, fmt="dot")
+    assert f"r{base} -> r{tuned}" in dot and f"r{tuned} -> r{small}" in dot and "peripheries=2" in dot
+
+    root = os.urandom(32)
+    _commit(registry, root)
+    chain.mine(2)
+    _expect("ModelRegistryUnknownRecord", lambda: _register(registry, root, parent_id=99, derivation=chainlib.Derivation.PRUNE), chainlib.UnknownRecordError)
+    _expect("ModelRegistryInvalidDerivation", lambda: _register(registry, root, parent_id=base))
+    _expect("ModelRegistryInvalidDerivation", lambda: _register(registry, root, derivation=chainlib.Derivation.OTHER))
+
+
+def test_transfer_and_revoke(registry: chainlib.ModelRegistryClient, publish: Callable[..., int], accounts: list[chainlib.Chain]) -> None:
+    record_id = publish()
+    buyer = accounts[1]
+    tx = registry.transfer(record_id, buyer.address)
+    assert tx.event("RecordTransferred") == {"recordId": record_id, "previousOwner": accounts[0].address, "newOwner": buyer.address}
+    assert registry.record(record_id).owner == buyer.address
+    _expect("ModelRegistryUnauthorizedAccount", lambda: registry.transfer(record_id, accounts[2].address), chainlib.UnauthorizedError)
+    _expect("ModelRegistryUnauthorizedAccount", lambda: registry.revoke(record_id), chainlib.UnauthorizedError)
+    as_buyer = registry.using(buyer)
+    _expect("ModelRegistryInvalidOwner", lambda: as_buyer.transfer(record_id, "0x" + "00" * 20))
+    as_buyer.revoke(record_id)
+    rec = registry.record(record_id)
+    assert rec.revoked and rec.owner == buyer.address  # still readable, reported revoked
+    _expect("ModelRegistryRecordRevoked", lambda: as_buyer.revoke(record_id))
+    _expect("ModelRegistryRecordRevoked", lambda: as_buyer.transfer(record_id, accounts[2].address))
+    assert [e["event"] for e in registry.events("RecordRevoked")] == ["RecordRevoked"]
+
+
+def test_unknown_record_reads(registry: chainlib.ModelRegistryClient) -> None:
+    err = _expect("ModelRegistryUnknownRecord", lambda: registry.record(5), chainlib.UnknownRecordError)
+    assert err.error_args == {"recordId": 5} and "No record has this id" in str(err)
+    _expect("ModelRegistryUnknownRecord", lambda: registry.parent_of(0), chainlib.UnknownRecordError)
+    _expect("ModelRegistryUnknownRecord", lambda: registry.verify_artifact(1, bytes(32), 0, []), chainlib.UnknownRecordError)
+    _expect("ModelRegistryUnknownRecord", lambda: registry.transfer(5, registry.address), chainlib.UnknownRecordError)
+
+
+def test_constructor_rejects_bad_ages(chain: chainlib.Chain) -> None:
+    _expect("ModelRegistryInvalidCommitAges", lambda: chain.deploy_registry(min_commit_age=0, max_commit_age=5))
+    _expect("ModelRegistryInvalidCommitAges", lambda: chain.deploy_registry(min_commit_age=6, max_commit_age=5))
+    client = chainlib.ModelRegistryClient(chain, chain.deploy_registry())
+    assert client.commit_ages() == (chainlib.DEFAULT_MIN_COMMIT_AGE, chainlib.DEFAULT_MAX_COMMIT_AGE) == (1, 7200)
+
+
+def test_events_are_decoded(registry: chainlib.ModelRegistryClient, publish: Callable[..., int], chain: chainlib.Chain) -> None:
+    record_id = publish()
+    committed = registry.events("CommitmentRecorded")
+    assert committed[0]["args"]["committer"] == chain.address
+    registered = registry.events("ModelRegistered", recordId=record_id)
+    assert registered[0]["args"]["manifestCid"] == "bafymanifest"
+
+
+def test_unreachable_node_names_url() -> None:
+    from web3 import HTTPProvider
+
+    provider = HTTPProvider("http://127.0.0.1:9", exception_retry_configuration=None)
+    with pytest.raises(chainlib.ChainUnavailableError, match="127.0.0.1:9"):
+        chainlib.Chain.connect(provider, "0x" + "11" * 32)
