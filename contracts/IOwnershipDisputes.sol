@@ -48,7 +48,8 @@ interface IOwnershipDisputes {
         string keyCid;
     }
 
-    /// @dev A constructor parameter is unusable (zero registry, admin, quorum or voting period).
+    /// @dev A constructor parameter is unusable (zero registry, admin, quorum or voting period, or a voting
+    /// period above {MAX_VOTING_PERIOD}).
     error OwnershipDisputesInvalidConfiguration();
 
     /// @dev `account` lacks role `neededRole`.
@@ -259,6 +260,9 @@ interface IOwnershipDisputes {
 
     /// @notice The role that votes on disputes.
     function ARBITER_ROLE() external view returns (bytes32);
+
+    /// @notice The longest voting period the constructor accepts, in seconds.
+    function MAX_VOTING_PERIOD() external view returns (uint64);
 
     /// @notice The registry whose records are disputed.
     function registry() external view returns (address);

@@ -29,6 +29,7 @@ contract OwnershipDisputes is IOwnershipDisputes {
 
     bytes32 public constant ADMIN_ROLE = keccak256("ledgermark.disputes.ADMIN_ROLE");
     bytes32 public constant ARBITER_ROLE = keccak256("ledgermark.disputes.ARBITER_ROLE");
+    uint64 public constant MAX_VOTING_PERIOD = 365 days;
 
     modifier onlyRole(bytes32 role) {
         _checkRole(role, msg.sender);
@@ -39,10 +40,17 @@ contract OwnershipDisputes is IOwnershipDisputes {
      * @dev `admin` receives {ADMIN_ROLE} and is the treasury for bonds forfeited against unregistered models.
      *
      * Requirements:
-     * - `registry_` and `admin` are non-zero; `quorum_` and `votingPeriod_` are positive.
+     * - `registry_` and `admin` are non-zero; `quorum_` is positive;
+     * - `0 < votingPeriod_ <= MAX_VOTING_PERIOD`, so that `block.timestamp + votingPeriod` never overflows.
      */
     constructor(address registry_, uint256 bond_, uint32 quorum_, uint64 votingPeriod_, address admin) {
-        if (registry_ == address(0) || admin == address(0) || quorum_ == 0 || votingPeriod_ == 0) {
+        if (
+            registry_ == address(0) ||
+            admin == address(0) ||
+            quorum_ == 0 ||
+            votingPeriod_ == 0 ||
+            votingPeriod_ > MAX_VOTING_PERIOD
+        ) {
             revert OwnershipDisputesInvalidConfiguration();
         }
         _registry = IModelRegistry(registry_);
@@ -273,6 +281,9 @@ contract OwnershipDisputes is IOwnershipDisputes {
         }
     }
 
+    /**
+     * @dev Grants `role` to `account` (no-op if held) and keeps the arbiter count; no access check.
+     */
     function _grantRole(bytes32 role, address account) internal {
         if (_roles[role][account]) return;
         _roles[role][account] = true;
@@ -285,6 +296,9 @@ contract OwnershipDisputes is IOwnershipDisputes {
         emit RoleGranted(role, account, msg.sender);
     }
 
+    /**
+     * @dev Revokes `role` from `account` (no-op if not held) and keeps the arbiter count; no access check.
+     */
     function _revokeRole(bytes32 role, address account) internal {
         if (!_roles[role][account]) return;
         _roles[role][account] = false;
@@ -297,6 +311,9 @@ contract OwnershipDisputes is IOwnershipDisputes {
         emit RoleRevoked(role, account, msg.sender);
     }
 
+    /**
+     * @dev Reverts with {OwnershipDisputesUnauthorizedAccount} unless `account` holds `role`.
+     */
     function _checkRole(bytes32 role, address account) internal view {
         if (!_roles[role][account]) revert OwnershipDisputesUnauthorizedAccount(account, role);
     }
@@ -310,6 +327,9 @@ contract OwnershipDisputes is IOwnershipDisputes {
         if (block.timestamp > d.deadline) revert OwnershipDisputesVotingClosed(disputeId, d.deadline);
     }
 
+    /**
+     * @dev Returns the stored dispute, reverting for an unknown id.
+     */
     function _existingDispute(uint256 disputeId) internal view returns (Dispute storage d) {
         d = _disputes[disputeId];
         if (d.status == Status.None) revert OwnershipDisputesUnknownDispute(disputeId);
@@ -323,11 +343,17 @@ contract OwnershipDisputes is IOwnershipDisputes {
         return _registry.record(d.suspectRecord).owner;
     }
 
+    /**
+     * @dev Beneficiary of a rejected dispute: the suspect record's current owner, else the treasury.
+     */
     function _suspectOwnerOrTreasury(Dispute storage d) internal view returns (address) {
         address owner = _suspectOwner(d);
         return owner == address(0) ? _treasury : owner;
     }
 
+    /**
+     * @dev Whose registration commitment is older, by commit block.
+     */
     function _priority(uint64 claimantBlock, uint64 suspectBlock) internal pure returns (Priority) {
         if (claimantBlock < suspectBlock) return Priority.ClaimantFirst;
         if (claimantBlock > suspectBlock) return Priority.SuspectFirst;

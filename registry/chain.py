@@ -40,7 +40,6 @@ from eth_utils import to_checksum_address
 from web3 import Web3
 from web3.contract import Contract
 from web3.exceptions import (
-    ContractCustomError,
     ContractLogicError,
     ContractPanicError,
     ProviderConnectionError,
@@ -303,7 +302,7 @@ def _abi_type(item: dict[str, Any]) -> str:
 
 def decode_revert(data: str | bytes | None) -> ContractRevertError:
     """Turn revert data (selector + ABI args) into the matching ``ContractRevertError`` subclass."""
-    raw = bytes.fromhex(data[2:] if data.startswith("0x") else data) if isinstance(data, str) else data or b""
+    raw = bytes.fromhex(data.removeprefix("0x")) if isinstance(data, str) else data or b""
     if len(raw) < 4:
         return ContractRevertError("Revert", {}, "the contract reverted without an error")
     entry = _error_table().get(raw[:4])
@@ -407,9 +406,7 @@ class Chain:
         w3 = Web3(provider)
         w3.middleware_onion.add(UnavailableNodeMiddleware, name="ledgermark_unavailable")
         try:
-            w3.eth.chain_id
-        except ChainUnavailableError:
-            raise
+            _ = w3.eth.chain_id  # fail here, naming the URL, rather than at the first transaction
         except (requests.RequestException, OSError) as err:
             raise ChainUnavailableError(_provider_url(provider), err) from err
         account = Account.from_key(private_key) if private_key is not None else _default_account(w3)

@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 from types import TracebackType
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 import requests
 from eth_account import Account
@@ -122,7 +122,7 @@ class LocalNode:
         """The argv that starts this node on ``self.port``."""
         raise NotImplementedError
 
-    def start(self) -> LocalNode:
+    def start(self) -> Self:
         """Start the process and wait until ``eth_chainId`` answers; raise ``DevChainError`` with the log tail."""
         if self.is_running():
             return self
@@ -176,7 +176,7 @@ class LocalNode:
         text = self.log_path.read_text(errors="replace").splitlines()
         return "\n".join(text[-lines:]) or "(empty log)"
 
-    def __enter__(self) -> LocalNode:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:

@@ -9,7 +9,6 @@ import pytest
 from web3 import EthereumTesterProvider
 
 from registry import chain as chainlib
-from verifier import merkle
 
 BOND = 10**17
 QUORUM = 2
@@ -39,14 +38,6 @@ def disputes(chain: chainlib.Chain, registry: chainlib.ModelRegistryClient) -> c
     return chainlib.OwnershipDisputesClient(chain, address)
 
 
-def leaves_for(n: int, seed: int = 0) -> list[bytes]:
-    """``n`` distinct manifest leaves built the real way."""
-    return [
-        merkle.leaf_hash("model", f"m{seed}/file{i:03d}.bin", i, bytes([i % 256, seed % 256]) * 16, b"\x01\x55" + bytes(34))
-        for i in range(n)
-    ]
-
-
 @pytest.fixture
 def publish(registry: chainlib.ModelRegistryClient) -> Callable[..., int]:
     """Publish a fresh model (random root unless given) and return its record id."""
@@ -68,3 +59,13 @@ def publish(registry: chainlib.ModelRegistryClient) -> Callable[..., int]:
         return record_id
 
     return _publish
+
+
+def expect_revert(
+    name: str, fn: Callable[[], object], cls: type[chainlib.ContractRevertError] = chainlib.ContractRevertError
+) -> chainlib.ContractRevertError:
+    """Run ``fn`` and require it to revert with the custom error ``name`` (as an instance of ``cls``)."""
+    with pytest.raises(cls) as info:
+        fn()
+    assert info.value.name == name, str(info.value)
+    return info.value

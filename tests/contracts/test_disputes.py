@@ -9,7 +9,7 @@ import pytest
 
 from registry import chain as chainlib
 from registry import disputes as flow
-from tests.contracts.conftest import BOND, KEY_CID, QUORUM, VOTING_PERIOD
+from tests.contracts.conftest import BOND, KEY_CID, QUORUM, VOTING_PERIOD, expect_revert
 
 Clients = tuple[chainlib.OwnershipDisputesClient, list[chainlib.OwnershipDisputesClient]]
 
@@ -21,13 +21,6 @@ def parties(disputes: chainlib.OwnershipDisputesClient, accounts: list[chainlib.
     for arbiter in arbiters:
         disputes.grant_arbiter(arbiter.chain.address)
     return disputes, arbiters
-
-
-def _expect(name: str, fn: Callable[[], object], cls: type[chainlib.ContractRevertError] = chainlib.ContractRevertError) -> chainlib.ContractRevertError:
-    with pytest.raises(cls) as info:
-        fn()
-    assert info.value.name == name, str(info.value)
-    return info.value
 
 
 def _balance(chain: chainlib.Chain, address: str) -> int:
@@ -72,6 +65,7 @@ def test_rejected_dispute_pays_suspect_owner(
         disputes, claimant_record, suspect_record, "bafyevidence", KEY_CID,
         [(arbiters[0], True, "r0"), (arbiters[1], False, "r1")],
     )
+    assert (report.dispute.uphold_votes, report.dispute.reject_votes) == (1, 1)  # 1 < quorum 2
     assert resolution.outcome is chainlib.DisputeStatus.REJECTED
     assert resolution.recipient == accounts[3].address
     assert _balance(disputes.chain, accounts[3].address) - before == BOND
@@ -101,31 +95,31 @@ def test_open_dispute_reverts(
     claimant_record = publish()
     keyless = publish(key_cid=None)
     suspect = os.urandom(32)
-    _expect("OwnershipDisputesWrongBond", lambda: disputes.open_dispute(claimant_record, suspect, "e", bond_wei=BOND - 1))
-    _expect("OwnershipDisputesEmptyCid", lambda: disputes.open_dispute(claimant_record, suspect, ""))
-    _expect("OwnershipDisputesNotRecordOwner", lambda: disputes.using(accounts[2]).open_dispute(claimant_record, suspect, "e"), chainlib.UnauthorizedError)
-    _expect("OwnershipDisputesNoWatermarkKey", lambda: disputes.open_dispute(keyless, suspect, "e"))
-    _expect("OwnershipDisputesInvalidSuspect", lambda: disputes.open_dispute(claimant_record, claimant_record, "e"))
-    _expect("OwnershipDisputesInvalidSuspect", lambda: disputes.open_dispute(claimant_record, bytes(32), "e"))
-    _expect("ModelRegistryUnknownRecord", lambda: disputes.open_dispute(77, suspect, "e"), chainlib.UnknownRecordError)
+    expect_revert("OwnershipDisputesWrongBond", lambda: disputes.open_dispute(claimant_record, suspect, "e", bond_wei=BOND - 1))
+    expect_revert("OwnershipDisputesEmptyCid", lambda: disputes.open_dispute(claimant_record, suspect, ""))
+    expect_revert("OwnershipDisputesNotRecordOwner", lambda: disputes.using(accounts[2]).open_dispute(claimant_record, suspect, "e"), chainlib.UnauthorizedError)
+    expect_revert("OwnershipDisputesNoWatermarkKey", lambda: disputes.open_dispute(keyless, suspect, "e"))
+    expect_revert("OwnershipDisputesInvalidSuspect", lambda: disputes.open_dispute(claimant_record, claimant_record, "e"))
+    expect_revert("OwnershipDisputesInvalidSuspect", lambda: disputes.open_dispute(claimant_record, bytes(32), "e"))
+    expect_revert("ModelRegistryUnknownRecord", lambda: disputes.open_dispute(77, suspect, "e"), chainlib.UnknownRecordError)
     registry.revoke(claimant_record)
-    _expect("OwnershipDisputesNotRecordOwner", lambda: disputes.open_dispute(claimant_record, suspect, "e"), chainlib.UnauthorizedError)
+    expect_revert("OwnershipDisputesNotRecordOwner", lambda: disputes.open_dispute(claimant_record, suspect, "e"), chainlib.UnauthorizedError)
 
 
 def test_key_reveal_checks_hash(parties: Clients, publish: Callable[..., int], accounts: list[chainlib.Chain]) -> None:
     disputes, arbiters = parties
     dispute, _ = flow.open_dispute(disputes, publish(), os.urandom(32), "bafyevidence")
     wrong = "bafkreiwrongkey"
-    err = _expect("OwnershipDisputesKeyHashMismatch", lambda: disputes.reveal_key(dispute.dispute_id, wrong))
+    err = expect_revert("OwnershipDisputesKeyHashMismatch", lambda: disputes.reveal_key(dispute.dispute_id, wrong))
     assert err.error_args["actual"] == chainlib.watermark_key_hash(wrong)
     assert err.error_args["expected"] == chainlib.watermark_key_hash(KEY_CID)
     with pytest.raises(chainlib.ContractRevertError, match="OwnershipDisputesKeyHashMismatch"):
         flow.reveal_key(disputes, dispute.dispute_id, wrong)  # caught locally, no transaction
-    _expect("OwnershipDisputesNotClaimant", lambda: disputes.using(accounts[2]).reveal_key(dispute.dispute_id, KEY_CID), chainlib.UnauthorizedError)
-    _expect("OwnershipDisputesKeyNotRevealed", lambda: arbiters[0].vote(dispute.dispute_id, True, "r"), chainlib.DisputeStateError)
+    expect_revert("OwnershipDisputesNotClaimant", lambda: disputes.using(accounts[2]).reveal_key(dispute.dispute_id, KEY_CID), chainlib.UnauthorizedError)
+    expect_revert("OwnershipDisputesKeyNotRevealed", lambda: arbiters[0].vote(dispute.dispute_id, True, "r"), chainlib.DisputeStateError)
     tx = flow.reveal_key(disputes, dispute.dispute_id, KEY_CID)
     assert tx.event("KeyRevealed") == {"disputeId": dispute.dispute_id, "keyCid": KEY_CID}
-    _expect("OwnershipDisputesKeyAlreadyRevealed", lambda: disputes.reveal_key(dispute.dispute_id, KEY_CID), chainlib.DisputeStateError)
+    expect_revert("OwnershipDisputesKeyAlreadyRevealed", lambda: disputes.reveal_key(dispute.dispute_id, KEY_CID), chainlib.DisputeStateError)
 
 
 def test_vote_reverts(
@@ -137,43 +131,43 @@ def test_vote_reverts(
     dispute, _ = flow.open_dispute(disputes, publish(), suspect_record, "bafyevidence")
     did = dispute.dispute_id
     flow.reveal_key(disputes, did, KEY_CID)
-    _expect("OwnershipDisputesUnauthorizedAccount", lambda: disputes.using(accounts[3]).vote(did, True, "r"), chainlib.UnauthorizedError)
-    _expect("OwnershipDisputesConflictOfInterest", lambda: arbiters[2].vote(did, True, "r"), chainlib.UnauthorizedError)
+    expect_revert("OwnershipDisputesUnauthorizedAccount", lambda: disputes.using(accounts[3]).vote(did, True, "r"), chainlib.UnauthorizedError)
+    expect_revert("OwnershipDisputesConflictOfInterest", lambda: arbiters[2].vote(did, True, "r"), chainlib.UnauthorizedError)
     disputes.grant_arbiter(disputes.chain.address)
-    _expect("OwnershipDisputesConflictOfInterest", lambda: disputes.vote(did, True, "r"), chainlib.UnauthorizedError)
-    _expect("OwnershipDisputesEmptyCid", lambda: arbiters[0].vote(did, True, ""))
+    expect_revert("OwnershipDisputesConflictOfInterest", lambda: disputes.vote(did, True, "r"), chainlib.UnauthorizedError)
+    expect_revert("OwnershipDisputesEmptyCid", lambda: arbiters[0].vote(did, True, ""))
     arbiters[0].vote(did, True, "r0")
-    _expect("OwnershipDisputesAlreadyVoted", lambda: arbiters[0].vote(did, False, "r0b"), chainlib.DisputeStateError)
+    expect_revert("OwnershipDisputesAlreadyVoted", lambda: arbiters[0].vote(did, False, "r0b"), chainlib.DisputeStateError)
     assert disputes.has_voted(did, arbiters[0].chain.address)
-    _expect("OwnershipDisputesUnknownDispute", lambda: arbiters[1].vote(99, True, "r"), chainlib.UnknownDisputeError)
+    expect_revert("OwnershipDisputesUnknownDispute", lambda: arbiters[1].vote(99, True, "r"), chainlib.UnknownDisputeError)
     disputes.chain.time_travel(VOTING_PERIOD + 1)
-    _expect("OwnershipDisputesVotingClosed", lambda: arbiters[1].vote(did, True, "r1"), chainlib.DisputeStateError)
-    _expect("OwnershipDisputesVotingClosed", lambda: disputes.reveal_key(did, KEY_CID), chainlib.DisputeStateError)
+    expect_revert("OwnershipDisputesVotingClosed", lambda: arbiters[1].vote(did, True, "r1"), chainlib.DisputeStateError)
+    expect_revert("OwnershipDisputesVotingClosed", lambda: disputes.reveal_key(did, KEY_CID), chainlib.DisputeStateError)
 
 
 def test_finalise_reverts_and_resolves_once(parties: Clients, publish: Callable[..., int], accounts: list[chainlib.Chain]) -> None:
     disputes, _ = parties
     dispute, _ = flow.open_dispute(disputes, publish(), os.urandom(32), "bafyevidence")
     did = dispute.dispute_id
-    _expect("OwnershipDisputesVotingOpen", lambda: disputes.finalise(did), chainlib.DisputeStateError)
+    expect_revert("OwnershipDisputesVotingOpen", lambda: disputes.finalise(did), chainlib.DisputeStateError)
     with pytest.raises(chainlib.DisputeStateError):
         flow.finalise(disputes, did)  # caught locally
     disputes.chain.time_travel(VOTING_PERIOD // 2)
-    _expect("OwnershipDisputesVotingOpen", lambda: disputes.finalise(did), chainlib.DisputeStateError)
+    expect_revert("OwnershipDisputesVotingOpen", lambda: disputes.finalise(did), chainlib.DisputeStateError)
     disputes.chain.time_travel(VOTING_PERIOD // 2 + 1)
     bystander = disputes.using(accounts[7])
     outcome, _ = bystander.finalise(did)  # anyone may finalise
     assert outcome is chainlib.DisputeStatus.REJECTED
-    _expect("OwnershipDisputesAlreadyResolved", lambda: bystander.finalise(did), chainlib.DisputeStateError)
-    _expect("OwnershipDisputesAlreadyResolved", lambda: disputes.reveal_key(did, KEY_CID), chainlib.DisputeStateError)
-    _expect("OwnershipDisputesUnknownDispute", lambda: disputes.finalise(42), chainlib.UnknownDisputeError)
-    _expect("OwnershipDisputesNothingToWithdraw", lambda: disputes.withdraw())
+    expect_revert("OwnershipDisputesAlreadyResolved", lambda: bystander.finalise(did), chainlib.DisputeStateError)
+    expect_revert("OwnershipDisputesAlreadyResolved", lambda: disputes.reveal_key(did, KEY_CID), chainlib.DisputeStateError)
+    expect_revert("OwnershipDisputesUnknownDispute", lambda: disputes.finalise(42), chainlib.UnknownDisputeError)
+    expect_revert("OwnershipDisputesNothingToWithdraw", lambda: disputes.withdraw())
 
 
 def test_roles(parties: Clients, accounts: list[chainlib.Chain]) -> None:
     disputes, arbiters = parties
     outsider = disputes.using(accounts[3])
-    err = _expect("OwnershipDisputesUnauthorizedAccount", lambda: outsider.grant_arbiter(accounts[3].address), chainlib.UnauthorizedError)
+    err = expect_revert("OwnershipDisputesUnauthorizedAccount", lambda: outsider.grant_arbiter(accounts[3].address), chainlib.UnauthorizedError)
     assert err.error_args["neededRole"] == disputes.contract.functions.ADMIN_ROLE().call()
     assert disputes.arbiter_count() == 3 and disputes.is_arbiter(arbiters[0].chain.address)
     disputes.grant_arbiter(arbiters[0].chain.address)  # idempotent
@@ -201,5 +195,5 @@ def test_failed_payout_is_credited_for_withdraw(
 
 
 def test_constructor_rejects_bad_configuration(chain: chainlib.Chain, registry: chainlib.ModelRegistryClient) -> None:
-    _expect("OwnershipDisputesInvalidConfiguration", lambda: chain.deploy_disputes(registry.address, bond_wei=1, quorum=0, voting_period_s=1))
-    _expect("OwnershipDisputesInvalidConfiguration", lambda: chain.deploy_disputes(registry.address, bond_wei=1, quorum=1, voting_period_s=0))
+    expect_revert("OwnershipDisputesInvalidConfiguration", lambda: chain.deploy_disputes(registry.address, bond_wei=1, quorum=0, voting_period_s=1))
+    expect_revert("OwnershipDisputesInvalidConfiguration", lambda: chain.deploy_disputes(registry.address, bond_wei=1, quorum=1, voting_period_s=0))

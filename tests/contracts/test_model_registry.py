@@ -8,7 +8,7 @@ from collections.abc import Callable
 import pytest
 
 from registry import chain as chainlib
-from tests.contracts.conftest import KEY_CID
+from tests.contracts.conftest import KEY_CID, expect_revert
 
 SALT = b"\x5a" * 32
 
@@ -22,13 +22,6 @@ def _register(client: chainlib.ModelRegistryClient, root: bytes, salt: bytes = S
     key_hash = chainlib.watermark_key_hash(KEY_CID)
     record_id, _ = client.register(root, 3, "bafymanifest", key_hash, salt=salt, **kw)  # type: ignore[arg-type]
     return record_id
-
-
-def _expect(name: str, fn: Callable[[], object], cls: type[chainlib.ContractRevertError] = chainlib.ContractRevertError) -> chainlib.ContractRevertError:
-    with pytest.raises(cls) as info:
-        fn()
-    assert info.value.name == name, str(info.value)
-    return info.value
 
 
 def test_publish_creates_a_full_record(registry: chainlib.ModelRegistryClient, chain: chainlib.Chain) -> None:
@@ -68,7 +61,7 @@ def test_commitment_binds_chain_contract_sender_root_key_and_salt(registry: chai
 def test_commitment_too_new(registry: chainlib.ModelRegistryClient) -> None:
     root = os.urandom(32)
     _commit(registry, root)  # min age 2: the reveal in the next block is 1 block old
-    err = _expect("ModelRegistryCommitmentTooNew", lambda: _register(registry, root), chainlib.CommitmentError)
+    err = expect_revert("ModelRegistryCommitmentTooNew", lambda: _register(registry, root), chainlib.CommitmentError)
     assert err.error_args["age"] == 1 and err.error_args["minAge"] == 2
 
 
@@ -76,7 +69,7 @@ def test_commitment_too_old(registry: chainlib.ModelRegistryClient, chain: chain
     root = os.urandom(32)
     _commit(registry, root)
     chain.mine(10)  # max age 10: the reveal lands 11 blocks later
-    err = _expect("ModelRegistryCommitmentTooOld", lambda: _register(registry, root), chainlib.CommitmentError)
+    err = expect_revert("ModelRegistryCommitmentTooOld", lambda: _register(registry, root), chainlib.CommitmentError)
     assert err.error_args["age"] == 11 and err.error_args["maxAge"] == 10
 
 
@@ -91,7 +84,7 @@ def test_commitment_at_age_bounds_is_accepted(registry: chainlib.ModelRegistryCl
 
 
 def test_commitment_missing(registry: chainlib.ModelRegistryClient) -> None:
-    _expect("ModelRegistryCommitmentNotFound", lambda: _register(registry, os.urandom(32)), chainlib.CommitmentError)
+    expect_revert("ModelRegistryCommitmentNotFound", lambda: _register(registry, os.urandom(32)), chainlib.CommitmentError)
 
 
 def test_commitment_reused(registry: chainlib.ModelRegistryClient, chain: chainlib.Chain) -> None:
@@ -99,17 +92,17 @@ def test_commitment_reused(registry: chainlib.ModelRegistryClient, chain: chainl
     _commit(registry, root)
     chain.mine(2)
     _register(registry, root)
-    _expect("ModelRegistryCommitmentUsed", lambda: _register(registry, root), chainlib.CommitmentError)
+    expect_revert("ModelRegistryCommitmentUsed", lambda: _register(registry, root), chainlib.CommitmentError)
     commitment = registry.compute_commitment(root, chainlib.watermark_key_hash(KEY_CID), SALT)
-    _expect("ModelRegistryCommitmentExists", lambda: registry.commit(commitment), chainlib.CommitmentError)
+    expect_revert("ModelRegistryCommitmentExists", lambda: registry.commit(commitment), chainlib.CommitmentError)
     assert registry.commitment_state(commitment)[1] is True
 
 
 def test_zero_and_repeated_commitments_rejected(registry: chainlib.ModelRegistryClient) -> None:
-    _expect("ModelRegistryZeroCommitment", lambda: registry.commit(bytes(32)))
+    expect_revert("ModelRegistryZeroCommitment", lambda: registry.commit(bytes(32)))
     commitment = os.urandom(32)
     registry.commit(commitment)
-    _expect("ModelRegistryCommitmentExists", lambda: registry.commit(commitment), chainlib.CommitmentError)
+    expect_revert("ModelRegistryCommitmentExists", lambda: registry.commit(commitment), chainlib.CommitmentError)
 
 
 def test_front_run_reveal_by_another_sender_fails(
@@ -120,10 +113,10 @@ def test_front_run_reveal_by_another_sender_fails(
     _commit(registry, root)
     chain.mine(2)
     attacker = registry.using(accounts[3])
-    _expect("ModelRegistryCommitmentNotFound", lambda: _register(attacker, root), chainlib.CommitmentError)
+    expect_revert("ModelRegistryCommitmentNotFound", lambda: _register(attacker, root), chainlib.CommitmentError)
     # …and copying the commitment itself does not help either: it binds the original sender
     commitment = registry.compute_commitment(root, chainlib.watermark_key_hash(KEY_CID), SALT)
-    _expect("ModelRegistryCommitmentExists", lambda: attacker.commit(commitment), chainlib.CommitmentError)
+    expect_revert("ModelRegistryCommitmentExists", lambda: attacker.commit(commitment), chainlib.CommitmentError)
     assert registry.record(_register(registry, root)).owner == chain.address
 
 
@@ -132,7 +125,7 @@ def test_duplicate_root(registry: chainlib.ModelRegistryClient, publish: Callabl
     first = publish(root=root)
     _commit(registry, root)
     chain.mine(2)
-    err = _expect("ModelRegistryRootAlreadyRegistered", lambda: _register(registry, root), chainlib.DuplicateRootError)
+    err = expect_revert("ModelRegistryRootAlreadyRegistered", lambda: _register(registry, root), chainlib.DuplicateRootError)
     assert err.error_args == {"root": root, "recordId": first}
     with pytest.raises(chainlib.DuplicateRootError):  # publish refuses before spending a commit
         registry.publish(root, 3, "m")
@@ -153,7 +146,7 @@ def test_invalid_registration_values(
     key_hash = chainlib.watermark_key_hash(KEY_CID)
     _commit(registry, root)
     chain.mine(2)
-    _expect(name, lambda: registry.register(root, leaf_count, cid, key_hash, salt=SALT))
+    expect_revert(name, lambda: registry.register(root, leaf_count, cid, key_hash, salt=SALT))
 
 
 def test_lineage_and_derivation_rules(registry: chainlib.ModelRegistryClient, publish: Callable[..., int], chain: chainlib.Chain) -> None:
@@ -178,9 +171,9 @@ def test_lineage_and_derivation_rules(registry: chainlib.ModelRegistryClient, pu
     root = os.urandom(32)
     _commit(registry, root)
     chain.mine(2)
-    _expect("ModelRegistryUnknownRecord", lambda: _register(registry, root, parent_id=99, derivation=chainlib.Derivation.PRUNE), chainlib.UnknownRecordError)
-    _expect("ModelRegistryInvalidDerivation", lambda: _register(registry, root, parent_id=base))
-    _expect("ModelRegistryInvalidDerivation", lambda: _register(registry, root, derivation=chainlib.Derivation.OTHER))
+    expect_revert("ModelRegistryUnknownRecord", lambda: _register(registry, root, parent_id=99, derivation=chainlib.Derivation.PRUNE), chainlib.UnknownRecordError)
+    expect_revert("ModelRegistryInvalidDerivation", lambda: _register(registry, root, parent_id=base))
+    expect_revert("ModelRegistryInvalidDerivation", lambda: _register(registry, root, derivation=chainlib.Derivation.OTHER))
 
 
 def test_transfer_and_revoke(registry: chainlib.ModelRegistryClient, publish: Callable[..., int], accounts: list[chainlib.Chain]) -> None:
@@ -189,29 +182,29 @@ def test_transfer_and_revoke(registry: chainlib.ModelRegistryClient, publish: Ca
     tx = registry.transfer(record_id, buyer.address)
     assert tx.event("RecordTransferred") == {"recordId": record_id, "previousOwner": accounts[0].address, "newOwner": buyer.address}
     assert registry.record(record_id).owner == buyer.address
-    _expect("ModelRegistryUnauthorizedAccount", lambda: registry.transfer(record_id, accounts[2].address), chainlib.UnauthorizedError)
-    _expect("ModelRegistryUnauthorizedAccount", lambda: registry.revoke(record_id), chainlib.UnauthorizedError)
+    expect_revert("ModelRegistryUnauthorizedAccount", lambda: registry.transfer(record_id, accounts[2].address), chainlib.UnauthorizedError)
+    expect_revert("ModelRegistryUnauthorizedAccount", lambda: registry.revoke(record_id), chainlib.UnauthorizedError)
     as_buyer = registry.using(buyer)
-    _expect("ModelRegistryInvalidOwner", lambda: as_buyer.transfer(record_id, "0x" + "00" * 20))
+    expect_revert("ModelRegistryInvalidOwner", lambda: as_buyer.transfer(record_id, "0x" + "00" * 20))
     as_buyer.revoke(record_id)
     rec = registry.record(record_id)
     assert rec.revoked and rec.owner == buyer.address  # still readable, reported revoked
-    _expect("ModelRegistryRecordRevoked", lambda: as_buyer.revoke(record_id))
-    _expect("ModelRegistryRecordRevoked", lambda: as_buyer.transfer(record_id, accounts[2].address))
+    expect_revert("ModelRegistryRecordRevoked", lambda: as_buyer.revoke(record_id))
+    expect_revert("ModelRegistryRecordRevoked", lambda: as_buyer.transfer(record_id, accounts[2].address))
     assert [e["event"] for e in registry.events("RecordRevoked")] == ["RecordRevoked"]
 
 
 def test_unknown_record_reads(registry: chainlib.ModelRegistryClient) -> None:
-    err = _expect("ModelRegistryUnknownRecord", lambda: registry.record(5), chainlib.UnknownRecordError)
+    err = expect_revert("ModelRegistryUnknownRecord", lambda: registry.record(5), chainlib.UnknownRecordError)
     assert err.error_args == {"recordId": 5} and "No record has this id" in str(err)
-    _expect("ModelRegistryUnknownRecord", lambda: registry.parent_of(0), chainlib.UnknownRecordError)
-    _expect("ModelRegistryUnknownRecord", lambda: registry.verify_artifact(1, bytes(32), 0, []), chainlib.UnknownRecordError)
-    _expect("ModelRegistryUnknownRecord", lambda: registry.transfer(5, registry.address), chainlib.UnknownRecordError)
+    expect_revert("ModelRegistryUnknownRecord", lambda: registry.parent_of(0), chainlib.UnknownRecordError)
+    expect_revert("ModelRegistryUnknownRecord", lambda: registry.verify_artifact(1, bytes(32), 0, []), chainlib.UnknownRecordError)
+    expect_revert("ModelRegistryUnknownRecord", lambda: registry.transfer(5, registry.address), chainlib.UnknownRecordError)
 
 
 def test_constructor_rejects_bad_ages(chain: chainlib.Chain) -> None:
-    _expect("ModelRegistryInvalidCommitAges", lambda: chain.deploy_registry(min_commit_age=0, max_commit_age=5))
-    _expect("ModelRegistryInvalidCommitAges", lambda: chain.deploy_registry(min_commit_age=6, max_commit_age=5))
+    expect_revert("ModelRegistryInvalidCommitAges", lambda: chain.deploy_registry(min_commit_age=0, max_commit_age=5))
+    expect_revert("ModelRegistryInvalidCommitAges", lambda: chain.deploy_registry(min_commit_age=6, max_commit_age=5))
     client = chainlib.ModelRegistryClient(chain, chain.deploy_registry())
     assert client.commit_ages() == (chainlib.DEFAULT_MIN_COMMIT_AGE, chainlib.DEFAULT_MAX_COMMIT_AGE) == (1, 7200)
 
