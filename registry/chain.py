@@ -77,7 +77,8 @@ class ChainUnavailableError(ChainError):
     def __init__(self, url: str, cause: BaseException | None = None) -> None:
         self.url = url
         hint = "start it (e.g. `ledgermark chain start`, or Ganache/Anvil) or point the configuration elsewhere"
-        super().__init__(f"Ethereum node at {url} is not reachable ({cause!r}); {hint}")
+        reason = f" ({type(cause).__name__})" if cause is not None else ""
+        super().__init__(f"Ethereum node at {url} is not reachable{reason}; {hint}")
 
 
 class ContractRevertError(ChainError):
