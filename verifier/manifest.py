@@ -98,15 +98,14 @@ class Manifest:
             document = json.loads(data.decode("utf-8"))
             if document.get("version") != MANIFEST_VERSION:
                 raise ManifestError(f"unsupported manifest version {document.get('version')!r}")
-            entries = [ManifestEntry(**raw) for raw in document["entries"]]
-            manifest = cls(name=str(document["name"]), entries=tuple(entries))
+            manifest = cls.create(str(document["name"]), (ManifestEntry(**raw) for raw in document["entries"]))
         except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, AttributeError) as err:
             raise ManifestError(f"manifest is not valid: {err}") from err
         if manifest.to_bytes() != data:
             raise ManifestError(
                 "manifest is not in canonical form (entries must be sorted by path, keys sorted, no spaces)"
             )
-        return cls.create(manifest.name, manifest.entries)
+        return manifest
 
     def leaves(self) -> list[bytes]:
         return [e.leaf() for e in self.entries]

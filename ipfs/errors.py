@@ -1,0 +1,43 @@
+"""Errors of the IPFS library, one class per thing a caller can act on.
+
+Tampering (``ContentIntegrityError``) and an unreachable node (``IpfsUnavailableError``) are different
+classes on purpose: one means "do not trust these bytes", the other "start the daemon or fix the address".
+"""
+
+from __future__ import annotations
+
+
+class IpfsError(Exception):
+    """Root of the ipfs library's errors."""
+
+
+class InvalidCidError(IpfsError, ValueError):
+    """A string or byte sequence is not a CID this library understands."""
+
+
+class IpfsUnavailableError(IpfsError):
+    """The IPFS node could not be reached (down, wrong address, or it did not answer in time)."""
+
+    def __init__(self, address: str, cause: BaseException | str) -> None:
+        self.address = address
+        super().__init__(
+            f"IPFS node at {address} is not reachable ({cause}); start the daemon or pass --ipfs with its "
+            "RPC multiaddr (or use --ipfs embedded)"
+        )
+
+
+class ContentNotFoundError(IpfsError):
+    """The store does not hold (or could not find in time) the content a CID names."""
+
+    def __init__(self, cid: str, where: str) -> None:
+        self.cid = cid
+        super().__init__(f"content {cid} is not available from {where}")
+
+
+class ContentIntegrityError(IpfsError):
+    """Bytes do not hash to the CID that names them: the content was altered or the node misbehaves."""
+
+    def __init__(self, what: str, expected: str, actual: str) -> None:
+        self.expected = expected
+        self.actual = actual
+        super().__init__(f"{what} does not match its content address: expected {expected}, got {actual}")
