@@ -1,7 +1,8 @@
 """Content identifiers (CIDs): parse, encode, and the binary form that goes into Merkle leaves.
 
 Only what Kubo's `ipfs add` produces is supported: sha2-256 multihashes, CIDv0 (base58btc, dag-pb) and
-CIDv1 in base32 lower case (prefix ``b``) with the dag-pb (0x70) or raw (0x55) codec.
+CIDv1 with the dag-pb (0x70) or raw (0x55) codec. CIDv1 strings are printed in base32 lower case (prefix ``b``,
+Kubo's form); base58btc CIDv1 (prefix ``z``, js-ipfs's default) is accepted and normalised.
 """
 
 from __future__ import annotations
@@ -71,7 +72,9 @@ class Cid:
             return cls.from_bytes(b58decode(text))
         if text.startswith("b"):
             return cls.from_bytes(b32decode(text[1:]))
-        raise InvalidCidError(f"not a CIDv0 (Qm…) or base32 CIDv1 (b…): {text!r}")
+        if text.startswith("z"):  # base58btc CIDv1, what js-ipfs prints by default
+            return cls.from_bytes(b58decode(text[1:]))
+        raise InvalidCidError(f"not a CIDv0 (Qm…) or CIDv1 (b… base32, z… base58btc): {text!r}")
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Cid:

@@ -56,7 +56,7 @@ class KuboStore(ContentStore):
             result = self._client.add(
                 stream, cid_version=cid_version, raw_leaves=cid_version == 1, pin=True, timeout=self.timeout
             )
-        return str(result["Hash"])
+        return str(Cid.parse(str(result["Hash"])))  # canonical string form, whatever base the node prints
 
     def pin(self, cid: str) -> None:
         with self._translated("pin", cid):
@@ -65,7 +65,7 @@ class KuboStore(ContentStore):
     def pins(self) -> list[str]:
         with self._translated("pin ls"):
             listed = self._client.pin.ls(type="recursive", timeout=self.timeout)
-        return sorted(listed["Keys"].as_json().keys())
+        return sorted(str(Cid.parse(key)) for key in listed["Keys"].as_json())
 
     # -- reading -------------------------------------------------------------------------------
 

@@ -1,0 +1,123 @@
+"""One conformance suite for ``ContentStore``, run against the embedded store and a real js-ipfs node."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ipfs import unixfs
+from ipfs.embedded import EmbeddedStore
+from ipfs.errors import ContentIntegrityError, ContentNotFoundError, InvalidCidError, IpfsUnavailableError
+from ipfs.kubo import KuboStore
+from ipfs.store import ContentStore
+
+MISSING = "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxqaaaaa"
+
+
+def _leftovers(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+
+
+class ContentStoreConformance:
+    """Subclasses provide a ``store`` fixture; every store must pass all of these."""
+
+    @pytest.mark.parametrize("cid_version", [0, 1])
+    def test_add_file_returns_the_kubo_cid_and_pins_it(self, store: ContentStore, tmp_path: Path, cid_version: int) -> None:
+        path = tmp_path / "model.bin"
+        path.write_bytes(np.random.default_rng(1).bytes(600_000))
+
+        cid = store.add_file(path, cid_version=cid_version)
+
+        assert cid == unixfs.compute_cid(path, cid_version=cid_version)
+        assert store.has(cid)
+        assert cid in store.pins()
+
+    @pytest.mark.parametrize("cid_version", [0, 1])
+    def test_get_file_round_trips(self, store: ContentStore, tmp_path: Path, cid_version: int) -> None:
+        data = np.random.default_rng(2).bytes(700_000)
+        (tmp_path / "in.bin").write_bytes(data)
+        cid = store.add_file(tmp_path / "in.bin", cid_version=cid_version)
+        seen: list[int] = []
+
+        store.get_file(cid, tmp_path / "out" / "copy.bin", progress=seen.append)
+
+        assert (tmp_path / "out" / "copy.bin").read_bytes() == data
+        assert sum(seen) == len(data)
+        assert _leftovers(tmp_path / "out") == ["copy.bin"]
+
+    def test_add_bytes_and_cat(self, store: ContentStore) -> None:
+        cid = store.add_bytes(b"hello world\n")
+
+        assert cid == "QmT78zSuBmuS4z925WZfrqQ1qHaJ56DQaTfyMUF7F8ff5o"
+        assert store.cat(cid) == b"hello world\n"
+
+    def test_empty_content(self, store: ContentStore) -> None:
+        assert store.add_bytes(b"", cid_version=1) == "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku"
+
+    def test_cat_refuses_oversized_content(self, store: ContentStore) -> None:
+        cid = store.add_bytes(b"x" * 1000)
+
+        with pytest.raises(Exception, match="is larger than 100 bytes"):
+            store.cat(cid, max_size=100)
+
+    def test_unknown_content_is_not_found_and_writes_nothing(self, store: ContentStore, tmp_path: Path) -> None:
+        assert not store.has(MISSING)
+        with pytest.raises(ContentNotFoundError, match=f"content {MISSING} is not available from"):
+            store.get_file(MISSING, tmp_path / "out" / "x.bin")
+        assert _leftovers(tmp_path / "out") == []
+
+    def test_malformed_cid_is_rejected(self, store: ContentStore, tmp_path: Path) -> None:
+        with pytest.raises(InvalidCidError):
+            store.get_file("not-a-cid", tmp_path / "x")
+
+
+class TestEmbeddedStore(ContentStoreConformance):
+    @pytest.fixture
+    def store(self, tmp_path: Path) -> Iterator[EmbeddedStore]:
+        with EmbeddedStore(tmp_path / "blocks") as embedded:
+            yield embedded
+
+    def test_a_tampered_block_is_reported_and_nothing_is_written(self, store: EmbeddedStore, tmp_path: Path) -> None:
+        (tmp_path / "in.bin").write_bytes(np.random.default_rng(3).bytes(600_000))
+        cid = store.add_file(tmp_path / "in.bin")
+        block = max((p for p in (store.root / "blocks").rglob("*") if p.is_file()), key=lambda p: p.stat().st_size)
+        data = bytearray(block.read_bytes())
+        data[100] ^= 1
+        block.write_bytes(bytes(data))
+
+        with pytest.raises(ContentIntegrityError, match=f"block {block.name} of {cid} does not match"):
+            store.get_file(cid, tmp_path / "out" / "copy.bin")
+        assert _leftovers(tmp_path / "out") == []
+
+    def test_content_survives_reopening(self, store: EmbeddedStore) -> None:
+        cid = store.add_bytes(b"persistent")
+
+        assert EmbeddedStore(store.root).cat(cid) == b"persistent"
+
+
+@pytest.mark.daemon
+class TestKuboStoreOnJsIpfs(ContentStoreConformance):
+    @pytest.fixture
+    def store(self, kubo_store: KuboStore) -> KuboStore:
+        kubo_store.timeout = 3  # a missing block waits for the whole timeout on an offline node
+        return kubo_store
+
+
+def test_node_down_is_reported_quickly_with_the_address() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    store = KuboStore(f"/ip4/127.0.0.1/tcp/{port}/http", timeout=5)
+    started = time.monotonic()
+
+    with pytest.raises(IpfsUnavailableError) as caught:
+        store.add_bytes(b"x")
+
+    assert time.monotonic() - started < 5
+    assert str(caught.value).startswith(f"IPFS node at /ip4/127.0.0.1/tcp/{port}/http is not reachable (")
+    assert str(caught.value).endswith("start the daemon or pass --ipfs with its RPC multiaddr (or use --ipfs embedded)")
