@@ -168,6 +168,7 @@ class DeploymentBook:
     def remember(self, chain: chainlib.Chain, registry: str, disputes: str) -> None:
         book = self._read()
         book[self._key(chain)] = {"registry": registry, "disputes": disputes}
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_suffix(".tmp")
         tmp.write_text(json.dumps(book, indent=2, sort_keys=True))
         os.replace(tmp, self.path)
