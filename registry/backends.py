@@ -89,8 +89,10 @@ def _open_chain(settings: Settings) -> Iterator[chainlib.Chain]:
     if settings.chain == CHAIN_EMBEDDED:
         yield chainlib.Chain.connect(EthereumTesterProvider(), settings.private_key)
     elif settings.chain == CHAIN_LOCAL:
-        with _managed_ganache(settings.chain_dir) as (url, key):
-            yield chainlib.Chain.connect(Web3.HTTPProvider(url, request_kwargs={"timeout": 30}), key)
+        with _managed_ganache(settings.chain_dir) as (url, dev_key):
+            yield chainlib.Chain.connect(
+                Web3.HTTPProvider(url, request_kwargs={"timeout": 30}), settings.private_key or dev_key
+            )
     else:
         if not settings.private_key:
             raise ConfigError(

@@ -8,14 +8,17 @@ blocks (harmless, re-used by a retry); no record points at content that is not t
 from __future__ import annotations
 
 import dataclasses
+import io
 import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from ipfs import unixfs
 from registry import chain as chainlib
 from registry.backends import Backends
 from registry.errors import LedgermarkError
 from verifier import manifest as manifestlib
+from verifier import sealing
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +87,36 @@ def publish(
     )
     log.info("published record %s (root 0x%s) in tx %s", record_id, root.hex(), tx.tx_hash)
     return Publication(record_id=record_id, root=root, manifest_cid=manifest_cid, tx_hash=tx.tx_hash, manifest=manifest)
+
+
+def key_cid(key_bytes: bytes) -> str:
+    """The CID a watermark key is revealed under in a dispute (CIDv1, raw leaves), computed locally."""
+    return unixfs.import_stream(io.BytesIO(key_bytes), cid_version=1)
+
+
+def key_hash(key_bytes: bytes) -> bytes:
+    """What a record anchors for a watermark key: keccak256 of its reveal CID (see IModelRegistry)."""
+    return chainlib.watermark_key_hash(key_cid(key_bytes))
+
+
+@dataclasses.dataclass(frozen=True)
+class SealedKey:
+    """A watermark key sealed for publication: the ciphertext is an artifact, the data key stays with the owner."""
+
+    artifact: Artifact
+    data_key: bytes
+    key_hash: bytes
+
+
+def seal_watermark_key(key_path: Path, workdir: Path) -> SealedKey:
+    """Encrypt the key file (DESIGN.md §7) into ``workdir``; the record will anchor the plaintext's hash."""
+    plaintext = key_path.read_bytes()
+    sealed, data_key = sealing.seal(plaintext)
+    sealed_path = workdir / "watermark-key.sealed"
+    sealed_path.write_bytes(sealed)
+    return SealedKey(
+        artifact=Artifact(sealed_path, role="watermark-key"), data_key=data_key, key_hash=key_hash(plaintext)
+    )
 
 
 def _store_artifact(

@@ -7,17 +7,22 @@ The commands are thin: each calls the same library function the Python API and t
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import tempfile
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from registry import backends as backendslib
+from registry import chain as chainlib
 from registry import config as configlib
 from registry import fetching, publishing, views
 from registry.cli import _output
 from registry.cli.chain import app as chain_app
+from registry.cli.dispute import app as dispute_app
 from verifier import manifest as manifestlib
 
 app = typer.Typer(
@@ -28,6 +33,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(chain_app, name="chain")
+app.add_typer(dispute_app, name="dispute")
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document instead of text.")]
 
@@ -78,28 +84,47 @@ def publish(
     artifacts: Annotated[list[str], typer.Argument(help="Files as PATH or PATH:ROLE (roles: model, trigger, …).")],
     name: Annotated[str | None, typer.Option("--name", help="Human name of the publication.")] = None,
     parent: Annotated[int, typer.Option("--parent", help="Record this model derives from (lineage).")] = 0,
-    watermark_key_hash: Annotated[
-        str | None, typer.Option("--watermark-key-hash", help="0x… hash of the watermark key to anchor.")
+    derivation: Annotated[
+        str, typer.Option("--derivation", help="How it derives from --parent: fine-tune, quantize, prune, distill, other.")
+    ] = "fine-tune",
+    watermark_key: Annotated[
+        Path | None,
+        typer.Option("--watermark-key", help="Plaintext watermark key: sealed into the publication, hash anchored.",
+                     exists=True, dir_okay=False),
     ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Upload artifacts to IPFS and anchor their Merkle root on-chain."""
     parsed = [_parse_artifact(spec) for spec in artifacts]
-    key_hash = _parse_bytes32(watermark_key_hash) if watermark_key_hash else bytes(32)
+    kind = _parse_derivation(derivation) if parent else chainlib.Derivation.NONE
 
-    def run() -> publishing.Publication:
-        with backendslib.open_backends(ctx.obj) as backends, _output.progress_factory() as progress:
-            return publishing.publish(
+    def run() -> tuple[publishing.Publication, bytes | None]:
+        with contextlib.ExitStack() as stack:
+            backends = stack.enter_context(backendslib.open_backends(ctx.obj))
+            progress = stack.enter_context(_output.progress_factory())
+            sealed = None
+            if watermark_key is not None:
+                workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="ledgermark-seal-")))
+                sealed = publishing.seal_watermark_key(watermark_key, workdir)
+            publication = publishing.publish(
                 backends,
-                parsed,
+                parsed + ([sealed.artifact] if sealed else []),
                 name=name or parsed[0].path.stem,
-                watermark_key_hash=key_hash,
+                watermark_key_hash=sealed.key_hash if sealed else bytes(32),
                 parent_id=parent,
+                derivation=kind,
                 progress=progress,
             )
+            return publication, sealed.data_key if sealed else None
 
-    publication = _output.guard(run)
-    _output.emit(as_json, publication.to_dict(), _output.publication_lines(publication))
+    publication, data_key = _output.guard(run)
+    document = publication.to_dict()
+    lines = _output.publication_lines(publication)
+    if data_key is not None and watermark_key is not None:
+        key_file = _write_secret(watermark_key.with_name(watermark_key.name + ".datakey"), data_key)
+        document["sealed_key_data_key_file"] = str(key_file)
+        lines.append(f"the sealed key's data key is in {key_file}: keep it secret, with the key itself")
+    _output.emit(as_json, document, lines)
 
 
 @app.command()
@@ -198,14 +223,24 @@ def _parse_artifact(spec: str) -> publishing.Artifact:
     return publishing.Artifact(path=Path(path), role=role)
 
 
-def _parse_bytes32(text: str) -> bytes:
+def _parse_derivation(text: str) -> chainlib.Derivation:
     try:
-        value = bytes.fromhex(text.removeprefix("0x"))
-    except ValueError:
-        value = b""
-    if len(value) != 32:
-        _output.fail(f"{text!r} is not a 0x-prefixed 32-byte hex value")
-    return value
+        kind = chainlib.Derivation[text.upper().replace("-", "_")]
+    except KeyError:
+        kind = chainlib.Derivation.NONE
+    if kind is chainlib.Derivation.NONE:
+        _output.fail(f"--derivation {text!r}: use fine-tune, quantize, prune, distill or other")
+    return kind
+
+
+def _write_secret(path: Path, data: bytes) -> Path:
+    """Owner-only file, written whole or not at all."""
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        out.write(data.hex().encode() + b"\n")
+    os.replace(tmp, path)
+    return path
 
 
 def main() -> None:
