@@ -162,3 +162,35 @@ def test_publish_then_fetch_in_new_processes_with_no_configuration(tmp_path: Pat
     assert shown.returncode == 0, shown.stderr
     assert json.loads(shown.stdout)["leaf_count"] == 2
     assert not (home / "chain" / "node.json").exists(), "the per-command Ganache must be stopped"
+
+
+def test_publish_with_a_watermark_key_writes_an_owner_only_data_key(tmp_path: Path) -> None:
+    artifacts = write_artifacts(tmp_path / "owner")
+    key = tmp_path / "owner" / "key.wmk"
+    key.write_bytes(b"key material")
+
+    result = runner.invoke(
+        app,
+        ["--data-dir", str(tmp_path / "s"), "--chain", "embedded", "publish", "--json",
+         "--watermark-key", str(key), f"{artifacts[0].path}:model"],
+    )
+
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    data_key = Path(document["sealed_key_data_key_file"])
+    assert data_key == tmp_path / "owner" / "key.wmk.datakey"
+    assert data_key.stat().st_mode & 0o777 == 0o600
+    assert len(bytes.fromhex(data_key.read_text().strip())) == 32
+    assert [a["role"] for a in document["artifacts"]] == ["model", "watermark-key"]
+
+
+def test_publish_rejects_an_unknown_derivation(tmp_path: Path) -> None:
+    artifacts = write_artifacts(tmp_path / "owner")
+
+    result = runner.invoke(
+        app, ["--data-dir", str(tmp_path), "--chain", "embedded", "publish", "--parent", "1",
+              "--derivation", "merge", str(artifacts[0].path)],
+    )
+
+    assert result.exit_code == 2
+    assert "--derivation 'merge': use fine-tune, quantize, prune, distill or other" in result.stderr

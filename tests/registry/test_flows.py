@@ -73,3 +73,37 @@ def test_cid_version_1_publication_round_trips(embedded_settings, artifacts, tmp
 
     assert all(e.cid.startswith("b") for e in pub.manifest.entries)
     assert result.comparison.ok
+
+
+def test_sealed_watermark_key_is_published_and_its_hash_anchored(backends, artifacts, tmp_path: Path) -> None:
+    from verifier import sealing
+
+    key_path = tmp_path / "owner" / "key.wmk"
+    key_path.write_bytes(b'{"bits":"secret"}')
+    workdir = tmp_path / "seal"
+    workdir.mkdir()
+
+    sealed = publishing.seal_watermark_key(key_path, workdir)
+    pub = publishing.publish(backends, [*artifacts, sealed.artifact], name="wm", watermark_key_hash=sealed.key_hash)
+    record = backends.registry.record(pub.record_id)
+
+    assert record.watermark_key_hash == publishing.key_hash(key_path.read_bytes())
+    assert [e.role for e in pub.manifest.entries] == ["model", "trigger", "watermark-key"]
+    fetched = fetching.fetch(backends, str(pub.record_id), tmp_path / "buyer")
+    sealed_copy = next(p for p in fetched.files if p.name == "watermark-key.sealed")
+    assert b"secret" not in sealed_copy.read_bytes()
+    assert sealing.unseal(sealed_copy.read_bytes(), sealed.data_key) == key_path.read_bytes()
+
+
+def test_lineage_links_a_fine_tuned_model_to_its_parent(backends, published, tmp_path: Path) -> None:
+    from registry.chain import Derivation
+
+    child = publishing.publish(
+        backends, write_artifacts(tmp_path / "child", seed=5), name="child",
+        parent_id=published.record_id, derivation=Derivation.FINE_TUNE,
+    )
+
+    ancestry = backends.registry.ancestry(child.record_id)
+    assert [r.record_id for r in ancestry] == [child.record_id, published.record_id]
+    assert ancestry[0].derivation is Derivation.FINE_TUNE
+    assert f"{published.record_id}" in backends.registry.lineage_graph(child.record_id)
