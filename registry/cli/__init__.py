@@ -199,6 +199,37 @@ def lineage(
 
 
 @app.command()
+def transfer(
+    ctx: typer.Context,
+    record: Annotated[str, typer.Argument(help="Record id or 0x Merkle root.")],
+    new_owner: Annotated[str, typer.Argument(help="Address that receives the model's rights.")],
+) -> None:
+    """Transfer the rights to a record (only its owner may)."""
+
+    def run() -> str:
+        with backendslib.open_backends(ctx.obj) as backends:
+            found = fetching.resolve_record(backends, record)
+            return backends.registry.transfer(found.record_id, new_owner).tx_hash
+
+    typer.echo(f"record {record} now belongs to {new_owner} (transaction {_output.guard(run)})")
+
+
+@app.command()
+def revoke(
+    ctx: typer.Context,
+    record: Annotated[str, typer.Argument(help="Record id or 0x Merkle root.")],
+) -> None:
+    """Revoke a record (only its owner may): it stays readable and is reported as revoked everywhere."""
+
+    def run() -> str:
+        with backendslib.open_backends(ctx.obj) as backends:
+            found = fetching.resolve_record(backends, record)
+            return backends.registry.revoke(found.record_id).tx_hash
+
+    typer.echo(f"record {record} revoked (transaction {_output.guard(run)})")
+
+
+@app.command()
 def serve(
     ctx: typer.Context,
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",

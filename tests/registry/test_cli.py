@@ -118,12 +118,13 @@ def test_bad_chain_setting_exits_2(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- default backends, new processes
 
 
-def _ledgermark(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "LEDGERMARK_HOME": str(home)}
+def _ledgermark(home: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    environment = {**os.environ, "LEDGERMARK_HOME": str(home)}
     for name in ("LEDGERMARK_CHAIN", "LEDGERMARK_IPFS", "LEDGERMARK_PRIVATE_KEY"):
-        env.pop(name, None)
+        environment.pop(name, None)
+    environment.update(env or {})
     return subprocess.run(
-        [sys.executable, "-m", "registry", *args], env=env, capture_output=True, text=True, timeout=180
+        [sys.executable, "-m", "registry", *args], env=environment, capture_output=True, text=True, timeout=180
     )
 
 
@@ -194,3 +195,39 @@ def test_publish_rejects_an_unknown_derivation(tmp_path: Path) -> None:
 
     assert result.exit_code == 2
     assert "--derivation 'merge': use fine-tune, quantize, prune, distill or other" in result.stderr
+
+
+@pytest.mark.daemon
+def test_background_chain_transfer_and_revoke(tmp_path: Path) -> None:
+    """`chain start` keeps one Ganache for a series of commands; only the owner may transfer or revoke."""
+    from registry.devchain import dev_accounts
+
+    home = tmp_path / "home"
+    artifacts = write_artifacts(tmp_path / "owner")
+    started = _ledgermark(home, "chain", "start")
+    assert started.returncode == 0, started.stderr
+    try:
+        published = _ledgermark(home, "publish", "--json", f"{artifacts[0].path}:model")
+        record_id = str(json.loads(published.stdout)["record_id"])
+        stranger = dev_accounts(2)[1]
+
+        env_key = {"LEDGERMARK_PRIVATE_KEY": stranger.key.hex()}
+        refused = _ledgermark(home, "revoke", record_id, env=env_key)
+        assert refused.returncode == 2
+        assert "ModelRegistryUnauthorizedAccount" in refused.stderr
+
+        moved = _ledgermark(home, "transfer", record_id, stranger.address)
+        assert moved.returncode == 0, moved.stderr
+        revoked = _ledgermark(home, "revoke", record_id, env=env_key)
+        assert revoked.returncode == 0, revoked.stderr
+
+        shown = _ledgermark(home, "show", record_id)
+        assert f"record      {record_id}  (REVOKED)" in shown.stdout
+        assert f"owner       {stranger.address}" in shown.stdout
+        checked = _ledgermark(home, "verify", record_id, str(artifacts[0].path))
+        assert checked.returncode == 0
+        assert "WARNING: the owner has revoked this record" in checked.stdout
+    finally:
+        stopped = _ledgermark(home, "chain", "stop")
+    assert stopped.returncode == 0 and "stopped ganache (pid" in stopped.stdout
+    assert not (home / "chain" / "node.json").exists()

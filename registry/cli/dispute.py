@@ -1,0 +1,263 @@
+"""`ledgermark dispute …`: claim ownership of a suspect model and settle it on-chain.
+
+Claimant: `open` (runs the watermark test, pins the evidence report, pays the bond) then `reveal` (publishes
+the plaintext watermark key; the contract checks it against the record). Arbiters: `review` (re-run the test
+from the revealed key, pin their own report) then `vote`. Anyone: `finalise` after the deadline, `show`.
+The signer is LEDGERMARK_PRIVATE_KEY, or the local chain's first dev account. The watermark engine (torch) is
+imported only by the commands that run it, so the rest of the CLI starts fast.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from registry import backends as backendslib
+from registry import disputes as disputelib
+from registry import fetching
+from registry.cli import _output
+from registry.errors import LedgermarkError
+
+app = typer.Typer(help="Open, review, vote on and settle ownership disputes.", no_args_is_help=True)
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document instead of text.")]
+
+
+@app.command("open")
+def open_(
+    ctx: typer.Context,
+    claimant_record: Annotated[str, typer.Argument(help="Your record (id or 0x root); it must anchor the key.")],
+    model: Annotated[Path, typer.Option("--model", help="The suspect model file.", exists=True, dir_okay=False)],
+    key: Annotated[Path, typer.Option("--key", help="Your plaintext watermark key file.", exists=True, dir_okay=False)],
+    suspect: Annotated[
+        str | None, typer.Option("--suspect", help="Suspect record id or 0x root (default: the model file's root).")
+    ] = None,
+    report_dir: Annotated[Path, typer.Option("--report-dir", help="Where to write the evidence report.")] = Path(
+        "evidence"
+    ),
+    force: Annotated[bool, typer.Option("--force", help="Open even if the test does not say 'copy'.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Test the suspect for your watermark, pin the evidence report, and open a dispute with the bond."""
+
+    def run() -> dict[str, Any]:
+        from registry import evidence
+
+        with backendslib.open_backends(ctx.obj) as backends:
+            record = fetching.resolve_record(backends, claimant_record)
+            suspect_ref = _suspect_reference(backends, suspect, model)
+            found = evidence.gather(
+                backends,
+                claimant=record,
+                key_bytes=key.read_bytes(),
+                suspect_model=model,
+                out_dir=report_dir,
+                suspect_label=_describe_suspect(suspect_ref),
+            )
+            if not found.result.is_copy and not force:
+                raise LedgermarkError(
+                    f"the test does not support a claim ({found.result.verdict}); no dispute opened "
+                    f"(report in {found.html_path}; --force opens one anyway)"
+                )
+            dispute, tx = disputelib.open_dispute(backends.disputes, record.record_id, suspect_ref, found.report_cid)
+            return {
+                "dispute_id": dispute.dispute_id,
+                "evidence_cid": found.report_cid,
+                "evidence_html_cid": found.html_cid,
+                "report": str(found.html_path),
+                "verdict": found.result.verdict,
+                "p_chi2": found.result.p_chi2,
+                "p_binomial": found.result.p_binomial,
+                "wsr": found.result.wsr,
+                "priority": dispute.priority.name.lower(),
+                "deadline": dispute.deadline,
+                "bond_wei": dispute.bond,
+                "tx_hash": tx.tx_hash,
+            }
+
+    _emit(as_json, _output.guard(run, as_json=as_json))
+
+
+@app.command()
+def reveal(
+    ctx: typer.Context,
+    dispute_id: Annotated[int, typer.Argument(help="The dispute.")],
+    key: Annotated[Path, typer.Option("--key", help="Your plaintext watermark key file.", exists=True, dir_okay=False)],
+) -> None:
+    """Publish the plaintext watermark key to IPFS and reveal its CID on-chain (checked against your record)."""
+
+    def run() -> dict[str, Any]:
+        with backendslib.open_backends(ctx.obj) as backends:
+            cid = backends.store.add_file(key, cid_version=1)
+            tx = disputelib.reveal_key(backends.disputes, dispute_id, cid)
+            return {"dispute_id": dispute_id, "key_cid": cid, "tx_hash": tx.tx_hash}
+
+    _emit(False, _output.guard(run))
+
+
+@app.command()
+def review(
+    ctx: typer.Context,
+    dispute_id: Annotated[int, typer.Argument(help="The dispute.")],
+    model: Annotated[
+        Path | None, typer.Option("--model", help="Suspect model file (only if the suspect is not registered).")
+    ] = None,
+    report_dir: Annotated[Path, typer.Option("--report-dir", help="Where to write your report.")] = Path("review"),
+    as_json: JsonOption = False,
+) -> None:
+    """Arbiter: re-run the ownership test from the revealed key and pin your own report (then `vote`)."""
+
+    def run() -> dict[str, Any]:
+        from registry import evidence
+
+        with backendslib.open_backends(ctx.obj) as backends, evidence.scratch_dir() as scratch:
+            dispute = backends.disputes.dispute(dispute_id)
+            key_bytes = evidence.revealed_key(backends, dispute)
+            suspect_model = evidence.suspect_model_for(backends, dispute, model, Path(scratch))
+            found = evidence.gather(
+                backends,
+                claimant=backends.registry.record(dispute.claimant_record),
+                key_bytes=key_bytes,
+                suspect_model=suspect_model,
+                out_dir=report_dir,
+                suspect_label=_describe_suspect(dispute.suspect_record or dispute.suspect_root),
+                extra_facts={"dispute": str(dispute_id), "reviewed by": backends.chain.address},
+            )
+            return {
+                "dispute_id": dispute_id,
+                "report_cid": found.report_cid,
+                "report": str(found.html_path),
+                "verdict": found.result.verdict,
+                "recommendation": "uphold" if found.result.is_copy else "reject",
+                "p_chi2": found.result.p_chi2,
+                "p_binomial": found.result.p_binomial,
+                "wsr": found.result.wsr,
+            }
+
+    _emit(as_json, _output.guard(run, as_json=as_json))
+
+
+@app.command()
+def vote(
+    ctx: typer.Context,
+    dispute_id: Annotated[int, typer.Argument(help="The dispute.")],
+    report: Annotated[str, typer.Option("--report", help="CID of your review report.")],
+    uphold: Annotated[bool, typer.Option("--uphold/--reject", help="Your ruling.")],
+) -> None:
+    """Arbiter: vote on the dispute with the CID of your report."""
+
+    def run() -> dict[str, Any]:
+        with backendslib.open_backends(ctx.obj) as backends:
+            tx = disputelib.vote(backends.disputes, dispute_id, uphold, report)
+            return {"dispute_id": dispute_id, "uphold": uphold, "report_cid": report, "tx_hash": tx.tx_hash}
+
+    _emit(False, _output.guard(run))
+
+
+@app.command()
+def finalise(
+    ctx: typer.Context,
+    dispute_id: Annotated[int, typer.Argument(help="The dispute.")],
+    skip_wait: Annotated[
+        bool, typer.Option("--skip-wait", help="On a dev chain, advance its clock past the deadline first.")
+    ] = False,
+) -> None:
+    """Resolve the dispute after its deadline: the bond goes back to the claimant or to the suspect's owner."""
+
+    def run() -> dict[str, Any]:
+        with backendslib.open_backends(ctx.obj) as backends:
+            resolution = disputelib.finalise(backends.disputes, dispute_id, skip_wait_on_dev_chain=skip_wait)
+            return {
+                "dispute_id": dispute_id,
+                "outcome": resolution.outcome.name.lower(),
+                "bond_to": resolution.recipient,
+                "bond_wei": resolution.bond_wei,
+                "tx_hash": resolution.tx.tx_hash,
+            }
+
+    _emit(False, _output.guard(run))
+
+
+@app.command()
+def show(
+    ctx: typer.Context,
+    dispute_id: Annotated[int, typer.Argument(help="The dispute.")],
+    as_json: JsonOption = False,
+) -> None:
+    """The dispute's state, priority facts and every vote with its report CID."""
+
+    def run() -> dict[str, Any]:
+        with backendslib.open_backends(ctx.obj) as backends:
+            state = disputelib.report(backends.disputes, dispute_id)
+            return dispute_view(state)
+
+    _emit(as_json, _output.guard(run, as_json=as_json))
+
+
+@app.command("grant-arbiter")
+def grant_arbiter(
+    ctx: typer.Context,
+    account: Annotated[str, typer.Argument(help="Address to make an arbiter (admin only).")],
+) -> None:
+    """Admin: give an account the arbiter role."""
+
+    def run() -> dict[str, Any]:
+        with backendslib.open_backends(ctx.obj) as backends:
+            tx = backends.disputes.grant_arbiter(account)
+            return {"arbiter": account, "tx_hash": tx.tx_hash}
+
+    _emit(False, _output.guard(run))
+
+
+def dispute_view(state: disputelib.DisputeReport) -> dict[str, Any]:
+    d = state.dispute
+    return {
+        "dispute_id": d.dispute_id,
+        "status": d.status.name.lower(),
+        "claimant": d.claimant,
+        "claimant_record": d.claimant_record,
+        "suspect_root": "0x" + d.suspect_root.hex(),
+        "suspect_record": d.suspect_record,
+        "priority": d.priority.name.lower(),
+        "evidence_cid": d.evidence_cid,
+        "key_cid": d.key_cid if d.key_revealed else None,
+        "deadline": d.deadline,
+        "bond_wei": d.bond,
+        "votes": {"uphold": d.uphold_votes, "reject": d.reject_votes, "quorum": state.quorum,
+                  "arbiters": state.arbiter_count},
+        "reports": [{"arbiter": v.arbiter, "uphold": v.uphold, "report_cid": v.report_cid} for v in state.votes],
+    }
+
+
+def _suspect_reference(backends: backendslib.Backends, suspect: str | None, model: Path) -> int | bytes:
+    """A record id if the suspect is registered, else its Merkle root."""
+    from registry import evidence
+
+    if suspect is None:
+        root = evidence.suspect_root_of(model, backends.settings.cid_version)
+        return backends.registry.record_id_by_root(root) or root
+    if suspect.isdecimal():
+        return fetching.resolve_record(backends, suspect).record_id
+    try:
+        root = bytes.fromhex(suspect.removeprefix("0x"))
+    except ValueError:
+        root = b""
+    if len(root) != 32:
+        raise LedgermarkError(f"--suspect {suspect!r} is neither a record id nor a 0x-prefixed 32-byte root")
+    return backends.registry.record_id_by_root(root) or root
+
+
+def _describe_suspect(reference: int | bytes) -> str:
+    return f"record {reference}" if isinstance(reference, int) else f"unregistered model, root 0x{reference.hex()}"
+
+
+def _emit(as_json: bool, document: dict[str, Any]) -> None:
+    if as_json:
+        typer.echo(json.dumps(document, indent=2, sort_keys=True, default=str))
+        return
+    for key, value in document.items():
+        typer.echo(f"{key:<18} {json.dumps(value) if isinstance(value, (dict, list)) else value}")
+
