@@ -27,7 +27,12 @@ from registry import fetching, publishing
 from registry.config import CHAIN_EMBEDDED, IPFS_EMBEDDED, Settings
 from verifier import manifest as manifestlib
 
-PAPER_SECONDS = {"upload 43.7 MB": 4.5, "on-chain record": 1.36, "retrieval + integrity": 0.7, "on-chain query": 0.5}
+PAPER_SECONDS = {
+    "upload 43.7 MB": 4.5,
+    "on-chain record": 1.36,
+    "retrieval + integrity": 0.7,
+    "on-chain query": 0.5,
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -76,7 +81,9 @@ def measure(size_mb: int, repeat: int, workdir: Path) -> dict[str, float]:
             verify_times.append(time.perf_counter() - started)
         shutil.rmtree(workdir / f"state-{attempt}")
         shutil.rmtree(workdir / f"buyer-{attempt}")
-    row.update(publish_s=min(publish_times), fetch_verify_s=min(fetch_times), verify_local_s=min(verify_times))
+    row.update(
+        publish_s=min(publish_times), fetch_verify_s=min(fetch_times), verify_local_s=min(verify_times)
+    )
     row["digest_vs_sha256"] = row["digest_s"] / row["ref_sha256_s"]
     row["verify_local_vs_sha256"] = row["verify_local_s"] / row["ref_sha256_s"]
     row["fetch_vs_copy_plus_sha256"] = row["fetch_verify_s"] / (row["ref_copy_s"] + row["ref_sha256_s"])
@@ -84,13 +91,32 @@ def measure(size_mb: int, repeat: int, workdir: Path) -> dict[str, float]:
 
 
 def print_table(rows: list[dict[str, float]]) -> None:
-    head = ("MB", "sha256 s", "copy s", "digest s", "publish s", "fetch+verify s", "verify s",
-            "digest/sha", "verify/sha", "fetch/(copy+sha)")
+    head = (
+        "MB",
+        "sha256 s",
+        "copy s",
+        "digest s",
+        "publish s",
+        "fetch+verify s",
+        "verify s",
+        "digest/sha",
+        "verify/sha",
+        "fetch/(copy+sha)",
+    )
     print(" | ".join(f"{h:>10}" for h in head))
     for r in rows:
-        values = (r["size_mb"], r["ref_sha256_s"], r["ref_copy_s"], r["digest_s"], r["publish_s"],
-                  r["fetch_verify_s"], r["verify_local_s"], r["digest_vs_sha256"], r["verify_local_vs_sha256"],
-                  r["fetch_vs_copy_plus_sha256"])
+        values = (
+            r["size_mb"],
+            r["ref_sha256_s"],
+            r["ref_copy_s"],
+            r["digest_s"],
+            r["publish_s"],
+            r["fetch_verify_s"],
+            r["verify_local_s"],
+            r["digest_vs_sha256"],
+            r["verify_local_vs_sha256"],
+            r["fetch_vs_copy_plus_sha256"],
+        )
         print(" | ".join(f"{v:>10.3f}" if isinstance(v, float) else f"{v:>10}" for v in values))
     print("seed paper, edge board (for scale):", ", ".join(f"{k} {v} s" for k, v in PAPER_SECONDS.items()))
 

@@ -46,7 +46,9 @@ def manifest_root(artifacts: int, seed: int = 0) -> bytes:
         leaves = []
         for i in range(artifacts):
             digest = hashlib.sha256(f"{seed}:{i}".encode()).digest()
-            leaves.append(merkle.leaf_hash("model", f"shard-{i:03d}.bin", 1 << 20, digest, b"\x01\x55\x12\x20" + digest))
+            leaves.append(
+                merkle.leaf_hash("model", f"shard-{i:03d}.bin", 1 << 20, digest, b"\x01\x55\x12\x20" + digest)
+            )
         root = merkle.merkle_root(leaves)
         if 0 not in root:
             return root
@@ -59,7 +61,8 @@ def measure() -> dict[str, int]:
     signers = [chain.with_account(a) for a in chain.dev_accounts()[:4]]
     registry = chainlib.ModelRegistryClient(chain, chain.deploy_registry())
     disputes = chainlib.OwnershipDisputesClient(
-        chain, chain.deploy_disputes(registry.address, bond_wei=BOND_WEI, quorum=1, voting_period_s=VOTING_PERIOD_S)
+        chain,
+        chain.deploy_disputes(registry.address, bond_wei=BOND_WEI, quorum=1, voting_period_s=VOTING_PERIOD_S),
     )
     key_hash = chainlib.watermark_key_hash(KEY_CID)
     gas: dict[str, int] = {}

@@ -141,7 +141,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.check:
         stale = stale_artifacts(texts)
         for name in stale:
-            print(f"stale artifact: contracts/build/{name} (run `python contracts/build.py`)", file=sys.stderr)
+            print(
+                f"stale artifact: contracts/build/{name} (run `python contracts/build.py`)", file=sys.stderr
+            )
         return 1 if stale else 0
     BUILD_DIR.mkdir(exist_ok=True)
     for name, text in texts.items():

@@ -20,6 +20,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 from types import TracebackType
+from typing import Self
 
 from ipfs.errors import IpfsError
 
@@ -45,7 +46,12 @@ class JsIpfsDaemon:
     """One js-ipfs node with its own repository, offline, bound to loopback only."""
 
     def __init__(
-        self, repo_dir: Path, *, api_port: int | None = None, log_path: Path | None = None, start_timeout: float = 90
+        self,
+        repo_dir: Path,
+        *,
+        api_port: int | None = None,
+        log_path: Path | None = None,
+        start_timeout: float = 90,
     ) -> None:
         self.repo_dir = Path(repo_dir)
         self.api_port = api_port or free_port()
@@ -61,7 +67,7 @@ class JsIpfsDaemon:
     def pid(self) -> int | None:
         return self._process.pid if self._process else None
 
-    def start(self) -> JsIpfsDaemon:
+    def start(self) -> Self:
         if not JSIPFS_BIN.exists():
             raise DaemonError(f"js-ipfs is not installed ({JSIPFS_BIN} is missing): run `make setup`")
         if not (self.repo_dir / "config").exists():
@@ -104,7 +110,7 @@ class JsIpfsDaemon:
         except OSError:
             return "(no log)"
 
-    def __enter__(self) -> JsIpfsDaemon:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(
@@ -126,6 +132,7 @@ class JsIpfsDaemon:
             capture_output=True,
             text=True,
             timeout=self.start_timeout,
+            check=False,
         )
         if result.returncode != 0:
             raise DaemonError(f"`jsipfs init` failed ({result.returncode}): {result.stderr.strip()[-2000:]}")
@@ -147,12 +154,18 @@ class JsIpfsDaemon:
         while time.monotonic() < deadline:
             assert self._process is not None
             if self._process.poll() is not None:
-                raise DaemonError(f"js-ipfs daemon exited with {self._process.returncode}:\n{self.log_tail()}")
+                raise DaemonError(
+                    f"js-ipfs daemon exited with {self._process.returncode}:\n{self.log_tail()}"
+                )
             try:
-                with urllib.request.urlopen(urllib.request.Request(url, method="POST"), timeout=2) as response:
+                with urllib.request.urlopen(
+                    urllib.request.Request(url, method="POST"), timeout=2
+                ) as response:
                     if response.status == 200:
                         return
             except (urllib.error.URLError, OSError):
                 pass
             time.sleep(0.2)
-        raise DaemonError(f"js-ipfs daemon did not answer on {url} within {self.start_timeout:g} s:\n{self.log_tail()}")
+        raise DaemonError(
+            f"js-ipfs daemon did not answer on {url} within {self.start_timeout:g} s:\n{self.log_tail()}"
+        )

@@ -41,8 +41,12 @@ class EmbeddedStore(ContentStore):
     def _add_stream(self, stream: io.BufferedIOBase, *, cid_version: int) -> str:
         return self._import(stream, cid_version, None)
 
-    def _import(self, stream: io.BufferedIOBase, cid_version: int, progress: Callable[[int], None] | None) -> str:
-        cid = unixfs.import_stream(stream, cid_version=cid_version, on_block=self._put_block, progress=progress)
+    def _import(
+        self, stream: io.BufferedIOBase, cid_version: int, progress: Callable[[int], None] | None
+    ) -> str:
+        cid = unixfs.import_stream(
+            stream, cid_version=cid_version, on_block=self._put_block, progress=progress
+        )
         self.pin(cid)
         return cid
 

@@ -120,7 +120,9 @@ class _CountingReader:
 
 def _means_missing(message: str) -> bool:
     lowered = message.lower()
-    return any(s in lowered for s in ("not found", "blockservice: key not found", "no link named", "could not find"))
+    return any(
+        s in lowered for s in ("not found", "blockservice: key not found", "no link named", "could not find")
+    )
 
 
 def _first_line(err: BaseException) -> str:

@@ -15,6 +15,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import TracebackType
+from typing import Self
 
 from ipfs import unixfs
 from ipfs.cid import Cid
@@ -83,7 +84,7 @@ class ContentStore(abc.ABC):
         _check_content(cid, unixfs.import_stream(io.BytesIO(bytes(buffer)), cid_version=parsed.version))
         return bytes(buffer)
 
-    def __enter__(self) -> ContentStore:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(

@@ -53,7 +53,9 @@ def import_stream(
     emit = on_block or (lambda _cid, _block: None)
     level = [_leaf(chunk, cid_version, emit) for chunk in _chunks(stream, progress)]
     while len(level) > 1:
-        level = [_internal(level[i : i + MAX_LINKS], cid_version, emit) for i in range(0, len(level), MAX_LINKS)]
+        level = [
+            _internal(level[i : i + MAX_LINKS], cid_version, emit) for i in range(0, len(level), MAX_LINKS)
+        ]
     return str(level[0].cid)
 
 

@@ -121,7 +121,9 @@ def _managed_ganache(chain_dir: Path) -> Iterator[tuple[str, str]]:
             yield node.url, node.private_keys[0]
 
 
-def _contract_addresses(settings: Settings, chain: chainlib.Chain, deploy_if_missing: bool) -> tuple[str, str]:
+def _contract_addresses(
+    settings: Settings, chain: chainlib.Chain, deploy_if_missing: bool
+) -> tuple[str, str]:
     if settings.registry_address and settings.disputes_address:
         return settings.registry_address, settings.disputes_address
     book = DeploymentBook(settings.data_dir / "deployments.json")
@@ -195,9 +197,10 @@ def start_managed_chain(settings: Settings) -> devchain.LocalNode:
     settings.chain_dir.mkdir(parents=True, exist_ok=True)
     with open(settings.chain_dir / "lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        return devchain.GanacheNode.find_running(settings.chain_dir) or devchain.GanacheNode.managed(
-            settings.chain_dir
-        ).start()
+        return (
+            devchain.GanacheNode.find_running(settings.chain_dir)
+            or devchain.GanacheNode.managed(settings.chain_dir).start()
+        )
 
 
 def stop_managed_chain(settings: Settings) -> int | None:
@@ -221,4 +224,6 @@ def deploy_on(settings: Settings, *, force: bool = False) -> tuple[str, str]:
 
 def _require_local(settings: Settings) -> None:
     if settings.chain != CHAIN_LOCAL:
-        raise ConfigError(f"`ledgermark chain start/stop` manage the local chain only, not {settings.chain!r}")
+        raise ConfigError(
+            f"`ledgermark chain start/stop` manage the local chain only, not {settings.chain!r}"
+        )

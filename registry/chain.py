@@ -56,6 +56,7 @@ except ImportError:  # pragma: no cover
     class _TesterTransactionFailed(Exception):  # type: ignore[no-redef]
         """Placeholder that never matches when eth-tester is absent."""
 
+
 ARTIFACT_DIR = Path(__file__).resolve().parents[1] / "contracts" / "build"
 ZERO_HASH = b"\x00" * 32
 DEFAULT_MIN_COMMIT_AGE = 1
@@ -76,7 +77,9 @@ class ChainUnavailableError(ChainError):
 
     def __init__(self, url: str, cause: BaseException | None = None) -> None:
         self.url = url
-        hint = "start it (e.g. `ledgermark chain start`, or Ganache/Anvil) or point the configuration elsewhere"
+        hint = (
+            "start it (e.g. `ledgermark chain start`, or Ganache/Anvil) or point the configuration elsewhere"
+        )
         reason = f" ({type(cause).__name__})" if cause is not None else ""
         super().__init__(f"Ethereum node at {url} is not reachable{reason}; {hint}")
 
@@ -261,7 +264,9 @@ def watermark_key_hash(key_cid: str) -> bytes:
     return keccak(key_cid.encode("utf-8"))
 
 
-def compute_commitment(chain_id: int, registry: str, sender: str, root: bytes, key_hash: bytes, salt: bytes) -> bytes:
+def compute_commitment(
+    chain_id: int, registry: str, sender: str, root: bytes, key_hash: bytes, salt: bytes
+) -> bytes:
     """Off-chain twin of ``ModelRegistry.computeCommitment`` (DESIGN.md §5)."""
     for value, what in ((root, "root"), (key_hash, "watermark key hash"), (salt, "salt")):
         _check_bytes32(value, what)
@@ -327,8 +332,12 @@ def translate_errors() -> Iterator[None]:
     try:
         yield
     except ContractPanicError as err:
-        raise ContractRevertError("Panic", {"reason": err.message}, "Solidity panic (assert, overflow, ...)") from err
-    except ContractLogicError as err:  # ContractCustomError included; Ganache reports custom errors as plain ones
+        raise ContractRevertError(
+            "Panic", {"reason": err.message}, "Solidity panic (assert, overflow, ...)"
+        ) from err
+    except (
+        ContractLogicError
+    ) as err:  # ContractCustomError included; Ganache reports custom errors as plain ones
         data = _logic_error_data(err)
         if data is None or len(data) < 4:
             raise ContractRevertError("Error", {"reason": err.message}, "the contract reverted") from err
@@ -380,7 +389,12 @@ class UnavailableNodeMiddleware(Web3Middleware):
         def middleware(method: Any, params: Any) -> Any:
             try:
                 return make_request(method, params)
-            except (requests.ConnectionError, requests.Timeout, ProviderConnectionError, ConnectionError) as err:
+            except (
+                requests.ConnectionError,
+                requests.Timeout,
+                ProviderConnectionError,
+                ConnectionError,
+            ) as err:
                 raise ChainUnavailableError(_provider_url(self._w3.provider), err) from err
 
         return middleware
@@ -474,7 +488,9 @@ class Chain:
         try:
             receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=RECEIPT_TIMEOUT_S)
         except TimeExhausted as err:
-            raise ChainError(f"transaction {tx_hash.to_0x_hex()} not mined within {RECEIPT_TIMEOUT_S:.0f} s") from err
+            raise ChainError(
+                f"transaction {tx_hash.to_0x_hex()} not mined within {RECEIPT_TIMEOUT_S:.0f} s"
+            ) from err
         if receipt["status"] != 1:
             raise self._revert_reason(tx, receipt["blockNumber"])
         events = _decode_events(events_from, receipt) if events_from is not None else []
@@ -631,7 +647,9 @@ class ModelRegistryClient:
 
     def compute_commitment(self, root: bytes, watermark_key_hash: bytes, salt: bytes) -> bytes:
         """The commitment this client's signer must make to register these values (computed locally)."""
-        return compute_commitment(self.chain.chain_id, self.address, self.chain.address, root, watermark_key_hash, salt)
+        return compute_commitment(
+            self.chain.chain_id, self.address, self.chain.address, root, watermark_key_hash, salt
+        )
 
     def register(
         self,
@@ -705,7 +723,9 @@ class ModelRegistryClient:
 
     def commit_ages(self) -> tuple[int, int]:
         """(minimum, maximum) commitment age in blocks."""
-        return int(_call(self.contract.functions.minCommitAge())), int(_call(self.contract.functions.maxCommitAge()))
+        return int(_call(self.contract.functions.minCommitAge())), int(
+            _call(self.contract.functions.maxCommitAge())
+        )
 
     def verify_artifact(self, record_id: int, leaf: bytes, index: int, proof: Sequence[bytes]) -> bool:
         """The contract's Merkle check (same rules as ``verifier.merkle``); revocation is in ``record``."""
@@ -741,7 +761,9 @@ class ModelRegistryClient:
 
     def events(self, name: str, from_block: int = 0, **argument_filters: Any) -> list[dict[str, Any]]:
         """Decoded logs of event ``name`` (e.g. ``ModelRegistered``), oldest first."""
-        logs = self.contract.events[name].get_logs(from_block=from_block, argument_filters=argument_filters or None)
+        logs = self.contract.events[name].get_logs(
+            from_block=from_block, argument_filters=argument_filters or None
+        )
         return [_event_dict(log) for log in logs]
 
     # -- internals -----------------------------------------------------------------------------
@@ -782,7 +804,9 @@ class ModelRegistryClient:
         deadline = time.monotonic() + timeout_s
         while self.chain.block_number() < ready_at:
             if time.monotonic() > deadline:
-                raise ChainError(f"commitment at block {commit_block} did not reach age {min_age} in {timeout_s} s")
+                raise ChainError(
+                    f"commitment at block {commit_block} did not reach age {min_age} in {timeout_s} s"
+                )
             time.sleep(poll_interval_s)
 
     def _family(self, top: Record, max_nodes: int) -> tuple[dict[int, Record], list[tuple[int, int]]]:
@@ -802,7 +826,19 @@ class ModelRegistryClient:
 
 
 def _record_from_tuple(record_id: int, raw: Sequence[Any]) -> Record:
-    (owner, leaf_count, derivation, revoked, root, key_hash, parent_id, commit_block, reg_block, reg_at, cid) = raw
+    (
+        owner,
+        leaf_count,
+        derivation,
+        revoked,
+        root,
+        key_hash,
+        parent_id,
+        commit_block,
+        reg_block,
+        reg_at,
+        cid,
+    ) = raw
     return Record(
         record_id=int(record_id),
         owner=to_checksum_address(owner),
@@ -903,10 +939,14 @@ class OwnershipDisputesClient:
         return self._transact(self.contract.functions.withdraw())
 
     def grant_arbiter(self, account: str) -> TxResult:
-        return self._transact(self.contract.functions.grantRole(self.arbiter_role(), to_checksum_address(account)))
+        return self._transact(
+            self.contract.functions.grantRole(self.arbiter_role(), to_checksum_address(account))
+        )
 
     def revoke_arbiter(self, account: str) -> TxResult:
-        return self._transact(self.contract.functions.revokeRole(self.arbiter_role(), to_checksum_address(account)))
+        return self._transact(
+            self.contract.functions.revokeRole(self.arbiter_role(), to_checksum_address(account))
+        )
 
     # -- reads ---------------------------------------------------------------------------------
 
@@ -918,8 +958,13 @@ class OwnershipDisputesClient:
     def votes(self, dispute_id: int, from_block: int = 0) -> list[Vote]:
         """Every vote on the dispute with its report CID (from ``VoteCast`` events)."""
         return [
-            Vote(int(e["args"]["disputeId"]), e["args"]["arbiter"], bool(e["args"]["uphold"]),
-                 e["args"]["reportCid"], e["block_number"])
+            Vote(
+                int(e["args"]["disputeId"]),
+                e["args"]["arbiter"],
+                bool(e["args"]["uphold"]),
+                e["args"]["reportCid"],
+                e["block_number"],
+            )
             for e in self.events("VoteCast", from_block, disputeId=dispute_id)
         ]
 
@@ -955,7 +1000,9 @@ class OwnershipDisputesClient:
 
     def events(self, name: str, from_block: int = 0, **argument_filters: Any) -> list[dict[str, Any]]:
         """Decoded logs of event ``name`` (e.g. ``DisputeOpened``), oldest first."""
-        logs = self.contract.events[name].get_logs(from_block=from_block, argument_filters=argument_filters or None)
+        logs = self.contract.events[name].get_logs(
+            from_block=from_block, argument_filters=argument_filters or None
+        )
         return [_event_dict(log) for log in logs]
 
     # -- internals -----------------------------------------------------------------------------
@@ -972,8 +1019,22 @@ class OwnershipDisputesClient:
 
 
 def _dispute_from_tuple(dispute_id: int, raw: Sequence[Any]) -> Dispute:
-    (claimant, claimant_record, priority, status, key_revealed, suspect_root, suspect_record, opened_at,
-     deadline, uphold, reject, bond, evidence_cid, key_cid) = raw
+    (
+        claimant,
+        claimant_record,
+        priority,
+        status,
+        key_revealed,
+        suspect_root,
+        suspect_record,
+        opened_at,
+        deadline,
+        uphold,
+        reject,
+        bond,
+        evidence_cid,
+        key_cid,
+    ) = raw
     return Dispute(
         dispute_id=int(dispute_id),
         claimant=to_checksum_address(claimant),

@@ -40,7 +40,9 @@ class Settings:
     cid_version: int = 0
 
     def __post_init__(self) -> None:
-        if self.chain not in (CHAIN_LOCAL, CHAIN_EMBEDDED) and not self.chain.startswith(("http://", "https://")):
+        if self.chain not in (CHAIN_LOCAL, CHAIN_EMBEDDED) and not self.chain.startswith(
+            ("http://", "https://")
+        ):
             raise ConfigError(
                 f"--chain {self.chain!r} is not understood: use 'local', 'embedded' or an http(s):// JSON-RPC URL"
             )
@@ -64,13 +66,17 @@ class Settings:
         """Explicit values win over the environment, which wins over the defaults."""
         env = os.environ
         return cls(
-            data_dir=(data_dir or Path(env.get("LEDGERMARK_HOME") or Path.home() / ".ledgermark")).expanduser(),
+            data_dir=(
+                data_dir or Path(env.get("LEDGERMARK_HOME") or Path.home() / ".ledgermark")
+            ).expanduser(),
             chain=chain or env.get("LEDGERMARK_CHAIN") or CHAIN_LOCAL,
             ipfs=ipfs or env.get("LEDGERMARK_IPFS") or IPFS_EMBEDDED,
             private_key=env.get("LEDGERMARK_PRIVATE_KEY") or None,
             registry_address=env.get("LEDGERMARK_REGISTRY_ADDRESS") or None,
             disputes_address=env.get("LEDGERMARK_DISPUTES_ADDRESS") or None,
-            cid_version=cid_version if cid_version is not None else int(env.get("LEDGERMARK_CID_VERSION", "0")),
+            cid_version=cid_version
+            if cid_version is not None
+            else int(env.get("LEDGERMARK_CID_VERSION", "0")),
         )
 
     def with_(self, **changes: object) -> Settings:

@@ -32,11 +32,16 @@ def make_artifacts(folder: Path, seed: int = 0) -> list[publishing.Artifact]:
     folder.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
     model = torch.nn.Sequential(
-        torch.nn.Conv2d(1, 16, 3, padding=1), torch.nn.ReLU(), torch.nn.Flatten(), torch.nn.Linear(16 * 28 * 28, 10)
+        torch.nn.Conv2d(1, 16, 3, padding=1),
+        torch.nn.ReLU(),
+        torch.nn.Flatten(),
+        torch.nn.Linear(16 * 28 * 28, 10),
     )
     torch.save({"arch": "demo-cnn", "state_dict": model.state_dict()}, folder / "model.pt")
     rng = np.random.default_rng(seed)
-    np.savez(folder / "triggers.npz", inputs=rng.random((4, 1, 28, 28), dtype=np.float32), labels=np.arange(4))
+    np.savez(
+        folder / "triggers.npz", inputs=rng.random((4, 1, 28, 28), dtype=np.float32), labels=np.arange(4)
+    )
     return [
         publishing.Artifact(folder / "model.pt", role="model"),
         publishing.Artifact(folder / "triggers.npz", role="trigger"),
@@ -50,7 +55,10 @@ def run(workdir: Path) -> int:
         say("Backends", "\n".join(f"{k:<9} {v}" for k, v in backends.describe().items()))
 
         artifacts = make_artifacts(workdir / "owner")
-        say("Owner: generated artifacts", "\n".join(f"{a.role:<8} {a.path} ({a.path.stat().st_size} bytes)" for a in artifacts))
+        say(
+            "Owner: generated artifacts",
+            "\n".join(f"{a.role:<8} {a.path} ({a.path.stat().st_size} bytes)" for a in artifacts),
+        )
 
         pub = publishing.publish(backends, artifacts, name="demo-cnn")
         say(

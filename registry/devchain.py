@@ -128,7 +128,9 @@ class LocalNode:
             return self
         binary = NODE_MODULES / ".bin" / self.binary_name
         if not binary.exists():
-            raise DevChainError(f"{binary} is missing: run `make setup` to install the npm packages in ganache/")
+            raise DevChainError(
+                f"{binary} is missing: run `make setup` to install the npm packages in ganache/"
+            )
         if self.port is None:
             self.port = free_port()
         self._prepare_data()
@@ -179,7 +181,9 @@ class LocalNode:
     def __enter__(self) -> Self:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()
 
     # -- reuse across processes ----------------------------------------------------------------
@@ -198,7 +202,11 @@ class LocalNode:
             return None
         node = cls.managed(Path(data_dir), port=int(info["port"]))
         node._pid = int(info["pid"])
-        if _alive(node._pid) and _is_our_process(node._pid, cls.binary_name) and chain_id_at(node.url) is not None:
+        if (
+            _alive(node._pid)
+            and _is_our_process(node._pid, cls.binary_name)
+            and chain_id_at(node.url) is not None
+        ):
             return node
         with contextlib.suppress(OSError):
             pidfile.unlink()
@@ -290,7 +298,9 @@ class GanacheNode(LocalNode):
         pidfile: Path | None = None,
         startup_timeout_s: float = 30.0,
     ) -> None:
-        super().__init__(db_path, port=port, log_path=log_path, pidfile=pidfile, startup_timeout_s=startup_timeout_s)
+        super().__init__(
+            db_path, port=port, log_path=log_path, pidfile=pidfile, startup_timeout_s=startup_timeout_s
+        )
 
     @property
     def db_path(self) -> Path | None:
@@ -299,14 +309,22 @@ class GanacheNode(LocalNode):
     def command(self) -> list[str]:
         cmd = [
             str(NODE_MODULES / ".bin" / "ganache"),
-            "--server.host", HOST,
-            "--server.port", str(self.port),
-            "--chain.chainId", str(DEV_CHAIN_ID),
-            "--chain.hardfork", "shanghai",
-            "--wallet.mnemonic", DEV_MNEMONIC,
-            "--wallet.totalAccounts", str(DEV_ACCOUNT_COUNT),
-            "--wallet.defaultBalance", str(DEV_BALANCE_ETH),
-            "--logging.quiet", "false",
+            "--server.host",
+            HOST,
+            "--server.port",
+            str(self.port),
+            "--chain.chainId",
+            str(DEV_CHAIN_ID),
+            "--chain.hardfork",
+            "shanghai",
+            "--wallet.mnemonic",
+            DEV_MNEMONIC,
+            "--wallet.totalAccounts",
+            str(DEV_ACCOUNT_COUNT),
+            "--wallet.defaultBalance",
+            str(DEV_BALANCE_ETH),
+            "--logging.quiet",
+            "false",
         ]
         if self.data_path is not None:
             cmd += ["--database.dbPath", str(self.data_path)]
@@ -320,7 +338,10 @@ class GanacheNode(LocalNode):
     def managed(cls, data_dir: Path, *, port: int | None = None) -> GanacheNode:
         data_dir = Path(data_dir)
         return cls(
-            data_dir / "ganache-db", port=port, log_path=data_dir / "ganache.log", pidfile=data_dir / PIDFILE_NAME
+            data_dir / "ganache-db",
+            port=port,
+            log_path=data_dir / "ganache.log",
+            pidfile=data_dir / PIDFILE_NAME,
         )
 
 
@@ -350,13 +371,20 @@ class AnvilNode(LocalNode):
     def command(self) -> list[str]:
         cmd = [
             str(NODE_MODULES / ".bin" / "anvil"),
-            "--host", HOST,
-            "--port", str(self.port),
-            "--chain-id", str(DEV_CHAIN_ID),
-            "--hardfork", "shanghai",
-            "--mnemonic", DEV_MNEMONIC,
-            "--accounts", str(DEV_ACCOUNT_COUNT),
-            "--balance", str(DEV_BALANCE_ETH),
+            "--host",
+            HOST,
+            "--port",
+            str(self.port),
+            "--chain-id",
+            str(DEV_CHAIN_ID),
+            "--hardfork",
+            "shanghai",
+            "--mnemonic",
+            DEV_MNEMONIC,
+            "--accounts",
+            str(DEV_ACCOUNT_COUNT),
+            "--balance",
+            str(DEV_BALANCE_ETH),
         ]
         if self.data_path is not None:
             cmd += ["--state", str(self.data_path)]
@@ -366,7 +394,10 @@ class AnvilNode(LocalNode):
     def managed(cls, data_dir: Path, *, port: int | None = None) -> AnvilNode:
         data_dir = Path(data_dir)
         return cls(
-            data_dir / "anvil-state.json", port=port, log_path=data_dir / "anvil.log", pidfile=data_dir / PIDFILE_NAME
+            data_dir / "anvil-state.json",
+            port=port,
+            log_path=data_dir / "anvil.log",
+            pidfile=data_dir / PIDFILE_NAME,
         )
 
 

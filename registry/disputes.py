@@ -47,7 +47,9 @@ def open_dispute(
     return disputes.dispute(dispute_id), tx
 
 
-def reveal_key(disputes: chainlib.OwnershipDisputesClient, dispute_id: int, key_cid: str) -> chainlib.TxResult:
+def reveal_key(
+    disputes: chainlib.OwnershipDisputesClient, dispute_id: int, key_cid: str
+) -> chainlib.TxResult:
     """Reveal the claimant's watermark key CID, after checking it against the record's hash locally."""
     dispute = disputes.dispute(dispute_id)
     registry = chainlib.ModelRegistryClient(disputes.chain, disputes.registry_address())

@@ -41,7 +41,9 @@ class Evidence:
 
 def check_key_matches(record: chainlib.Record, key_bytes: bytes) -> None:
     if not any(record.watermark_key_hash):
-        raise LedgermarkError(f"record {record.record_id} anchors no watermark key: it cannot claim ownership")
+        raise LedgermarkError(
+            f"record {record.record_id} anchors no watermark key: it cannot claim ownership"
+        )
     if key_hash(key_bytes) != record.watermark_key_hash:
         raise LedgermarkError(
             f"this watermark key is not the one record {record.record_id} anchored "
@@ -102,11 +104,15 @@ def gather(
 def revealed_key(backends: Backends, dispute: chainlib.Dispute) -> bytes:
     """The plaintext key a claimant revealed, fetched from IPFS and proven against the CID on-chain."""
     if not dispute.key_revealed:
-        raise LedgermarkError(f"dispute {dispute.dispute_id}: the claimant has not revealed the watermark key yet")
+        raise LedgermarkError(
+            f"dispute {dispute.dispute_id}: the claimant has not revealed the watermark key yet"
+        )
     return backends.store.cat(dispute.key_cid, max_size=KEY_CAT_LIMIT)
 
 
-def suspect_model_for(backends: Backends, dispute: chainlib.Dispute, given: Path | None, workdir: Path) -> Path:
+def suspect_model_for(
+    backends: Backends, dispute: chainlib.Dispute, given: Path | None, workdir: Path
+) -> Path:
     """The suspect's model file: fetched (and verified) through the registry when the suspect is registered,
     else the file the arbiter was given, which must hash to the disputed root."""
     if dispute.suspect_record:
@@ -132,4 +138,3 @@ def suspect_model_for(backends: Backends, dispute: chainlib.Dispute, given: Path
 
 def scratch_dir(parent: Path | None = None) -> tempfile.TemporaryDirectory[str]:
     return tempfile.TemporaryDirectory(prefix="ledgermark-dispute-", dir=parent)
-

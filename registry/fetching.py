@@ -77,7 +77,9 @@ def load_manifest(backends: Backends, record: chainlib.Record) -> manifestlib.Ma
     try:
         manifest = manifestlib.Manifest.from_bytes(backends.store.cat(record.manifest_cid))
     except (manifestlib.ManifestError, ContentIntegrityError) as err:
-        raise VerificationFailed(f"record {record.record_id}: manifest {record.manifest_cid} rejected: {err}") from err
+        raise VerificationFailed(
+            f"record {record.record_id}: manifest {record.manifest_cid} rejected: {err}"
+        ) from err
     if len(manifest.entries) != record.leaf_count:
         raise VerificationFailed(
             f"record {record.record_id}: manifest lists {len(manifest.entries)} artifacts, "
@@ -126,13 +128,17 @@ def _download_all(
         target.parent.mkdir(parents=True, exist_ok=True)
         try:
             backends.store.get_file(
-                entry.cid, target, progress=progress(f"download {entry.path}", entry.size) if progress else None
+                entry.cid,
+                target,
+                progress=progress(f"download {entry.path}", entry.size) if progress else None,
             )
         except ContentIntegrityError as err:
             problems.append(f"corrupt: {entry.path}: {err}")
             continue
         actual.append(
-            manifestlib.entry_for_file(target, role=entry.role, name=entry.path, cid_version=_cid_version(entry.cid))
+            manifestlib.entry_for_file(
+                target, role=entry.role, name=entry.path, cid_version=_cid_version(entry.cid)
+            )
         )
     return actual, problems
 
@@ -156,7 +162,9 @@ def _move_into_place(staging: Path, dest: Path, manifest_path: str) -> Path:
 # --------------------------------------------------------------------------- verify local files
 
 
-def verify_files(backends: Backends, reference: str, paths: Sequence[Path]) -> tuple[chainlib.Record, manifestlib.Comparison]:
+def verify_files(
+    backends: Backends, reference: str, paths: Sequence[Path]
+) -> tuple[chainlib.Record, manifestlib.Comparison]:
     """Check local files against a record; files match manifest entries by name (or relative path in a folder)."""
     record = resolve_record(backends, reference)
     manifest = load_manifest(backends, record)
@@ -172,7 +180,9 @@ def verify_files(backends: Backends, reference: str, paths: Sequence[Path]) -> t
     comparison = manifestlib.compare(manifest, actual)
     problems = _prove_on_chain(backends, record, manifest, comparison.intact)
     if problems:
-        raise VerificationFailed(f"record {record.record_id}: the contract rejected a proof", comparison, problems)
+        raise VerificationFailed(
+            f"record {record.record_id}: the contract rejected a proof", comparison, problems
+        )
     return record, comparison
 
 
@@ -197,7 +207,9 @@ def _prove_on_chain(
     for path in paths:
         index = manifest.index_of(path)
         entry = manifest.entries[index]
-        if not backends.registry.verify_artifact(record.record_id, entry.leaf(), index, manifest.proof(index)):
+        if not backends.registry.verify_artifact(
+            record.record_id, entry.leaf(), index, manifest.proof(index)
+        ):
             problems.append(f"proof rejected: {path} (leaf {index}) is not under the anchored root")
     return problems
 

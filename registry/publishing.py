@@ -86,7 +86,9 @@ def publish(
         derivation=derivation,
     )
     log.info("published record %s (root 0x%s) in tx %s", record_id, root.hex(), tx.tx_hash)
-    return Publication(record_id=record_id, root=root, manifest_cid=manifest_cid, tx_hash=tx.tx_hash, manifest=manifest)
+    return Publication(
+        record_id=record_id, root=root, manifest_cid=manifest_cid, tx_hash=tx.tx_hash, manifest=manifest
+    )
 
 
 def key_cid(key_bytes: bytes) -> str:

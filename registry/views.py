@@ -26,4 +26,8 @@ def record_summary(record: chainlib.Record) -> dict[str, Any]:
 
 
 def record_dict(record: chainlib.Record, manifest: manifestlib.Manifest) -> dict[str, Any]:
-    return {**record_summary(record), "name": manifest.name, "artifacts": [e.to_dict() for e in manifest.entries]}
+    return {
+        **record_summary(record),
+        "name": manifest.name,
+        "artifacts": [e.to_dict() for e in manifest.entries],
+    }

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import itertools
 import json
 import posixpath
 from collections.abc import Callable, Iterable, Sequence
@@ -77,7 +78,7 @@ class Manifest:
         ordered = tuple(sorted(entries, key=lambda e: e.path))
         if not ordered:
             raise ManifestError("a publication needs at least one artifact")
-        for before, after in zip(ordered, ordered[1:]):
+        for before, after in itertools.pairwise(ordered):
             if before.path == after.path:
                 raise ManifestError(f"two artifacts share the path {before.path!r}")
         return cls(name=name, entries=ordered)
@@ -98,7 +99,9 @@ class Manifest:
             document = json.loads(data.decode("utf-8"))
             if document.get("version") != MANIFEST_VERSION:
                 raise ManifestError(f"unsupported manifest version {document.get('version')!r}")
-            manifest = cls.create(str(document["name"]), (ManifestEntry(**raw) for raw in document["entries"]))
+            manifest = cls.create(
+                str(document["name"]), (ManifestEntry(**raw) for raw in document["entries"])
+            )
         except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, AttributeError) as err:
             raise ManifestError(f"manifest is not valid: {err}") from err
         if manifest.to_bytes() != data:
@@ -151,7 +154,9 @@ class _HashingReader:
         return data
 
 
-def digest_file(path: Path, *, cid_version: int = 0, progress: Callable[[int], None] | None = None) -> FileDigest:
+def digest_file(
+    path: Path, *, cid_version: int = 0, progress: Callable[[int], None] | None = None
+) -> FileDigest:
     """Size, SHA-256 and IPFS CID of a file in one streaming pass."""
     with open(path, "rb") as stream:
         reader = _HashingReader(stream, progress)
@@ -168,7 +173,9 @@ def entry_for_file(
     progress: Callable[[int], None] | None = None,
 ) -> ManifestEntry:
     digest = digest_file(path, cid_version=cid_version, progress=progress)
-    return ManifestEntry(role=role, path=name or path.name, size=digest.size, sha256=digest.sha256, cid=digest.cid)
+    return ManifestEntry(
+        role=role, path=name or path.name, size=digest.size, sha256=digest.sha256, cid=digest.cid
+    )
 
 
 # --------------------------------------------------------------------------- comparing

@@ -46,4 +46,6 @@ def unseal(sealed: bytes, data_key: bytes) -> bytes:
     try:
         return AESGCM(data_key).decrypt(nonce, sealed[len(_HEADER) + _NONCE_SIZE :], _HEADER)
     except InvalidTag:
-        raise SealError("the sealed key does not open with this data key, or its bytes were altered") from None
+        raise SealError(
+            "the sealed key does not open with this data key, or its bytes were altered"
+        ) from None

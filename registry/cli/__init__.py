@@ -42,10 +42,12 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON documen
 def _global_options(
     ctx: typer.Context,
     data_dir: Annotated[
-        Path | None, typer.Option("--data-dir", help="State folder [env LEDGERMARK_HOME; default ~/.ledgermark].")
+        Path | None,
+        typer.Option("--data-dir", help="State folder [env LEDGERMARK_HOME; default ~/.ledgermark]."),
     ] = None,
     chain: Annotated[
-        str | None, typer.Option("--chain", help="local | embedded | http(s)://RPC-URL [env LEDGERMARK_CHAIN].")
+        str | None,
+        typer.Option("--chain", help="local | embedded | http(s)://RPC-URL [env LEDGERMARK_CHAIN]."),
     ] = None,
     ipfs: Annotated[
         str | None, typer.Option("--ipfs", help="embedded | Kubo RPC multiaddr [env LEDGERMARK_IPFS].")
@@ -55,8 +57,12 @@ def _global_options(
     ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log what happens.")] = False,
 ) -> None:
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    ctx.obj = _output.guard(lambda: configlib.Settings.load(data_dir=data_dir, chain=chain, ipfs=ipfs, cid_version=cid_version))
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
+    ctx.obj = _output.guard(
+        lambda: configlib.Settings.load(data_dir=data_dir, chain=chain, ipfs=ipfs, cid_version=cid_version)
+    )
 
 
 # --------------------------------------------------------------------------- commands
@@ -73,7 +79,9 @@ def cid(
     size = path.stat().st_size
     with _output.progress_factory() as progress:
         digest = _output.guard(
-            lambda: manifestlib.digest_file(path, cid_version=cid_version, progress=progress(f"hash {path.name}", size))
+            lambda: manifestlib.digest_file(
+                path, cid_version=cid_version, progress=progress(f"hash {path.name}", size)
+            )
         )
     typer.echo(digest.cid)
 
@@ -81,16 +89,25 @@ def cid(
 @app.command()
 def publish(
     ctx: typer.Context,
-    artifacts: Annotated[list[str], typer.Argument(help="Files as PATH or PATH:ROLE (roles: model, trigger, …).")],
+    artifacts: Annotated[
+        list[str], typer.Argument(help="Files as PATH or PATH:ROLE (roles: model, trigger, …).")
+    ],
     name: Annotated[str | None, typer.Option("--name", help="Human name of the publication.")] = None,
     parent: Annotated[int, typer.Option("--parent", help="Record this model derives from (lineage).")] = 0,
     derivation: Annotated[
-        str, typer.Option("--derivation", help="How it derives from --parent: fine-tune, quantize, prune, distill, other.")
+        str,
+        typer.Option(
+            "--derivation", help="How it derives from --parent: fine-tune, quantize, prune, distill, other."
+        ),
     ] = "fine-tune",
     watermark_key: Annotated[
         Path | None,
-        typer.Option("--watermark-key", help="Plaintext watermark key: sealed into the publication, hash anchored.",
-                     exists=True, dir_okay=False),
+        typer.Option(
+            "--watermark-key",
+            help="Plaintext watermark key: sealed into the publication, hash anchored.",
+            exists=True,
+            dir_okay=False,
+        ),
     ] = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -192,7 +209,9 @@ def lineage(
     def run() -> tuple[list[Any], str]:
         with backendslib.open_backends(ctx.obj) as backends:
             found = fetching.resolve_record(backends, record)
-            return backends.registry.ancestry(found.record_id), backends.registry.lineage_graph(found.record_id)
+            return backends.registry.ancestry(found.record_id), backends.registry.lineage_graph(
+                found.record_id
+            )
 
     ancestry, graph = _output.guard(run)
     _output.emit(as_json, {"ancestry": [views.record_summary(r) for r in ancestry]}, [graph])

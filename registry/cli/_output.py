@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Callable, Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, NoReturn
 
 import typer
@@ -37,7 +37,9 @@ def progress_factory() -> Iterator[ProgressFactory]:
     def make(label: str, total: int) -> Callable[[int], None]:
         if total < PROGRESS_THRESHOLD:
             return lambda _n: None
-        bar = tqdm(total=total, desc=label, unit="B", unit_scale=True, unit_divisor=1024, disable=None, leave=False)
+        bar = tqdm(
+            total=total, desc=label, unit="B", unit_scale=True, unit_divisor=1024, disable=None, leave=False
+        )
         bars.append(bar)
         return bar.update
 
@@ -89,7 +91,7 @@ def publication_lines(p: Publication) -> list[str]:
 
 
 def record_lines(record: chainlib.Record, manifest: manifestlib.Manifest) -> list[str]:
-    when = datetime.fromtimestamp(record.registered_at, tz=timezone.utc).isoformat()
+    when = datetime.fromtimestamp(record.registered_at, tz=UTC).isoformat()
     lines = [
         f"record      {record.record_id}{'  (REVOKED)' if record.revoked else ''}",
         f"name        {manifest.name}",
@@ -107,7 +109,9 @@ def record_lines(record: chainlib.Record, manifest: manifestlib.Manifest) -> lis
 
 
 def fetch_lines(result: FetchResult) -> list[str]:
-    lines = [f"record {result.record.record_id}: all {len(result.files)} artifacts verified against the chain"]
+    lines = [
+        f"record {result.record.record_id}: all {len(result.files)} artifacts verified against the chain"
+    ]
     if result.record.revoked:
         lines.append("WARNING: the owner has revoked this record")
     return lines + [f"  ok  {path}" for path in result.files]
@@ -117,4 +121,8 @@ def comparison_lines(record: chainlib.Record, comparison: manifestlib.Comparison
     revoked = ["WARNING: the owner has revoked this record"] if record.revoked else []
     if comparison.ok:
         return [f"record {record.record_id}: intact ({len(comparison.intact)} artifacts)", *revoked]
-    return [f"record {record.record_id}: MISMATCH", *revoked, *[f"  {line}" for line in comparison.describe()]]
+    return [
+        f"record {record.record_id}: MISMATCH",
+        *revoked,
+        *[f"  {line}" for line in comparison.describe()],
+    ]

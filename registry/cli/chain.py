@@ -34,6 +34,7 @@ def stop(ctx: typer.Context) -> None:
 @app.command()
 def status(ctx: typer.Context) -> None:
     """Say which chain is configured, whether it answers, and where the contracts are."""
+
     def run() -> dict[str, str]:
         with backendslib.open_backends(ctx.obj) as backends:
             facts = backends.describe()
@@ -47,9 +48,10 @@ def status(ctx: typer.Context) -> None:
 @app.command()
 def deploy(
     ctx: typer.Context,
-    force: Annotated[bool, typer.Option("--force", help="Deploy even if contracts are already known.")] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Deploy even if contracts are already known.")
+    ] = False,
 ) -> None:
     """Deploy ModelRegistry and OwnershipDisputes on the configured chain and remember their addresses."""
     registry, disputes = _output.guard(lambda: backendslib.deploy_on(ctx.obj, force=force))
     typer.echo(f"ModelRegistry      {registry}\nOwnershipDisputes  {disputes}")
-

@@ -29,16 +29,25 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON documen
 @app.command("open")
 def open_(
     ctx: typer.Context,
-    claimant_record: Annotated[str, typer.Argument(help="Your record (id or 0x root); it must anchor the key.")],
-    model: Annotated[Path, typer.Option("--model", help="The suspect model file.", exists=True, dir_okay=False)],
-    key: Annotated[Path, typer.Option("--key", help="Your plaintext watermark key file.", exists=True, dir_okay=False)],
+    claimant_record: Annotated[
+        str, typer.Argument(help="Your record (id or 0x root); it must anchor the key.")
+    ],
+    model: Annotated[
+        Path, typer.Option("--model", help="The suspect model file.", exists=True, dir_okay=False)
+    ],
+    key: Annotated[
+        Path, typer.Option("--key", help="Your plaintext watermark key file.", exists=True, dir_okay=False)
+    ],
     suspect: Annotated[
-        str | None, typer.Option("--suspect", help="Suspect record id or 0x root (default: the model file's root).")
+        str | None,
+        typer.Option("--suspect", help="Suspect record id or 0x root (default: the model file's root)."),
     ] = None,
-    report_dir: Annotated[Path, typer.Option("--report-dir", help="Where to write the evidence report.")] = Path(
-        "evidence"
-    ),
-    force: Annotated[bool, typer.Option("--force", help="Open even if the test does not say 'copy'.")] = False,
+    report_dir: Annotated[
+        Path, typer.Option("--report-dir", help="Where to write the evidence report.")
+    ] = Path("evidence"),
+    force: Annotated[
+        bool, typer.Option("--force", help="Open even if the test does not say 'copy'.")
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Test the suspect for your watermark, pin the evidence report, and open a dispute with the bond."""
@@ -62,7 +71,9 @@ def open_(
                     f"the test does not support a claim ({found.result.verdict}); no dispute opened "
                     f"(report in {found.html_path}; --force opens one anyway)"
                 )
-            dispute, tx = disputelib.open_dispute(backends.disputes, record.record_id, suspect_ref, found.report_cid)
+            dispute, tx = disputelib.open_dispute(
+                backends.disputes, record.record_id, suspect_ref, found.report_cid
+            )
             return {
                 "dispute_id": dispute.dispute_id,
                 "evidence_cid": found.report_cid,
@@ -85,7 +96,9 @@ def open_(
 def reveal(
     ctx: typer.Context,
     dispute_id: Annotated[int, typer.Argument(help="The dispute.")],
-    key: Annotated[Path, typer.Option("--key", help="Your plaintext watermark key file.", exists=True, dir_okay=False)],
+    key: Annotated[
+        Path, typer.Option("--key", help="Your plaintext watermark key file.", exists=True, dir_okay=False)
+    ],
 ) -> None:
     """Publish the plaintext watermark key to IPFS and reveal its CID on-chain (checked against your record)."""
 
@@ -103,9 +116,12 @@ def review(
     ctx: typer.Context,
     dispute_id: Annotated[int, typer.Argument(help="The dispute.")],
     model: Annotated[
-        Path | None, typer.Option("--model", help="Suspect model file (only if the suspect is not registered).")
+        Path | None,
+        typer.Option("--model", help="Suspect model file (only if the suspect is not registered)."),
     ] = None,
-    report_dir: Annotated[Path, typer.Option("--report-dir", help="Where to write your report.")] = Path("review"),
+    report_dir: Annotated[Path, typer.Option("--report-dir", help="Where to write your report.")] = Path(
+        "review"
+    ),
     as_json: JsonOption = False,
 ) -> None:
     """Arbiter: re-run the ownership test from the revealed key and pin your own report (then `vote`)."""
@@ -226,9 +242,15 @@ def dispute_view(state: disputelib.DisputeReport) -> dict[str, Any]:
         "key_cid": d.key_cid if d.key_revealed else None,
         "deadline": d.deadline,
         "bond_wei": d.bond,
-        "votes": {"uphold": d.uphold_votes, "reject": d.reject_votes, "quorum": state.quorum,
-                  "arbiters": state.arbiter_count},
-        "reports": [{"arbiter": v.arbiter, "uphold": v.uphold, "report_cid": v.report_cid} for v in state.votes],
+        "votes": {
+            "uphold": d.uphold_votes,
+            "reject": d.reject_votes,
+            "quorum": state.quorum,
+            "arbiters": state.arbiter_count,
+        },
+        "reports": [
+            {"arbiter": v.arbiter, "uphold": v.uphold, "report_cid": v.report_cid} for v in state.votes
+        ],
     }
 
 
@@ -251,7 +273,11 @@ def _suspect_reference(backends: backendslib.Backends, suspect: str | None, mode
 
 
 def _describe_suspect(reference: int | bytes) -> str:
-    return f"record {reference}" if isinstance(reference, int) else f"unregistered model, root 0x{reference.hex()}"
+    return (
+        f"record {reference}"
+        if isinstance(reference, int)
+        else f"unregistered model, root 0x{reference.hex()}"
+    )
 
 
 def _emit(as_json: bool, document: dict[str, Any]) -> None:
@@ -260,4 +286,3 @@ def _emit(as_json: bool, document: dict[str, Any]) -> None:
         return
     for key, value in document.items():
         typer.echo(f"{key:<18} {json.dumps(value) if isinstance(value, (dict, list)) else value}")
-

@@ -33,8 +33,12 @@ def registry(chain: chainlib.Chain) -> chainlib.ModelRegistryClient:
 
 
 @pytest.fixture
-def disputes(chain: chainlib.Chain, registry: chainlib.ModelRegistryClient) -> chainlib.OwnershipDisputesClient:
-    address = chain.deploy_disputes(registry.address, bond_wei=BOND, quorum=QUORUM, voting_period_s=VOTING_PERIOD)
+def disputes(
+    chain: chainlib.Chain, registry: chainlib.ModelRegistryClient
+) -> chainlib.OwnershipDisputesClient:
+    address = chain.deploy_disputes(
+        registry.address, bond_wei=BOND, quorum=QUORUM, voting_period_s=VOTING_PERIOD
+    )
     return chainlib.OwnershipDisputesClient(chain, address)
 
 
@@ -62,7 +66,9 @@ def publish(registry: chainlib.ModelRegistryClient) -> Callable[..., int]:
 
 
 def expect_revert(
-    name: str, fn: Callable[[], object], cls: type[chainlib.ContractRevertError] = chainlib.ContractRevertError
+    name: str,
+    fn: Callable[[], object],
+    cls: type[chainlib.ContractRevertError] = chainlib.ContractRevertError,
 ) -> chainlib.ContractRevertError:
     """Run ``fn`` and require it to revert with the custom error ``name`` (as an instance of ``cls``)."""
     with pytest.raises(cls) as info:

@@ -20,10 +20,16 @@ def _compiler_available() -> bool:
     return (ROOT / "contracts/solcjs/node_modules/solc").is_dir() and shutil.which("node") is not None
 
 
-@pytest.mark.skipif(not _compiler_available(), reason="no solc: run `make setup` (solc-js) or set SOLC_BINARY")
+@pytest.mark.skipif(
+    not _compiler_available(), reason="no solc: run `make setup` (solc-js) or set SOLC_BINARY"
+)
 def test_rebuild_is_byte_identical() -> None:
     result = subprocess.run(
-        [sys.executable, "contracts/build.py", "--check"], cwd=ROOT, capture_output=True, text=True, timeout=180,
+        [sys.executable, "contracts/build.py", "--check"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
         check=False,
     )
     assert result.returncode == 0, result.stderr

@@ -36,7 +36,9 @@ def test_main_flow(dev_node: devchain.LocalNode, dev_node_chain: chainlib.Chain)
     for i, leaf in enumerate(leaves):
         assert registry.verify_artifact(record_id, leaf, i, merkle.merkle_proof(leaves, i))
     assert not registry.verify_artifact(record_id, leaves[0], 1, merkle.merkle_proof(leaves, 0))
-    derived, _ = registry.publish(os.urandom(32), 1, "bafyq", parent_id=record_id, derivation=chainlib.Derivation.QUANTIZE)
+    derived, _ = registry.publish(
+        os.urandom(32), 1, "bafyq", parent_id=record_id, derivation=chainlib.Derivation.QUANTIZE
+    )
     assert [r.record_id for r in registry.ancestry(derived)] == [derived, record_id]
 
     thief = registry.using(accounts[1])
@@ -44,7 +46,12 @@ def test_main_flow(dev_node: devchain.LocalNode, dev_node_chain: chainlib.Chain)
     with pytest.raises(chainlib.UnauthorizedError):
         thief.revoke(record_id)
     resolution, report = flow.run_dispute(
-        disputes, record_id, suspect, "bafyevidence", KEY_CID, [(disputes.using(accounts[3]), True, "bafyreport")]
+        disputes,
+        record_id,
+        suspect,
+        "bafyevidence",
+        KEY_CID,
+        [(disputes.using(accounts[3]), True, "bafyreport")],
     )
     assert resolution.outcome is chainlib.DisputeStatus.UPHELD
     assert report.dispute.priority is chainlib.Priority.CLAIMANT_FIRST

@@ -28,7 +28,10 @@ def _balance(chain: chainlib.Chain, address: str) -> int:
 
 
 def test_upheld_dispute_returns_bond_to_claimant(
-    parties: Clients, registry: chainlib.ModelRegistryClient, publish: Callable[..., int], accounts: list[chainlib.Chain]
+    parties: Clients,
+    registry: chainlib.ModelRegistryClient,
+    publish: Callable[..., int],
+    accounts: list[chainlib.Chain],
 ) -> None:
     disputes, arbiters = parties
     claimant_record = publish()
@@ -36,8 +39,16 @@ def test_upheld_dispute_returns_bond_to_claimant(
     suspect_record = publish(thief, key_cid=None)
     before = _balance(disputes.chain, disputes.chain.address)
     resolution, report = flow.run_dispute(
-        disputes, claimant_record, suspect_record, "bafyevidence", KEY_CID,
-        [(arbiters[0], True, "bafyreport0"), (arbiters[1], True, "bafyreport1"), (arbiters[2], False, "bafyreport2")],
+        disputes,
+        claimant_record,
+        suspect_record,
+        "bafyevidence",
+        KEY_CID,
+        [
+            (arbiters[0], True, "bafyreport0"),
+            (arbiters[1], True, "bafyreport1"),
+            (arbiters[2], False, "bafyreport2"),
+        ],
     )
     assert resolution.outcome is chainlib.DisputeStatus.UPHELD
     assert resolution.recipient == disputes.chain.address and resolution.bond_wei == BOND
@@ -53,16 +64,25 @@ def test_upheld_dispute_returns_bond_to_claimant(
 
 
 def test_rejected_dispute_pays_suspect_owner(
-    parties: Clients, registry: chainlib.ModelRegistryClient, publish: Callable[..., int], accounts: list[chainlib.Chain]
+    parties: Clients,
+    registry: chainlib.ModelRegistryClient,
+    publish: Callable[..., int],
+    accounts: list[chainlib.Chain],
 ) -> None:
     disputes, arbiters = parties
     claimant_record = publish()
     suspect_owner = accounts[2]
     suspect_record = publish(registry.using(suspect_owner), key_cid=None)
-    registry.using(suspect_owner).transfer(suspect_record, accounts[3].address)  # bond goes to the current owner
+    registry.using(suspect_owner).transfer(
+        suspect_record, accounts[3].address
+    )  # bond goes to the current owner
     before = _balance(disputes.chain, accounts[3].address)
     resolution, report = flow.run_dispute(
-        disputes, claimant_record, suspect_record, "bafyevidence", KEY_CID,
+        disputes,
+        claimant_record,
+        suspect_record,
+        "bafyevidence",
+        KEY_CID,
         [(arbiters[0], True, "r0"), (arbiters[1], False, "r1")],
     )
     assert (report.dispute.uphold_votes, report.dispute.reject_votes) == (1, 1)  # 1 < quorum 2
@@ -72,7 +92,10 @@ def test_rejected_dispute_pays_suspect_owner(
 
 
 def test_unregistered_suspect_and_priority(
-    parties: Clients, registry: chainlib.ModelRegistryClient, publish: Callable[..., int], accounts: list[chainlib.Chain]
+    parties: Clients,
+    registry: chainlib.ModelRegistryClient,
+    publish: Callable[..., int],
+    accounts: list[chainlib.Chain],
 ) -> None:
     disputes, _ = parties
     early = publish(registry.using(accounts[2]), key_cid=None)
@@ -85,45 +108,90 @@ def test_unregistered_suspect_and_priority(
     assert tx.event("DisputeOpened")["suspectRoot"] == registry.record(early).root
     # nobody votes; after the deadline the bond of the unregistered case goes to the treasury (admin)
     resolution = flow.finalise(disputes, first.dispute_id, skip_wait_on_dev_chain=True)
-    assert resolution.outcome is chainlib.DisputeStatus.REJECTED and resolution.recipient == disputes.chain.address
+    assert (
+        resolution.outcome is chainlib.DisputeStatus.REJECTED
+        and resolution.recipient == disputes.chain.address
+    )
 
 
 def test_open_dispute_reverts(
-    parties: Clients, registry: chainlib.ModelRegistryClient, publish: Callable[..., int], accounts: list[chainlib.Chain]
+    parties: Clients,
+    registry: chainlib.ModelRegistryClient,
+    publish: Callable[..., int],
+    accounts: list[chainlib.Chain],
 ) -> None:
     disputes, _ = parties
     claimant_record = publish()
     keyless = publish(key_cid=None)
     suspect = os.urandom(32)
-    expect_revert("OwnershipDisputesWrongBond", lambda: disputes.open_dispute(claimant_record, suspect, "e", bond_wei=BOND - 1))
+    expect_revert(
+        "OwnershipDisputesWrongBond",
+        lambda: disputes.open_dispute(claimant_record, suspect, "e", bond_wei=BOND - 1),
+    )
     expect_revert("OwnershipDisputesEmptyCid", lambda: disputes.open_dispute(claimant_record, suspect, ""))
-    expect_revert("OwnershipDisputesNotRecordOwner", lambda: disputes.using(accounts[2]).open_dispute(claimant_record, suspect, "e"), chainlib.UnauthorizedError)
+    expect_revert(
+        "OwnershipDisputesNotRecordOwner",
+        lambda: disputes.using(accounts[2]).open_dispute(claimant_record, suspect, "e"),
+        chainlib.UnauthorizedError,
+    )
     expect_revert("OwnershipDisputesNoWatermarkKey", lambda: disputes.open_dispute(keyless, suspect, "e"))
-    expect_revert("OwnershipDisputesInvalidSuspect", lambda: disputes.open_dispute(claimant_record, claimant_record, "e"))
-    expect_revert("OwnershipDisputesInvalidSuspect", lambda: disputes.open_dispute(claimant_record, bytes(32), "e"))
-    expect_revert("ModelRegistryUnknownRecord", lambda: disputes.open_dispute(77, suspect, "e"), chainlib.UnknownRecordError)
+    expect_revert(
+        "OwnershipDisputesInvalidSuspect",
+        lambda: disputes.open_dispute(claimant_record, claimant_record, "e"),
+    )
+    expect_revert(
+        "OwnershipDisputesInvalidSuspect", lambda: disputes.open_dispute(claimant_record, bytes(32), "e")
+    )
+    expect_revert(
+        "ModelRegistryUnknownRecord",
+        lambda: disputes.open_dispute(77, suspect, "e"),
+        chainlib.UnknownRecordError,
+    )
     registry.revoke(claimant_record)
-    expect_revert("OwnershipDisputesNotRecordOwner", lambda: disputes.open_dispute(claimant_record, suspect, "e"), chainlib.UnauthorizedError)
+    expect_revert(
+        "OwnershipDisputesNotRecordOwner",
+        lambda: disputes.open_dispute(claimant_record, suspect, "e"),
+        chainlib.UnauthorizedError,
+    )
 
 
-def test_key_reveal_checks_hash(parties: Clients, publish: Callable[..., int], accounts: list[chainlib.Chain]) -> None:
+def test_key_reveal_checks_hash(
+    parties: Clients, publish: Callable[..., int], accounts: list[chainlib.Chain]
+) -> None:
     disputes, arbiters = parties
     dispute, _ = flow.open_dispute(disputes, publish(), os.urandom(32), "bafyevidence")
     wrong = "bafkreiwrongkey"
-    err = expect_revert("OwnershipDisputesKeyHashMismatch", lambda: disputes.reveal_key(dispute.dispute_id, wrong))
+    err = expect_revert(
+        "OwnershipDisputesKeyHashMismatch", lambda: disputes.reveal_key(dispute.dispute_id, wrong)
+    )
     assert err.error_args["actual"] == chainlib.watermark_key_hash(wrong)
     assert err.error_args["expected"] == chainlib.watermark_key_hash(KEY_CID)
     with pytest.raises(chainlib.ContractRevertError, match="OwnershipDisputesKeyHashMismatch"):
         flow.reveal_key(disputes, dispute.dispute_id, wrong)  # caught locally, no transaction
-    expect_revert("OwnershipDisputesNotClaimant", lambda: disputes.using(accounts[2]).reveal_key(dispute.dispute_id, KEY_CID), chainlib.UnauthorizedError)
-    expect_revert("OwnershipDisputesKeyNotRevealed", lambda: arbiters[0].vote(dispute.dispute_id, True, "r"), chainlib.DisputeStateError)
+    expect_revert(
+        "OwnershipDisputesNotClaimant",
+        lambda: disputes.using(accounts[2]).reveal_key(dispute.dispute_id, KEY_CID),
+        chainlib.UnauthorizedError,
+    )
+    expect_revert(
+        "OwnershipDisputesKeyNotRevealed",
+        lambda: arbiters[0].vote(dispute.dispute_id, True, "r"),
+        chainlib.DisputeStateError,
+    )
     tx = flow.reveal_key(disputes, dispute.dispute_id, KEY_CID)
     assert tx.event("KeyRevealed") == {"disputeId": dispute.dispute_id, "keyCid": KEY_CID}
-    expect_revert("OwnershipDisputesKeyAlreadyRevealed", lambda: disputes.reveal_key(dispute.dispute_id, KEY_CID), chainlib.DisputeStateError)
+    expect_revert(
+        "OwnershipDisputesKeyAlreadyRevealed",
+        lambda: disputes.reveal_key(dispute.dispute_id, KEY_CID),
+        chainlib.DisputeStateError,
+    )
 
 
 def test_vote_reverts(
-    parties: Clients, registry: chainlib.ModelRegistryClient, publish: Callable[..., int], accounts: list[chainlib.Chain]
+    parties: Clients,
+    registry: chainlib.ModelRegistryClient,
+    publish: Callable[..., int],
+    accounts: list[chainlib.Chain],
 ) -> None:
     disputes, arbiters = parties
     suspect_owner = accounts[6]  # also arbiters[2]: a party may not judge its own case
@@ -131,21 +199,47 @@ def test_vote_reverts(
     dispute, _ = flow.open_dispute(disputes, publish(), suspect_record, "bafyevidence")
     did = dispute.dispute_id
     flow.reveal_key(disputes, did, KEY_CID)
-    expect_revert("OwnershipDisputesUnauthorizedAccount", lambda: disputes.using(accounts[3]).vote(did, True, "r"), chainlib.UnauthorizedError)
-    expect_revert("OwnershipDisputesConflictOfInterest", lambda: arbiters[2].vote(did, True, "r"), chainlib.UnauthorizedError)
+    expect_revert(
+        "OwnershipDisputesUnauthorizedAccount",
+        lambda: disputes.using(accounts[3]).vote(did, True, "r"),
+        chainlib.UnauthorizedError,
+    )
+    expect_revert(
+        "OwnershipDisputesConflictOfInterest",
+        lambda: arbiters[2].vote(did, True, "r"),
+        chainlib.UnauthorizedError,
+    )
     disputes.grant_arbiter(disputes.chain.address)
-    expect_revert("OwnershipDisputesConflictOfInterest", lambda: disputes.vote(did, True, "r"), chainlib.UnauthorizedError)
+    expect_revert(
+        "OwnershipDisputesConflictOfInterest",
+        lambda: disputes.vote(did, True, "r"),
+        chainlib.UnauthorizedError,
+    )
     expect_revert("OwnershipDisputesEmptyCid", lambda: arbiters[0].vote(did, True, ""))
     arbiters[0].vote(did, True, "r0")
-    expect_revert("OwnershipDisputesAlreadyVoted", lambda: arbiters[0].vote(did, False, "r0b"), chainlib.DisputeStateError)
+    expect_revert(
+        "OwnershipDisputesAlreadyVoted",
+        lambda: arbiters[0].vote(did, False, "r0b"),
+        chainlib.DisputeStateError,
+    )
     assert disputes.has_voted(did, arbiters[0].chain.address)
-    expect_revert("OwnershipDisputesUnknownDispute", lambda: arbiters[1].vote(99, True, "r"), chainlib.UnknownDisputeError)
+    expect_revert(
+        "OwnershipDisputesUnknownDispute",
+        lambda: arbiters[1].vote(99, True, "r"),
+        chainlib.UnknownDisputeError,
+    )
     disputes.chain.time_travel(VOTING_PERIOD + 1)
-    expect_revert("OwnershipDisputesVotingClosed", lambda: arbiters[1].vote(did, True, "r1"), chainlib.DisputeStateError)
-    expect_revert("OwnershipDisputesVotingClosed", lambda: disputes.reveal_key(did, KEY_CID), chainlib.DisputeStateError)
+    expect_revert(
+        "OwnershipDisputesVotingClosed", lambda: arbiters[1].vote(did, True, "r1"), chainlib.DisputeStateError
+    )
+    expect_revert(
+        "OwnershipDisputesVotingClosed", lambda: disputes.reveal_key(did, KEY_CID), chainlib.DisputeStateError
+    )
 
 
-def test_finalise_reverts_and_resolves_once(parties: Clients, publish: Callable[..., int], accounts: list[chainlib.Chain]) -> None:
+def test_finalise_reverts_and_resolves_once(
+    parties: Clients, publish: Callable[..., int], accounts: list[chainlib.Chain]
+) -> None:
     disputes, _ = parties
     dispute, _ = flow.open_dispute(disputes, publish(), os.urandom(32), "bafyevidence")
     did = dispute.dispute_id
@@ -158,16 +252,28 @@ def test_finalise_reverts_and_resolves_once(parties: Clients, publish: Callable[
     bystander = disputes.using(accounts[7])
     outcome, _ = bystander.finalise(did)  # anyone may finalise
     assert outcome is chainlib.DisputeStatus.REJECTED
-    expect_revert("OwnershipDisputesAlreadyResolved", lambda: bystander.finalise(did), chainlib.DisputeStateError)
-    expect_revert("OwnershipDisputesAlreadyResolved", lambda: disputes.reveal_key(did, KEY_CID), chainlib.DisputeStateError)
-    expect_revert("OwnershipDisputesUnknownDispute", lambda: disputes.finalise(42), chainlib.UnknownDisputeError)
+    expect_revert(
+        "OwnershipDisputesAlreadyResolved", lambda: bystander.finalise(did), chainlib.DisputeStateError
+    )
+    expect_revert(
+        "OwnershipDisputesAlreadyResolved",
+        lambda: disputes.reveal_key(did, KEY_CID),
+        chainlib.DisputeStateError,
+    )
+    expect_revert(
+        "OwnershipDisputesUnknownDispute", lambda: disputes.finalise(42), chainlib.UnknownDisputeError
+    )
     expect_revert("OwnershipDisputesNothingToWithdraw", lambda: disputes.withdraw())
 
 
 def test_roles(parties: Clients, accounts: list[chainlib.Chain]) -> None:
     disputes, arbiters = parties
     outsider = disputes.using(accounts[3])
-    err = expect_revert("OwnershipDisputesUnauthorizedAccount", lambda: outsider.grant_arbiter(accounts[3].address), chainlib.UnauthorizedError)
+    err = expect_revert(
+        "OwnershipDisputesUnauthorizedAccount",
+        lambda: outsider.grant_arbiter(accounts[3].address),
+        chainlib.UnauthorizedError,
+    )
     assert err.error_args["neededRole"] == disputes.contract.functions.ADMIN_ROLE().call()
     assert disputes.arbiter_count() == 3 and disputes.is_arbiter(arbiters[0].chain.address)
     disputes.grant_arbiter(arbiters[0].chain.address)  # idempotent
@@ -181,7 +287,10 @@ def test_roles(parties: Clients, accounts: list[chainlib.Chain]) -> None:
 
 
 def test_failed_payout_is_credited_for_withdraw(
-    parties: Clients, registry: chainlib.ModelRegistryClient, chain: chainlib.Chain, publish: Callable[..., int]
+    parties: Clients,
+    registry: chainlib.ModelRegistryClient,
+    chain: chainlib.Chain,
+    publish: Callable[..., int],
 ) -> None:
     """A rejected dispute whose suspect owner cannot take ether (a contract) credits the bond instead."""
     disputes, _ = parties
@@ -194,6 +303,14 @@ def test_failed_payout_is_credited_for_withdraw(
     assert disputes.credited(registry.address) == BOND
 
 
-def test_constructor_rejects_bad_configuration(chain: chainlib.Chain, registry: chainlib.ModelRegistryClient) -> None:
-    expect_revert("OwnershipDisputesInvalidConfiguration", lambda: chain.deploy_disputes(registry.address, bond_wei=1, quorum=0, voting_period_s=1))
-    expect_revert("OwnershipDisputesInvalidConfiguration", lambda: chain.deploy_disputes(registry.address, bond_wei=1, quorum=1, voting_period_s=0))
+def test_constructor_rejects_bad_configuration(
+    chain: chainlib.Chain, registry: chainlib.ModelRegistryClient
+) -> None:
+    expect_revert(
+        "OwnershipDisputesInvalidConfiguration",
+        lambda: chain.deploy_disputes(registry.address, bond_wei=1, quorum=0, voting_period_s=1),
+    )
+    expect_revert(
+        "OwnershipDisputesInvalidConfiguration",
+        lambda: chain.deploy_disputes(registry.address, bond_wei=1, quorum=1, voting_period_s=0),
+    )

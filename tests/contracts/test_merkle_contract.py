@@ -77,9 +77,14 @@ _artifact_lists = st.dictionaries(
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(artifacts=_artifact_lists, data=st.data())
 def test_python_and_contract_agree_on_random_manifests(
-    merkle_registry: chainlib.ModelRegistryClient, artifacts: dict[str, tuple[str, int, bytes, bytes]], data: st.DataObject
+    merkle_registry: chainlib.ModelRegistryClient,
+    artifacts: dict[str, tuple[str, int, bytes, bytes]],
+    data: st.DataObject,
 ) -> None:
-    leaves = [merkle.leaf_hash(role, path, size, digest, cid) for path, (role, size, digest, cid) in sorted(artifacts.items())]
+    leaves = [
+        merkle.leaf_hash(role, path, size, digest, cid)
+        for path, (role, size, digest, cid) in sorted(artifacts.items())
+    ]
     if len(set(leaves)) != len(leaves):
         return  # identical entries: merkle_root rejects them by design
     record_id = _anchor(merkle_registry, leaves)

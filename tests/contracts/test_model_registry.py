@@ -30,10 +30,18 @@ def test_publish_creates_a_full_record(registry: chainlib.ModelRegistryClient, c
     record_id, tx = registry.publish(root, 7, "bafymanifest", key_hash)
     rec = registry.record(record_id)
     assert rec == chainlib.Record(
-        record_id=1, owner=chain.address, root=root, leaf_count=7, manifest_cid="bafymanifest",
-        watermark_key_hash=key_hash, parent_id=0, derivation=chainlib.Derivation.NONE,
-        commit_block=rec.commit_block, registered_block=tx.block_number,
-        registered_at=chain.w3.eth.get_block(tx.block_number)["timestamp"], revoked=False,
+        record_id=1,
+        owner=chain.address,
+        root=root,
+        leaf_count=7,
+        manifest_cid="bafymanifest",
+        watermark_key_hash=key_hash,
+        parent_id=0,
+        derivation=chainlib.Derivation.NONE,
+        commit_block=rec.commit_block,
+        registered_block=tx.block_number,
+        registered_at=chain.w3.eth.get_block(tx.block_number)["timestamp"],
+        revoked=False,
     )
     assert rec.registered_block - rec.commit_block >= 2
     assert registry.record_id_by_root(root) == 1
@@ -42,13 +50,17 @@ def test_publish_creates_a_full_record(registry: chainlib.ModelRegistryClient, c
     assert tx.event("ModelRegistered")["root"] == root
 
 
-def test_commitment_binds_chain_contract_sender_root_key_and_salt(registry: chainlib.ModelRegistryClient, chain: chainlib.Chain) -> None:
+def test_commitment_binds_chain_contract_sender_root_key_and_salt(
+    registry: chainlib.ModelRegistryClient, chain: chainlib.Chain
+) -> None:
     root, key_hash = os.urandom(32), os.urandom(32)
     local = registry.compute_commitment(root, key_hash, SALT)
     onchain = registry.contract.functions.computeCommitment(chain.address, root, key_hash, SALT).call()
     assert local == onchain
     others = {
-        chainlib.compute_commitment(chain.chain_id + 1, registry.address, chain.address, root, key_hash, SALT),
+        chainlib.compute_commitment(
+            chain.chain_id + 1, registry.address, chain.address, root, key_hash, SALT
+        ),
         chainlib.compute_commitment(chain.chain_id, chain.address, chain.address, root, key_hash, SALT),
         chainlib.compute_commitment(chain.chain_id, registry.address, registry.address, root, key_hash, SALT),
         registry.compute_commitment(os.urandom(32), key_hash, SALT),
@@ -61,7 +73,9 @@ def test_commitment_binds_chain_contract_sender_root_key_and_salt(registry: chai
 def test_commitment_too_new(registry: chainlib.ModelRegistryClient) -> None:
     root = os.urandom(32)
     _commit(registry, root)  # min age 2: the reveal in the next block is 1 block old
-    err = expect_revert("ModelRegistryCommitmentTooNew", lambda: _register(registry, root), chainlib.CommitmentError)
+    err = expect_revert(
+        "ModelRegistryCommitmentTooNew", lambda: _register(registry, root), chainlib.CommitmentError
+    )
     assert err.error_args["age"] == 1 and err.error_args["minAge"] == 2
 
 
@@ -69,11 +83,15 @@ def test_commitment_too_old(registry: chainlib.ModelRegistryClient, chain: chain
     root = os.urandom(32)
     _commit(registry, root)
     chain.mine(10)  # max age 10: the reveal lands 11 blocks later
-    err = expect_revert("ModelRegistryCommitmentTooOld", lambda: _register(registry, root), chainlib.CommitmentError)
+    err = expect_revert(
+        "ModelRegistryCommitmentTooOld", lambda: _register(registry, root), chainlib.CommitmentError
+    )
     assert err.error_args["age"] == 11 and err.error_args["maxAge"] == 10
 
 
-def test_commitment_at_age_bounds_is_accepted(registry: chainlib.ModelRegistryClient, chain: chainlib.Chain) -> None:
+def test_commitment_at_age_bounds_is_accepted(
+    registry: chainlib.ModelRegistryClient, chain: chainlib.Chain
+) -> None:
     first, second = os.urandom(32), os.urandom(32)
     _commit(registry, first)
     chain.mine(1)
@@ -84,7 +102,11 @@ def test_commitment_at_age_bounds_is_accepted(registry: chainlib.ModelRegistryCl
 
 
 def test_commitment_missing(registry: chainlib.ModelRegistryClient) -> None:
-    expect_revert("ModelRegistryCommitmentNotFound", lambda: _register(registry, os.urandom(32)), chainlib.CommitmentError)
+    expect_revert(
+        "ModelRegistryCommitmentNotFound",
+        lambda: _register(registry, os.urandom(32)),
+        chainlib.CommitmentError,
+    )
 
 
 def test_commitment_reused(registry: chainlib.ModelRegistryClient, chain: chainlib.Chain) -> None:
@@ -94,7 +116,9 @@ def test_commitment_reused(registry: chainlib.ModelRegistryClient, chain: chainl
     _register(registry, root)
     expect_revert("ModelRegistryCommitmentUsed", lambda: _register(registry, root), chainlib.CommitmentError)
     commitment = registry.compute_commitment(root, chainlib.watermark_key_hash(KEY_CID), SALT)
-    expect_revert("ModelRegistryCommitmentExists", lambda: registry.commit(commitment), chainlib.CommitmentError)
+    expect_revert(
+        "ModelRegistryCommitmentExists", lambda: registry.commit(commitment), chainlib.CommitmentError
+    )
     assert registry.commitment_state(commitment)[1] is True
 
 
@@ -102,7 +126,9 @@ def test_zero_and_repeated_commitments_rejected(registry: chainlib.ModelRegistry
     expect_revert("ModelRegistryZeroCommitment", lambda: registry.commit(bytes(32)))
     commitment = os.urandom(32)
     registry.commit(commitment)
-    expect_revert("ModelRegistryCommitmentExists", lambda: registry.commit(commitment), chainlib.CommitmentError)
+    expect_revert(
+        "ModelRegistryCommitmentExists", lambda: registry.commit(commitment), chainlib.CommitmentError
+    )
 
 
 def test_front_run_reveal_by_another_sender_fails(
@@ -113,19 +139,27 @@ def test_front_run_reveal_by_another_sender_fails(
     _commit(registry, root)
     chain.mine(2)
     attacker = registry.using(accounts[3])
-    expect_revert("ModelRegistryCommitmentNotFound", lambda: _register(attacker, root), chainlib.CommitmentError)
+    expect_revert(
+        "ModelRegistryCommitmentNotFound", lambda: _register(attacker, root), chainlib.CommitmentError
+    )
     # …and copying the commitment itself does not help either: it binds the original sender
     commitment = registry.compute_commitment(root, chainlib.watermark_key_hash(KEY_CID), SALT)
-    expect_revert("ModelRegistryCommitmentExists", lambda: attacker.commit(commitment), chainlib.CommitmentError)
+    expect_revert(
+        "ModelRegistryCommitmentExists", lambda: attacker.commit(commitment), chainlib.CommitmentError
+    )
     assert registry.record(_register(registry, root)).owner == chain.address
 
 
-def test_duplicate_root(registry: chainlib.ModelRegistryClient, publish: Callable[..., int], chain: chainlib.Chain) -> None:
+def test_duplicate_root(
+    registry: chainlib.ModelRegistryClient, publish: Callable[..., int], chain: chainlib.Chain
+) -> None:
     root = os.urandom(32)
     first = publish(root=root)
     _commit(registry, root)
     chain.mine(2)
-    err = expect_revert("ModelRegistryRootAlreadyRegistered", lambda: _register(registry, root), chainlib.DuplicateRootError)
+    err = expect_revert(
+        "ModelRegistryRootAlreadyRegistered", lambda: _register(registry, root), chainlib.DuplicateRootError
+    )
     assert err.error_args == {"root": root, "recordId": first}
     with pytest.raises(chainlib.DuplicateRootError):  # publish refuses before spending a commit
         registry.publish(root, 3, "m")
@@ -140,7 +174,12 @@ def test_duplicate_root(registry: chainlib.ModelRegistryClient, publish: Callabl
     ],
 )
 def test_invalid_registration_values(
-    registry: chainlib.ModelRegistryClient, chain: chainlib.Chain, root: bytes | None, leaf_count: int, cid: str, name: str
+    registry: chainlib.ModelRegistryClient,
+    chain: chainlib.Chain,
+    root: bytes | None,
+    leaf_count: int,
+    cid: str,
+    name: str,
 ) -> None:
     root = root if root is not None else os.urandom(32)
     key_hash = chainlib.watermark_key_hash(KEY_CID)
@@ -149,7 +188,9 @@ def test_invalid_registration_values(
     expect_revert(name, lambda: registry.register(root, leaf_count, cid, key_hash, salt=SALT))
 
 
-def test_lineage_and_derivation_rules(registry: chainlib.ModelRegistryClient, publish: Callable[..., int], chain: chainlib.Chain) -> None:
+def test_lineage_and_derivation_rules(
+    registry: chainlib.ModelRegistryClient, publish: Callable[..., int], chain: chainlib.Chain
+) -> None:
     base = publish()
     tuned = publish(parent_id=base, derivation=chainlib.Derivation.FINE_TUNE)
     small = publish(parent_id=tuned, derivation=chainlib.Derivation.QUANTIZE)
@@ -171,19 +212,38 @@ def test_lineage_and_derivation_rules(registry: chainlib.ModelRegistryClient, pu
     root = os.urandom(32)
     _commit(registry, root)
     chain.mine(2)
-    expect_revert("ModelRegistryUnknownRecord", lambda: _register(registry, root, parent_id=99, derivation=chainlib.Derivation.PRUNE), chainlib.UnknownRecordError)
+    expect_revert(
+        "ModelRegistryUnknownRecord",
+        lambda: _register(registry, root, parent_id=99, derivation=chainlib.Derivation.PRUNE),
+        chainlib.UnknownRecordError,
+    )
     expect_revert("ModelRegistryInvalidDerivation", lambda: _register(registry, root, parent_id=base))
-    expect_revert("ModelRegistryInvalidDerivation", lambda: _register(registry, root, derivation=chainlib.Derivation.OTHER))
+    expect_revert(
+        "ModelRegistryInvalidDerivation",
+        lambda: _register(registry, root, derivation=chainlib.Derivation.OTHER),
+    )
 
 
-def test_transfer_and_revoke(registry: chainlib.ModelRegistryClient, publish: Callable[..., int], accounts: list[chainlib.Chain]) -> None:
+def test_transfer_and_revoke(
+    registry: chainlib.ModelRegistryClient, publish: Callable[..., int], accounts: list[chainlib.Chain]
+) -> None:
     record_id = publish()
     buyer = accounts[1]
     tx = registry.transfer(record_id, buyer.address)
-    assert tx.event("RecordTransferred") == {"recordId": record_id, "previousOwner": accounts[0].address, "newOwner": buyer.address}
+    assert tx.event("RecordTransferred") == {
+        "recordId": record_id,
+        "previousOwner": accounts[0].address,
+        "newOwner": buyer.address,
+    }
     assert registry.record(record_id).owner == buyer.address
-    expect_revert("ModelRegistryUnauthorizedAccount", lambda: registry.transfer(record_id, accounts[2].address), chainlib.UnauthorizedError)
-    expect_revert("ModelRegistryUnauthorizedAccount", lambda: registry.revoke(record_id), chainlib.UnauthorizedError)
+    expect_revert(
+        "ModelRegistryUnauthorizedAccount",
+        lambda: registry.transfer(record_id, accounts[2].address),
+        chainlib.UnauthorizedError,
+    )
+    expect_revert(
+        "ModelRegistryUnauthorizedAccount", lambda: registry.revoke(record_id), chainlib.UnauthorizedError
+    )
     as_buyer = registry.using(buyer)
     expect_revert("ModelRegistryInvalidOwner", lambda: as_buyer.transfer(record_id, "0x" + "00" * 20))
     as_buyer.revoke(record_id)
@@ -198,18 +258,36 @@ def test_unknown_record_reads(registry: chainlib.ModelRegistryClient) -> None:
     err = expect_revert("ModelRegistryUnknownRecord", lambda: registry.record(5), chainlib.UnknownRecordError)
     assert err.error_args == {"recordId": 5} and "No record has this id" in str(err)
     expect_revert("ModelRegistryUnknownRecord", lambda: registry.parent_of(0), chainlib.UnknownRecordError)
-    expect_revert("ModelRegistryUnknownRecord", lambda: registry.verify_artifact(1, bytes(32), 0, []), chainlib.UnknownRecordError)
-    expect_revert("ModelRegistryUnknownRecord", lambda: registry.transfer(5, registry.address), chainlib.UnknownRecordError)
+    expect_revert(
+        "ModelRegistryUnknownRecord",
+        lambda: registry.verify_artifact(1, bytes(32), 0, []),
+        chainlib.UnknownRecordError,
+    )
+    expect_revert(
+        "ModelRegistryUnknownRecord",
+        lambda: registry.transfer(5, registry.address),
+        chainlib.UnknownRecordError,
+    )
 
 
 def test_constructor_rejects_bad_ages(chain: chainlib.Chain) -> None:
-    expect_revert("ModelRegistryInvalidCommitAges", lambda: chain.deploy_registry(min_commit_age=0, max_commit_age=5))
-    expect_revert("ModelRegistryInvalidCommitAges", lambda: chain.deploy_registry(min_commit_age=6, max_commit_age=5))
+    expect_revert(
+        "ModelRegistryInvalidCommitAges", lambda: chain.deploy_registry(min_commit_age=0, max_commit_age=5)
+    )
+    expect_revert(
+        "ModelRegistryInvalidCommitAges", lambda: chain.deploy_registry(min_commit_age=6, max_commit_age=5)
+    )
     client = chainlib.ModelRegistryClient(chain, chain.deploy_registry())
-    assert client.commit_ages() == (chainlib.DEFAULT_MIN_COMMIT_AGE, chainlib.DEFAULT_MAX_COMMIT_AGE) == (1, 7200)
+    assert (
+        client.commit_ages()
+        == (chainlib.DEFAULT_MIN_COMMIT_AGE, chainlib.DEFAULT_MAX_COMMIT_AGE)
+        == (1, 7200)
+    )
 
 
-def test_events_are_decoded(registry: chainlib.ModelRegistryClient, publish: Callable[..., int], chain: chainlib.Chain) -> None:
+def test_events_are_decoded(
+    registry: chainlib.ModelRegistryClient, publish: Callable[..., int], chain: chainlib.Chain
+) -> None:
     record_id = publish()
     committed = registry.events("CommitmentRecorded")
     assert committed[0]["args"]["committer"] == chain.address

@@ -42,8 +42,14 @@ def test_base58_cidv1_from_js_ipfs_is_normalised_to_base32() -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["", "hello", "Qm" + "1" * 44, "bafkrei!!!", "BAFKREIHDWDCEFGH4DQKJV67UZCMW7OJEE6XEDZDETOJUZJEVTENXQUVYKU",
-     "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyk"],
+    [
+        "",
+        "hello",
+        "Qm" + "1" * 44,
+        "bafkrei!!!",
+        "BAFKREIHDWDCEFGH4DQKJV67UZCMW7OJEE6XEDZDETOJUZJEVTENXQUVYKU",
+        "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyk",
+    ],
 )
 def test_invalid_cids_are_rejected(text: str) -> None:
     with pytest.raises(InvalidCidError):

@@ -27,7 +27,9 @@ class ContentStoreConformance:
     """Subclasses provide a ``store`` fixture; every store must pass all of these."""
 
     @pytest.mark.parametrize("cid_version", [0, 1])
-    def test_add_file_returns_the_kubo_cid_and_pins_it(self, store: ContentStore, tmp_path: Path, cid_version: int) -> None:
+    def test_add_file_returns_the_kubo_cid_and_pins_it(
+        self, store: ContentStore, tmp_path: Path, cid_version: int
+    ) -> None:
         path = tmp_path / "model.bin"
         path.write_bytes(np.random.default_rng(1).bytes(600_000))
 
@@ -57,7 +59,10 @@ class ContentStoreConformance:
         assert store.cat(cid) == b"hello world\n"
 
     def test_empty_content(self, store: ContentStore) -> None:
-        assert store.add_bytes(b"", cid_version=1) == "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku"
+        assert (
+            store.add_bytes(b"", cid_version=1)
+            == "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku"
+        )
 
     def test_cat_refuses_oversized_content(self, store: ContentStore) -> None:
         cid = store.add_bytes(b"x" * 1000)
@@ -65,7 +70,9 @@ class ContentStoreConformance:
         with pytest.raises(Exception, match="is larger than 100 bytes"):
             store.cat(cid, max_size=100)
 
-    def test_unknown_content_is_not_found_and_writes_nothing(self, store: ContentStore, tmp_path: Path) -> None:
+    def test_unknown_content_is_not_found_and_writes_nothing(
+        self, store: ContentStore, tmp_path: Path
+    ) -> None:
         assert not store.has(MISSING)
         with pytest.raises(ContentNotFoundError, match=f"content {MISSING} is not available from"):
             store.get_file(MISSING, tmp_path / "out" / "x.bin")
@@ -82,10 +89,14 @@ class TestEmbeddedStore(ContentStoreConformance):
         with EmbeddedStore(tmp_path / "blocks") as embedded:
             yield embedded
 
-    def test_a_tampered_block_is_reported_and_nothing_is_written(self, store: EmbeddedStore, tmp_path: Path) -> None:
+    def test_a_tampered_block_is_reported_and_nothing_is_written(
+        self, store: EmbeddedStore, tmp_path: Path
+    ) -> None:
         (tmp_path / "in.bin").write_bytes(np.random.default_rng(3).bytes(600_000))
         cid = store.add_file(tmp_path / "in.bin")
-        block = max((p for p in (store.root / "blocks").rglob("*") if p.is_file()), key=lambda p: p.stat().st_size)
+        block = max(
+            (p for p in (store.root / "blocks").rglob("*") if p.is_file()), key=lambda p: p.stat().st_size
+        )
         data = bytearray(block.read_bytes())
         data[100] ^= 1
         block.write_bytes(bytes(data))
@@ -120,4 +131,6 @@ def test_node_down_is_reported_quickly_with_the_address() -> None:
 
     assert time.monotonic() - started < 5
     assert str(caught.value).startswith(f"IPFS node at /ip4/127.0.0.1/tcp/{port}/http is not reachable (")
-    assert str(caught.value).endswith("start the daemon or pass --ipfs with its RPC multiaddr (or use --ipfs embedded)")
+    assert str(caught.value).endswith(
+        "start the daemon or pass --ipfs with its RPC multiaddr (or use --ipfs embedded)"
+    )

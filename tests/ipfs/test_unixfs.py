@@ -19,10 +19,16 @@ SIZES = [0, 1, CHUNK - 1, CHUNK, CHUNK + 1, 174 * CHUNK, 174 * CHUNK + 1, 50_000
 @pytest.mark.parametrize(
     ("content", "v0", "v1"),
     [
-        (b"", "QmbFMke1KXqnYyBBWxB74N4c5SBnJMVAiMNRcGu6x1AwQH",
-         "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku"),
-        (b"hello world\n", "QmT78zSuBmuS4z925WZfrqQ1qHaJ56DQaTfyMUF7F8ff5o",
-         "bafkreifjjcie6lypi6ny7amxnfftagclbuxndqonfipmb64f2km2devei4"),
+        (
+            b"",
+            "QmbFMke1KXqnYyBBWxB74N4c5SBnJMVAiMNRcGu6x1AwQH",
+            "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku",
+        ),
+        (
+            b"hello world\n",
+            "QmT78zSuBmuS4z925WZfrqQ1qHaJ56DQaTfyMUF7F8ff5o",
+            "bafkreifjjcie6lypi6ny7amxnfftagclbuxndqonfipmb64f2km2devei4",
+        ),
     ],
 )
 def test_published_vectors(content: bytes, v0: str, v1: str) -> None:
@@ -57,8 +63,7 @@ def test_memory_does_not_grow_with_the_file(tmp_path: Path) -> None:
     path = tmp_path / "big.bin"
     with open(path, "wb") as out:
         rng = np.random.default_rng(5)
-        for _ in range(40):
-            out.write(rng.bytes(1 << 20))
+        out.writelines(rng.bytes(1 << 20) for _ in range(40))
 
     tracemalloc.start()
     unixfs.compute_cid(path)
@@ -89,7 +94,11 @@ def sized_files(tmp_path_factory: pytest.TempPathFactory) -> dict[int, Path]:
 @pytest.mark.daemon
 @pytest.mark.parametrize("cid_version", [0, 1])
 @pytest.mark.parametrize("size", SIZES)
-def test_cid_equals_the_real_node(kubo_store: KuboStore, sized_files: dict[int, Path], size: int, cid_version: int) -> None:
+def test_cid_equals_the_real_node(
+    kubo_store: KuboStore, sized_files: dict[int, Path], size: int, cid_version: int
+) -> None:
     path = sized_files[size]
 
-    assert kubo_store.add_file(path, cid_version=cid_version) == unixfs.compute_cid(path, cid_version=cid_version)
+    assert kubo_store.add_file(path, cid_version=cid_version) == unixfs.compute_cid(
+        path, cid_version=cid_version
+    )

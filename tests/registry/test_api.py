@@ -42,7 +42,10 @@ def test_publish_then_read_the_record(client: TestClient, published: dict) -> No
     assert response.status_code == 200
     body = response.json()
     assert body["root"] == published["body"]["root"]
-    assert [(a["path"], a["role"]) for a in body["artifacts"]] == [("model.pt", "model"), ("triggers.npz", "trigger")]
+    assert [(a["path"], a["role"]) for a in body["artifacts"]] == [
+        ("model.pt", "model"),
+        ("triggers.npz", "trigger"),
+    ]
 
 
 def test_verify_intact_uploads(client: TestClient, published: dict) -> None:
@@ -85,7 +88,9 @@ def test_malformed_reference_is_404(client: TestClient) -> None:
     assert "is neither a record id nor a 0x-prefixed 32-byte Merkle root" in response.json()["detail"]
 
 
-def test_publish_with_roles_missing_is_rejected_and_stores_nothing(client: TestClient, tmp_path: Path) -> None:
+def test_publish_with_roles_missing_is_rejected_and_stores_nothing(
+    client: TestClient, tmp_path: Path
+) -> None:
     artifacts = write_artifacts(tmp_path / "owner")
 
     response = client.post("/records", files=_upload([a.path for a in artifacts]), data={"roles": ["model"]})
@@ -98,9 +103,7 @@ def test_publish_with_roles_missing_is_rejected_and_stores_nothing(client: TestC
 def test_publish_with_duplicate_names_is_rejected(client: TestClient, tmp_path: Path) -> None:
     model = write_artifacts(tmp_path / "owner")[0].path
 
-    response = client.post(
-        "/records", files=_upload([model, model]), data={"roles": ["model", "model"]}
-    )
+    response = client.post("/records", files=_upload([model, model]), data={"roles": ["model", "model"]})
 
     assert response.status_code == 422
     assert response.json()["detail"] == "two uploads are named 'model.pt'"

@@ -55,14 +55,26 @@ def test_cid_rejects_an_unknown_version(tmp_path: Path) -> None:
 
 def test_publish_json_on_the_embedded_backends(tmp_path: Path) -> None:
     artifacts = write_artifacts(tmp_path / "owner")
-    args = ["--data-dir", str(tmp_path / "state"), "--chain", "embedded", "publish", "--json", "--name", "tiny"]
+    args = [
+        "--data-dir",
+        str(tmp_path / "state"),
+        "--chain",
+        "embedded",
+        "publish",
+        "--json",
+        "--name",
+        "tiny",
+    ]
 
     result = runner.invoke(app, [*args, f"{artifacts[0].path}:model", f"{artifacts[1].path}:trigger"])
 
     assert result.exit_code == 0, result.output
     document = json.loads(result.stdout)
     assert document["record_id"] == 1
-    assert [(a["path"], a["role"]) for a in document["artifacts"]] == [("model.pt", "model"), ("triggers.npz", "trigger")]
+    assert [(a["path"], a["role"]) for a in document["artifacts"]] == [
+        ("model.pt", "model"),
+        ("triggers.npz", "trigger"),
+    ]
     assert document["root"].startswith("0x") and len(document["root"]) == 66
 
 
@@ -79,8 +91,16 @@ def test_ipfs_node_down_exits_2(tmp_path: Path) -> None:
 
     result = runner.invoke(
         app,
-        ["--data-dir", str(tmp_path / "s"), "--chain", "embedded", "--ipfs", f"/ip4/127.0.0.1/tcp/{port}/http",
-         "publish", str(artifacts[0].path)],
+        [
+            "--data-dir",
+            str(tmp_path / "s"),
+            "--chain",
+            "embedded",
+            "--ipfs",
+            f"/ip4/127.0.0.1/tcp/{port}/http",
+            "publish",
+            str(artifacts[0].path),
+        ],
     )
 
     assert result.exit_code == 2
@@ -92,7 +112,9 @@ def test_chain_down_exits_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("LEDGERMARK_PRIVATE_KEY", "0x" + "11" * 32)
     port = _free_port()
 
-    result = runner.invoke(app, ["--data-dir", str(tmp_path), "--chain", f"http://127.0.0.1:{port}", "show", "1"])
+    result = runner.invoke(
+        app, ["--data-dir", str(tmp_path), "--chain", f"http://127.0.0.1:{port}", "show", "1"]
+    )
 
     assert result.exit_code == 2
     assert result.stderr.startswith("error: ")
@@ -118,13 +140,20 @@ def test_bad_chain_setting_exits_2(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- default backends, new processes
 
 
-def _ledgermark(home: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def _ledgermark(
+    home: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     environment = {**os.environ, "LEDGERMARK_HOME": str(home)}
     for name in ("LEDGERMARK_CHAIN", "LEDGERMARK_IPFS", "LEDGERMARK_PRIVATE_KEY"):
         environment.pop(name, None)
     environment.update(env or {})
     return subprocess.run(
-        [sys.executable, "-m", "registry", *args], env=environment, capture_output=True, text=True, timeout=180
+        [sys.executable, "-m", "registry", *args],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
     )
 
 
@@ -134,7 +163,9 @@ def test_publish_then_fetch_in_new_processes_with_no_configuration(tmp_path: Pat
     home = tmp_path / "home"
     artifacts = write_artifacts(tmp_path / "owner")
 
-    published = _ledgermark(home, "publish", "--json", f"{artifacts[0].path}:model", f"{artifacts[1].path}:trigger")
+    published = _ledgermark(
+        home, "publish", "--json", f"{artifacts[0].path}:model", f"{artifacts[1].path}:trigger"
+    )
     assert published.returncode == 0, published.stderr
     record_id = str(json.loads(published.stdout)["record_id"])
 
@@ -172,8 +203,17 @@ def test_publish_with_a_watermark_key_writes_an_owner_only_data_key(tmp_path: Pa
 
     result = runner.invoke(
         app,
-        ["--data-dir", str(tmp_path / "s"), "--chain", "embedded", "publish", "--json",
-         "--watermark-key", str(key), f"{artifacts[0].path}:model"],
+        [
+            "--data-dir",
+            str(tmp_path / "s"),
+            "--chain",
+            "embedded",
+            "publish",
+            "--json",
+            "--watermark-key",
+            str(key),
+            f"{artifacts[0].path}:model",
+        ],
     )
 
     assert result.exit_code == 0, result.output
@@ -189,8 +229,19 @@ def test_publish_rejects_an_unknown_derivation(tmp_path: Path) -> None:
     artifacts = write_artifacts(tmp_path / "owner")
 
     result = runner.invoke(
-        app, ["--data-dir", str(tmp_path), "--chain", "embedded", "publish", "--parent", "1",
-              "--derivation", "merge", str(artifacts[0].path)],
+        app,
+        [
+            "--data-dir",
+            str(tmp_path),
+            "--chain",
+            "embedded",
+            "publish",
+            "--parent",
+            "1",
+            "--derivation",
+            "merge",
+            str(artifacts[0].path),
+        ],
     )
 
     assert result.exit_code == 2

@@ -84,7 +84,9 @@ def test_sealed_watermark_key_is_published_and_its_hash_anchored(backends, artif
     workdir.mkdir()
 
     sealed = publishing.seal_watermark_key(key_path, workdir)
-    pub = publishing.publish(backends, [*artifacts, sealed.artifact], name="wm", watermark_key_hash=sealed.key_hash)
+    pub = publishing.publish(
+        backends, [*artifacts, sealed.artifact], name="wm", watermark_key_hash=sealed.key_hash
+    )
     record = backends.registry.record(pub.record_id)
 
     assert record.watermark_key_hash == publishing.key_hash(key_path.read_bytes())
@@ -99,8 +101,11 @@ def test_lineage_links_a_fine_tuned_model_to_its_parent(backends, published, tmp
     from registry.chain import Derivation
 
     child = publishing.publish(
-        backends, write_artifacts(tmp_path / "child", seed=5), name="child",
-        parent_id=published.record_id, derivation=Derivation.FINE_TUNE,
+        backends,
+        write_artifacts(tmp_path / "child", seed=5),
+        name="child",
+        parent_id=published.record_id,
+        derivation=Derivation.FINE_TUNE,
     )
 
     ancestry = backends.registry.ancestry(child.record_id)

@@ -44,19 +44,27 @@ def test_publish_fetch_verify_on_real_daemons(real_settings: Settings, tmp_path:
         assert comparison.mismatched[0].fields == ("size", "sha256", "cid")
 
 
-def test_a_url_chain_without_deployed_contracts_says_what_to_run(dev_node, jsipfs_daemon, tmp_path, monkeypatch) -> None:
+def test_a_url_chain_without_deployed_contracts_says_what_to_run(
+    dev_node, jsipfs_daemon, tmp_path, monkeypatch
+) -> None:
     monkeypatch.setenv("LEDGERMARK_PRIVATE_KEY", dev_node.private_keys[0])
     settings = Settings.load(data_dir=tmp_path / "fresh", chain=dev_node.url, ipfs=jsipfs_daemon.multiaddr)
 
-    with pytest.raises(backendslib.ConfigError, match="run `ledgermark chain deploy`"):
-        with backendslib.open_backends(settings):
-            pass
+    with (
+        pytest.raises(backendslib.ConfigError, match="run `ledgermark chain deploy`"),
+        backendslib.open_backends(settings),
+    ):
+        pass
 
 
-def test_a_record_whose_manifest_the_node_lacks_fails_cleanly(real_settings: Settings, tmp_path: Path) -> None:
+def test_a_record_whose_manifest_the_node_lacks_fails_cleanly(
+    real_settings: Settings, tmp_path: Path
+) -> None:
     with backendslib.open_backends(real_settings) as backends:
         backends.store.timeout = 3  # type: ignore[attr-defined]
-        record_id, _ = backends.registry.publish(b"\x33" * 32, 1, "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxqaaaaa")
+        record_id, _ = backends.registry.publish(
+            b"\x33" * 32, 1, "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxqaaaaa"
+        )
 
         with pytest.raises(Exception, match="is not available from Kubo RPC at") as caught:
             fetching.fetch(backends, str(record_id), tmp_path / "buyer")

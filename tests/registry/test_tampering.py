@@ -39,7 +39,9 @@ def test_flipped_byte_in_a_local_model_is_itemised(backends, artifacts, publishe
     expected = published.manifest.entries[0]
     assert mismatch.expected == {"sha256": expected.sha256, "cid": expected.cid}
     assert mismatch.actual["sha256"] != expected.sha256
-    assert comparison.describe()[0].startswith(f"mismatch: model.pt (model): sha256 expected {expected.sha256} got ")
+    assert comparison.describe()[0].startswith(
+        f"mismatch: model.pt (model): sha256 expected {expected.sha256} got "
+    )
 
 
 def test_swapped_trigger_file_is_named(backends, artifacts, published, tmp_path: Path) -> None:
@@ -65,7 +67,9 @@ def test_missing_and_extra_files_are_reported(backends, artifacts, published, tm
     assert "missing: triggers.npz (trigger, expected sha256" in comparison.describe()[0]
 
 
-def test_corrupted_block_in_the_store_fails_fetch_and_writes_nothing(backends, published, tmp_path: Path) -> None:
+def test_corrupted_block_in_the_store_fails_fetch_and_writes_nothing(
+    backends, published, tmp_path: Path
+) -> None:
     model_entry = published.manifest.entries[0]
     _corrupt_largest_block(backends.settings.blocks_dir)
     dest = tmp_path / "buyer"
@@ -92,8 +96,12 @@ def test_reordered_manifest_is_rejected(backends, published, tmp_path: Path) -> 
     assert not dest.exists()
 
 
-def test_manifest_that_does_not_hash_to_the_anchored_root_is_rejected(backends, published, tmp_path: Path) -> None:
-    record_id = _register_manifest_bytes(backends, published.manifest.to_bytes(), root=b"\x22" * 32, leaf_count=2)
+def test_manifest_that_does_not_hash_to_the_anchored_root_is_rejected(
+    backends, published, tmp_path: Path
+) -> None:
+    record_id = _register_manifest_bytes(
+        backends, published.manifest.to_bytes(), root=b"\x22" * 32, leaf_count=2
+    )
 
     with pytest.raises(VerificationFailed, match="differs from the anchored root 0x2222"):
         fetching.fetch(backends, str(record_id), tmp_path / "buyer")

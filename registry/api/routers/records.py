@@ -25,7 +25,9 @@ def publish_record(
 ) -> Any:
     """Upload artifacts, store them on IPFS and anchor their Merkle root on-chain."""
     if len(roles) != len(files):
-        raise HTTPException(status_code=422, detail=f"{len(files)} files but {len(roles)} roles: give one role per file")
+        raise HTTPException(
+            status_code=422, detail=f"{len(files)} files but {len(roles)} roles: give one role per file"
+        )
     with uploads.received(files) as paths:
         artifacts = [publishing.Artifact(path=p, role=r) for p, r in zip(paths, roles)]
         return publishing.publish(backends, artifacts, name=name).to_dict()
@@ -55,4 +57,7 @@ def read_lineage(backends: BackendsDep, reference: str) -> Any:
     """The record's ancestry, newest first, and the lineage drawn as text."""
     record = fetching.resolve_record(backends, reference)
     ancestry = backends.registry.ancestry(record.record_id)
-    return {"ancestry": [record_summary(r) for r in ancestry], "graph": backends.registry.lineage_graph(record.record_id)}
+    return {
+        "ancestry": [record_summary(r) for r in ancestry],
+        "graph": backends.registry.lineage_graph(record.record_id),
+    }
