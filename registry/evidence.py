@@ -22,7 +22,7 @@ from registry.errors import LedgermarkError
 from registry.publishing import key_cid, key_hash
 from verifier import manifest as manifestlib
 from verifier import report as reportlib
-from verifier import stats, watermark
+from verifier import models, stats, watermark
 
 KEY_CAT_LIMIT = 256 << 20
 
@@ -71,7 +71,7 @@ def gather(
     """Extract the claimant's watermark from the suspect model, test it, write and pin the report."""
     check_key_matches(claimant, key_bytes)
     key = watermark.WatermarkKey.from_bytes(key_bytes)
-    model = watermark.load_model(suspect_model)
+    model = models.load_model(suspect_model)
     extraction = watermark.extract(model, key)
     result = stats.ownership_test(extraction.bits, extraction.reference, alpha=alpha)
     suspect_sha256 = manifestlib.digest_file(suspect_model).sha256

@@ -30,7 +30,9 @@ def vector_leaves(n: int) -> list[bytes]:
         data = f"artifact {i}".encode()
         digest = hashlib.sha256(data).digest()
         role = "model" if i == 0 else "trigger"
-        leaves.append(merkle.leaf_hash(role, f"dir/file{i}.bin", len(data), digest, b"\x01\x55\x12\x20" + digest))
+        leaves.append(
+            merkle.leaf_hash(role, f"dir/file{i}.bin", len(data), digest, b"\x01\x55\x12\x20" + digest)
+        )
     return leaves
 
 
@@ -49,9 +51,12 @@ def test_leaf_is_prefixed_abi_encoding() -> None:
         + (7).to_bytes(32, "big")
         + digest
         + (9 * 32).to_bytes(32, "big")
-        + (5).to_bytes(32, "big") + b"model".ljust(32, b"\x00")
-        + (5).to_bytes(32, "big") + b"a.bin".ljust(32, b"\x00")
-        + (2).to_bytes(32, "big") + b"\x01\x55".ljust(32, b"\x00")
+        + (5).to_bytes(32, "big")
+        + b"model".ljust(32, b"\x00")
+        + (5).to_bytes(32, "big")
+        + b"a.bin".ljust(32, b"\x00")
+        + (2).to_bytes(32, "big")
+        + b"\x01\x55".ljust(32, b"\x00")
     )
     assert merkle.leaf_hash("model", "a.bin", 7, digest, b"\x01\x55") == expected
 
