@@ -16,13 +16,12 @@ import tempfile
 from pathlib import Path
 
 from registry import chain as chainlib
-from registry import fetching
+from registry import fetching, watermarking
 from registry.backends import Backends
 from registry.errors import LedgermarkError
 from registry.publishing import key_cid, key_hash
 from verifier import manifest as manifestlib
-from verifier import report as reportlib
-from verifier import models, stats, watermark
+from verifier import stats, watermark
 
 KEY_CAT_LIMIT = 256 << 20
 
@@ -71,10 +70,7 @@ def gather(
     """Extract the claimant's watermark from the suspect model, test it, write and pin the report."""
     check_key_matches(claimant, key_bytes)
     key = watermark.WatermarkKey.from_bytes(key_bytes)
-    model = models.load_model(suspect_model)
-    extraction = watermark.extract(model, key)
-    result = stats.ownership_test(extraction.bits, extraction.reference, alpha=alpha)
-    suspect_sha256 = manifestlib.digest_file(suspect_model).sha256
+    assessment = watermarking.assess(suspect_model, key, alpha)
     facts = {
         "chain id": str(backends.chain.chain_id),
         "registry": backends.registry.address,
@@ -87,17 +83,14 @@ def gather(
         "suspect model file": suspect_model.name,
         **(extra_facts or {}),
     }
-    built = reportlib.build_report(
-        key=key, extraction=extraction, result=result, model_sha256=suspect_sha256, extra_facts=facts
-    )
-    json_path, html_path = built.write(out_dir)
+    json_path, html_path = watermarking.write_report(assessment, key, out_dir, facts)
     return Evidence(
-        result=result,
+        result=assessment.result,
         report_cid=backends.store.add_file(json_path, cid_version=1),
         html_cid=backends.store.add_file(html_path, cid_version=1),
         json_path=json_path,
         html_path=html_path,
-        suspect_sha256=suspect_sha256,
+        suspect_sha256=assessment.model_sha256,
     )
 
 

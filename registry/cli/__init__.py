@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import tempfile
 from pathlib import Path
 from typing import Annotated, Any
@@ -19,10 +18,11 @@ import typer
 from registry import backends as backendslib
 from registry import chain as chainlib
 from registry import config as configlib
-from registry import fetching, publishing, views
+from registry import fetching, files, publishing, views
 from registry.cli import _output
 from registry.cli.chain import app as chain_app
 from registry.cli.dispute import app as dispute_app
+from registry.cli.watermark import app as watermark_app
 from verifier import manifest as manifestlib
 
 app = typer.Typer(
@@ -34,6 +34,7 @@ app = typer.Typer(
 )
 app.add_typer(chain_app, name="chain")
 app.add_typer(dispute_app, name="dispute")
+app.add_typer(watermark_app, name="watermark")
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document instead of text.")]
 
@@ -284,13 +285,8 @@ def _parse_derivation(text: str) -> chainlib.Derivation:
 
 
 def _write_secret(path: Path, data: bytes) -> Path:
-    """Owner-only file, written whole or not at all."""
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as out:
-        out.write(data.hex().encode() + b"\n")
-    os.replace(tmp, path)
-    return path
+    """Owner-only file holding ``data`` in hex, written whole or not at all."""
+    return files.write_private(path, data.hex().encode() + b"\n")
 
 
 def main() -> None:

@@ -12,18 +12,12 @@ from torch import nn
 from verifier import data, models, training, watermark
 
 DIGITS_CNN = models.ModelSpec(arch="cnn", num_classes=10, input_shape=(1, 8, 8), width=16)
-TRAIN = training.TrainConfig(epochs=8, batch_size=64, lr=2e-3, optimizer="adam", weight_decay=0.0)
+TRAIN = training.TrainConfig(epochs=20, batch_size=64, lr=2e-3, optimizer="adam", weight_decay=0.0)
 
 
 @pytest.fixture(scope="session")
 def digits() -> data.Dataset:
     return data.load("digits")
-
-
-@pytest.fixture(scope="session", autouse=True)
-def one_torch_thread() -> None:
-    """Tiny models run fastest on one thread, and 2 threads on 2 busy cores can be 100× slower."""
-    torch.set_num_threads(1)
 
 
 def train_digits_cnn(dataset: data.Dataset, seed: int) -> nn.Module:

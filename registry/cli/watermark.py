@@ -1,0 +1,149 @@
+"""`ledgermark watermark …`: train a base model, embed an interpretable watermark, test a suspect model.
+
+`verify` exits 0 when the model carries the key's watermark (a copy), 1 when it does not, 2 on a usage or
+environment error, like `ledgermark verify` does for bytes. The key file is the owner's secret; `publish
+--watermark-key` seals it into a publication. torch is imported only when one of these commands runs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from registry.cli import _output
+
+app = typer.Typer(help="Embed and verify interpretable watermarks.", no_args_is_help=True)
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document instead of text.")]
+DatasetOption = Annotated[
+    str, typer.Option("--dataset", help="fashion-mnist | digits | breast-cancer | wine (all offline).")
+]
+
+
+@app.command()
+def train(
+    out: Annotated[Path, typer.Option("--out", help="Where to write the trained model.")],
+    dataset: DatasetOption = "digits",
+    arch: Annotated[str, typer.Option("--arch", help="cnn | resnet18 | mlp.")] = "cnn",
+    width: Annotated[int, typer.Option("--width", help="Base channel width (resnet18: 64 is full).")] = 32,
+    epochs: Annotated[int, typer.Option("--epochs")] = 5,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+) -> None:
+    """Train a classifier on a bundled dataset, to watermark afterwards."""
+
+    def run() -> tuple[Path, float]:
+        from registry import watermarking
+
+        return watermarking.train_base(dataset, out, arch=arch, width=width, epochs=epochs, seed=seed)
+
+    path, accuracy = _output.guard(run)
+    typer.echo(f"trained {arch} on {dataset}: test accuracy {accuracy:.4f}; model written to {path}")
+
+
+@app.command()
+def embed(
+    model: Annotated[Path, typer.Argument(help="A trained model file.", exists=True, dir_okay=False)],
+    out: Annotated[Path, typer.Option("--out", help="Where to write the watermarked model.")],
+    key: Annotated[Path, typer.Option("--key", help="Where to write the secret watermark key (0600).")],
+    dataset: DatasetOption = "digits",
+    bits: Annotated[int, typer.Option("--bits", help="Watermark length (a perfect square for images).")] = 64,
+    triggers: Annotated[int, typer.Option("--triggers", help="Trigger inputs (their bits pool).")] = 1,
+    trigger_kind: Annotated[
+        str, typer.Option("--trigger-kind", help="clean | noise | patch | edge.")
+    ] = "noise",
+    metric: Annotated[
+        str, typer.Option("--metric", help="logit | probability | label (hard-label APIs).")
+    ] = "logit",
+    masks: Annotated[str, typer.Option("--masks", help="leave-one-out | random.")] = "leave-one-out",
+    mask_count: Annotated[int, typer.Option("--mask-count", help="Random masks (0: 4 × bits).")] = 0,
+    mask_keep: Annotated[float, typer.Option("--mask-keep", help="Random masks: keep-probability.")] = 0.5,
+    fill: Annotated[float, typer.Option("--fill", help="Value of a removed segment.")] = 0.5,
+    steps: Annotated[int | None, typer.Option("--steps", help="Most fine-tuning steps [300].")] = None,
+    lr: Annotated[float | None, typer.Option("--lr", help="Adam learning rate [1e-4].")] = None,
+    epsilon: Annotated[
+        float | None, typer.Option("--epsilon", help="Hinge margin of every attribution [0.01].")
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Trigger choice.")] = 0,
+    as_json: JsonOption = False,
+) -> None:
+    """Fine-tune a watermark into MODEL; write the watermarked model and its secret key."""
+
+    def run() -> Any:
+        from registry import watermarking
+        from verifier import watermark
+
+        options = watermarking.EmbedOptions(
+            bits=bits,
+            triggers=triggers,
+            trigger_kind=trigger_kind,
+            metric=metric,
+            masks=masks,
+            mask_count=mask_count,
+            mask_keep=mask_keep,
+            fill=fill,
+            seed=seed,
+            config=watermark.EmbedConfig(**_given(steps=steps, lr=lr, epsilon=epsilon)),
+        )
+        return watermarking.embed_file(model, dataset, out, key, options)
+
+    embedded = _output.guard(run, as_json=as_json)
+    report = embedded.report
+    document = {
+        "model": str(embedded.model_path),
+        "key": str(embedded.key_path),
+        "key_sha256": embedded.key.sha256,
+        **report.to_dict(),
+    }
+    lines = [
+        (
+            f"embedded {embedded.key.n_bits} bits in {embedded.key.num_triggers} trigger(s) in {report.steps} steps "
+            f"({report.seconds:.1f} s): WSR {report.wsr_before:.3f} → {report.wsr_after:.3f}"
+        ),
+        f"clean accuracy {report.clean_acc_before:.4f} → {report.clean_acc_after:.4f}; triggers "
+        + ("all still predicted correctly" if report.triggers_correct else "NOT all predicted correctly"),
+        f"watermarked model: {embedded.model_path}",
+        f"secret key:        {embedded.key_path} (keep it private; publish it with --watermark-key)",
+    ]
+    _output.emit(as_json, document, lines)
+
+
+def _given(**options: Any) -> dict[str, Any]:
+    """The options the user set; the library's defaults stand for the rest."""
+    return {name: value for name, value in options.items() if value is not None}
+
+
+@app.command()
+def verify(
+    model: Annotated[Path, typer.Argument(help="The suspect model file.", exists=True, dir_okay=False)],
+    key: Annotated[Path, typer.Argument(help="The watermark key file.", exists=True, dir_okay=False)],
+    report_dir: Annotated[
+        Path | None, typer.Option("--report", help="Write the evidence report (JSON + HTML) here.")
+    ] = None,
+    alpha: Annotated[float, typer.Option("--alpha", help="Significance level of the test.")] = 0.01,
+    as_json: JsonOption = False,
+) -> None:
+    """Extract the key's watermark from MODEL and test it: exit 0 copy, 1 not a copy, 2 error."""
+
+    def run() -> tuple[Any, tuple[Path, Path] | None]:
+        from registry import watermarking
+
+        watermark_key = watermarking.read_key(key)
+        assessment = watermarking.assess(model, watermark_key, alpha)
+        written = None
+        if report_dir is not None:
+            facts = {"model file": model.name, "key file": key.name}
+            written = watermarking.write_report(assessment, watermark_key, report_dir, facts)
+        return assessment, written
+
+    assessment, written = _output.guard(run, as_json=as_json)
+    result = assessment.result
+    document = {**result.to_dict(), "model_sha256": assessment.model_sha256}
+    lines = [result.verdict]
+    if written is not None:
+        document["report_json"], document["report_html"] = (str(p) for p in written)
+        lines.append(f"evidence report: {written[1]}")
+    _output.emit(as_json, document, lines)
+    if not result.is_copy:
+        raise typer.Exit(1)

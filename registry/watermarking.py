@@ -1,0 +1,174 @@
+"""Watermark operations on files: train a base model, embed a watermark, test a suspect model.
+
+The CLI and the dispute evidence both call these, so a claimant, an arbiter and an owner checking a model all
+run the same code. Outputs are written whole or not at all: the watermarked model and its key land together,
+and the key file (the owner's secret) is readable by its owner only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from registry import files
+from registry.errors import LedgermarkError
+from verifier import data, models, stats, training, watermark
+from verifier import report as reportlib
+
+_READ_SIZE = 1 << 20
+
+
+@dataclasses.dataclass(frozen=True)
+class EmbedOptions:
+    """What to embed and how; the embedding settings end up recorded in the key."""
+
+    bits: int = 64  # perfect square for images
+    triggers: int = 1  # all triggers carry the same bits; their bits pool in the test
+    trigger_kind: str = "noise"  # clean | noise | patch | edge
+    metric: str = "logit"  # logit | probability | label
+    masks: str = "leave-one-out"  # leave-one-out | random
+    mask_count: int = 0  # random masks: how many (0: 4 × bits)
+    mask_keep: float = 0.5  # random masks: probability a segment is kept (0.75 for "label")
+    fill: float = 0.5  # value of a removed segment; must differ from the triggers
+    seed: int = 0  # trigger choice
+    config: watermark.EmbedConfig = dataclasses.field(default_factory=watermark.EmbedConfig)
+
+
+@dataclasses.dataclass(frozen=True)
+class Embedded:
+    key: watermark.WatermarkKey
+    report: watermark.EmbedReport
+    model_path: Path
+    key_path: Path
+
+
+@dataclasses.dataclass(frozen=True)
+class Assessment:
+    """A suspect model tested against a key: the extraction, the verdict, and which bytes were tested."""
+
+    extraction: watermark.Extraction
+    result: stats.OwnershipResult
+    model_sha256: str
+
+
+def train_base(
+    dataset_name: str, out: Path, *, arch: str = "cnn", width: int = 32, epochs: int = 5, seed: int = 0
+) -> tuple[Path, float]:
+    """Train a classifier to watermark later; returns its file and its clean test accuracy."""
+    dataset = data.load(dataset_name)
+    spec = models.ModelSpec(
+        arch=arch, num_classes=dataset.num_classes, input_shape=dataset.input_shape, width=width
+    )
+    model = _seeded(spec, seed)
+    optimiser = "sgd" if arch == "resnet18" else "adam"
+    lr = 0.05 if optimiser == "sgd" else 2e-3
+    config = training.TrainConfig(epochs=epochs, lr=lr, optimizer=optimiser, seed=seed, weight_decay=0.0)
+    training.train(model, dataset.x_train, dataset.y_train, config)
+    return models.save_model(model, out), training.evaluate(model, dataset.x_test, dataset.y_test)
+
+
+def embed_file(
+    model_path: Path,
+    dataset_name: str,
+    out_model: Path,
+    out_key: Path,
+    options: EmbedOptions = EmbedOptions(),
+    progress: Callable[[int, float], None] | None = None,
+) -> Embedded:
+    """Fine-tune the watermark into a copy of the model; write the new model and the secret key together."""
+    model = models.load_model(model_path)
+    dataset = data.load(dataset_name)
+    if tuple(model.spec.input_shape) != dataset.input_shape:
+        raise LedgermarkError(
+            f"{model_path} takes inputs shaped {tuple(model.spec.input_shape)}, "
+            f"but {dataset_name} has {dataset.input_shape}"
+        )
+    triggers, labels = watermark.make_triggers(
+        dataset.x_train, dataset.y_train, options.triggers, options.trigger_kind, seed=options.seed
+    )
+    key = watermark.create_key(
+        triggers,
+        labels,
+        watermark.segmentation_for(options.bits, dataset.input_shape, dataset.modality),
+        os.urandom(32),
+        mask_kind=options.masks,
+        mask_count=options.mask_count,
+        mask_keep=options.mask_keep,
+        metric=options.metric,
+        fill=options.fill,
+    )
+    key, report = watermark.embed(
+        model,
+        key,
+        dataset.x_train,
+        dataset.y_train,
+        options.config,
+        x_test=dataset.x_test,
+        y_test=dataset.y_test,
+        progress=progress,
+    )
+    with files.written_together(out_model, out_key) as (model_tmp, key_tmp):
+        models.save_model(model, model_tmp)
+        files.write_private(key_tmp, key.to_bytes())
+    return Embedded(key=key, report=report, model_path=out_model, key_path=out_key)
+
+
+def read_key(path: Path) -> watermark.WatermarkKey:
+    try:
+        return watermark.WatermarkKey.from_bytes(path.read_bytes())
+    except OSError as err:
+        raise LedgermarkError(f"cannot read the watermark key {path}: {err.strerror}") from None
+
+
+def assess(model_path: Path, key: watermark.WatermarkKey, alpha: float = stats.DEFAULT_ALPHA) -> Assessment:
+    """Extract the key's watermark from a model file and run the ownership test."""
+    model = models.load_model(model_path)
+    extraction = _extract(model, key)
+    return Assessment(
+        extraction=extraction,
+        result=stats.ownership_test(extraction.bits, extraction.reference, alpha=alpha),
+        model_sha256=sha256_file(model_path),
+    )
+
+
+def write_report(
+    assessment: Assessment, key: watermark.WatermarkKey, out_dir: Path, facts: dict[str, str]
+) -> tuple[Path, Path]:
+    """The evidence report (JSON and a self-contained HTML page) of an assessment."""
+    built = reportlib.build_report(
+        key=key,
+        extraction=assessment.extraction,
+        result=assessment.result,
+        model_sha256=assessment.model_sha256,
+        extra_facts=facts,
+    )
+    return built.write(out_dir)
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        while chunk := stream.read(_READ_SIZE):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _extract(model: nn.Module, key: watermark.WatermarkKey) -> watermark.Extraction:
+    expected = tuple(model.spec.input_shape)
+    if expected != key.segmentation.input_shape:
+        raise LedgermarkError(
+            f"the model takes inputs shaped {expected} but the key's triggers are "
+            f"{key.segmentation.input_shape}: this key was not made for this kind of model"
+        )
+    return watermark.extract(model, key)
+
+
+def _seeded(spec: models.ModelSpec, seed: int) -> nn.Module:
+    torch.manual_seed(seed)
+    return spec.build()
