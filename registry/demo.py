@@ -1,51 +1,62 @@
 """`make demo`: the main job on the embedded defaults, narrated step by step.
 
-An owner publishes a small model and its trigger set; a buyer fetches and verifies them against the chain;
-then one flipped byte in a copy of the model is caught and itemised. Everything runs in this process (the
-in-process EVM and the embedded block store), in a fresh folder under ./.ledgermark/demo.
+An owner trains a small classifier, embeds an interpretable watermark, and publishes the model, its card and
+the sealed watermark key (which carries the secret trigger set); a buyer fetches and verifies every byte
+against the chain; one flipped bit in a copy is caught and itemised. Then a thief republishes a fine-tuned
+copy: the owner proves the watermark is in it, pins the evidence, and an arbiter settles the dispute on-chain.
+Everything runs in this process (the in-process EVM and the embedded block store), in ./.ledgermark/demo.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import textwrap
 from pathlib import Path
 
-import numpy as np
-import torch
-
 from registry import backends as backendslib
-from registry import fetching, publishing
+from registry import chain as chainlib
+from registry import disputes, evidence, fetching, publishing, watermarking
 from registry.config import CHAIN_EMBEDDED, IPFS_EMBEDDED, Settings
-from registry.errors import RecordError, VerificationFailed
+from registry.errors import RecordError
+from verifier import data, models, training, watermark
+
+DATASET = "digits"
 
 
 def say(step: str, text: str = "") -> None:
-    print(f"\n== {step}")
+    print(f"\n== {step}", flush=True)
     if text:
-        print(textwrap.indent(text.rstrip(), "   "))
+        print(textwrap.indent(text.rstrip(), "   "), flush=True)
 
 
-def make_artifacts(folder: Path, seed: int = 0) -> list[publishing.Artifact]:
-    """A small CNN's weights and a trigger set, generated so the demo needs no download."""
-    folder.mkdir(parents=True, exist_ok=True)
-    torch.manual_seed(seed)
-    model = torch.nn.Sequential(
-        torch.nn.Conv2d(1, 16, 3, padding=1),
-        torch.nn.ReLU(),
-        torch.nn.Flatten(),
-        torch.nn.Linear(16 * 28 * 28, 10),
+def owner_prepares(folder: Path) -> tuple[watermarking.Embedded, Path]:
+    """Train, watermark and describe a model: the files an owner publishes."""
+    folder.mkdir(parents=True)
+    base, accuracy = watermarking.train_base(DATASET, folder / "base.pt", arch="cnn", width=16, epochs=30)
+    say("Owner: trained a small CNN on the bundled digits", f"test accuracy {accuracy:.4f}  ({base})")
+    options = watermarking.EmbedOptions(bits=16, triggers=2, config=watermark.EmbedConfig(steps=400))
+    embedded = watermarking.embed_file(base, DATASET, folder / "model.pt", folder / "key.wmk", options)
+    r = embedded.report
+    say(
+        "Owner: embedded a 16-bit interpretable watermark in the explanations of 2 secret triggers",
+        f"WSR {r.wsr_before:.3f} → {r.wsr_after:.3f} in {r.steps} steps; clean accuracy "
+        f"{r.clean_acc_before:.4f} → {r.clean_acc_after:.4f}; triggers still predicted correctly: "
+        f"{r.triggers_correct}\nsecret key {embedded.key_path} (the trigger set lives inside it)",
     )
-    torch.save({"arch": "demo-cnn", "state_dict": model.state_dict()}, folder / "model.pt")
-    rng = np.random.default_rng(seed)
-    np.savez(
-        folder / "triggers.npz", inputs=rng.random((4, 1, 28, 28), dtype=np.float32), labels=np.arange(4)
-    )
-    return [
-        publishing.Artifact(folder / "model.pt", role="model"),
-        publishing.Artifact(folder / "triggers.npz", role="trigger"),
-    ]
+    card = folder / "card.json"
+    card.write_text(json.dumps({"name": "digits-cnn", "dataset": DATASET, "accuracy": r.clean_acc_after}))
+    return embedded, card
+
+
+def thief_copies(model_path: Path, out: Path) -> Path:
+    """A stolen copy, fine-tuned a little so that its bytes (and hash) differ from the original."""
+    model = models.load_model(model_path)
+    dataset = data.load(DATASET)
+    config = training.TrainConfig(epochs=1, batch_size=64, lr=1e-3, max_steps=50, seed=7)
+    training.train(model, dataset.x_train, dataset.y_train, config)
+    return models.save_model(model, out)
 
 
 def run(workdir: Path) -> int:
@@ -53,23 +64,24 @@ def run(workdir: Path) -> int:
     settings = Settings(data_dir=workdir / "state", chain=CHAIN_EMBEDDED, ipfs=IPFS_EMBEDDED)
     with backendslib.open_backends(settings) as backends:
         say("Backends", "\n".join(f"{k:<9} {v}" for k, v in backends.describe().items()))
-
-        artifacts = make_artifacts(workdir / "owner")
+        embedded, card = owner_prepares(workdir / "owner")
+        sealed = publishing.seal_watermark_key(embedded.key_path, workdir / "owner")
+        artifacts = [
+            publishing.Artifact(embedded.model_path, role="model"),
+            publishing.Artifact(card, role="card"),
+            sealed.artifact,
+        ]
+        pub = publishing.publish(backends, artifacts, name="digits-cnn", watermark_key_hash=sealed.key_hash)
         say(
-            "Owner: generated artifacts",
-            "\n".join(f"{a.role:<8} {a.path} ({a.path.stat().st_size} bytes)" for a in artifacts),
-        )
-
-        pub = publishing.publish(backends, artifacts, name="demo-cnn")
-        say(
-            "Owner: published (artifacts and manifest on IPFS, Merkle root anchored on-chain)",
+            "Owner: published (artifacts and manifest on IPFS, Merkle root anchored on-chain, commit–reveal)",
             "\n".join(
                 [
                     f"record id   {pub.record_id}",
                     f"merkle root 0x{pub.root.hex()}",
                     f"manifest    {pub.manifest_cid}",
                     f"transaction {pub.tx_hash}",
-                    *[f"{e.role:<11} {e.path} -> {e.cid}" for e in pub.manifest.entries],
+                    f"key hash    0x{sealed.key_hash.hex()} (the sealed key's plaintext, anchored)",
+                    *[f"{e.role:<13} {e.path} -> {e.cid}" for e in pub.manifest.entries],
                 ]
             ),
         )
@@ -79,32 +91,95 @@ def run(workdir: Path) -> int:
             "Buyer: fetched the record and verified every byte against the chain",
             "\n".join(f"ok  {p}  (sha256, CID and on-chain Merkle proof all match)" for p in result.files),
         )
-
-        tampered = workdir / "tampered"
-        shutil.copytree(workdir / "buyer", tampered)
-        model_copy = tampered / "model.pt"
-        data = bytearray(model_copy.read_bytes())
-        data[len(data) // 2] ^= 0x01
-        model_copy.write_bytes(bytes(data))
-        say("Someone flips one bit in the middle of a copy of model.pt", f"{model_copy}")
-
-        _, comparison = fetching.verify_files(backends, str(pub.record_id), [tampered])
-        if comparison.ok:
-            say("UNEXPECTED: the tampered copy verified as intact")
+        if not _tamper_is_caught(backends, pub.record_id, workdir):
             return 1
-        say("Buyer: verifying the tampered copy fails, item by item", "\n".join(comparison.describe()))
 
-        (workdir / "buyer-2").mkdir()
         say("A buyer asks for a record that does not exist")
         try:
             fetching.fetch(backends, str(pub.record_id + 41), workdir / "buyer-2")
         except RecordError as err:
             print(f"   refused: {err}")
-        except VerificationFailed as err:  # pragma: no cover - would be a bug
-            print(f"   UNEXPECTED verification failure: {err}")
+
+        if not _dispute(backends, pub.record_id, embedded, workdir):
             return 1
     say("Done", f"everything the demo wrote is under {workdir}")
     return 0
+
+
+def _tamper_is_caught(backends: backendslib.Backends, record_id: int, workdir: Path) -> bool:
+    tampered = workdir / "tampered"
+    shutil.copytree(workdir / "buyer", tampered)
+    model_copy = tampered / "model.pt"
+    content = bytearray(model_copy.read_bytes())
+    content[len(content) // 2] ^= 0x01
+    model_copy.write_bytes(bytes(content))
+    say("Someone flips one bit in the middle of a copy of model.pt", f"{model_copy}")
+    _, comparison = fetching.verify_files(backends, str(record_id), [tampered])
+    if comparison.ok:
+        say("UNEXPECTED: the tampered copy verified as intact")
+        return False
+    say("Buyer: verifying the tampered copy fails, item by item", "\n".join(comparison.describe()))
+    return True
+
+
+def _dispute(
+    backends: backendslib.Backends, record_id: int, embedded: watermarking.Embedded, workdir: Path
+) -> bool:
+    suspect = thief_copies(embedded.model_path, workdir / "thief-model.pt")
+    thief = backends.chain.with_account(backends.chain.dev_accounts()[2])
+    say(
+        "A thief fine-tunes a copy of the model and passes it off as their own",
+        f"{suspect} (sha256 {watermarking.sha256_file(suspect)[:16]}…, not the published bytes)",
+    )
+    record = backends.registry.record(record_id)
+    claim = evidence.gather(
+        backends,
+        claimant=record,
+        key_bytes=embedded.key_path.read_bytes(),
+        suspect_model=suspect,
+        out_dir=workdir / "evidence",
+        suspect_label=f"model circulated by {thief.address}",
+    )
+    say(
+        "Owner: extracted the watermark from the suspect and pinned the evidence report",
+        f"{claim.result.verdict}\nreport {claim.html_path}\nJSON CID {claim.report_cid}",
+    )
+    if not claim.result.is_copy:
+        return False
+    root = evidence.suspect_root_of(suspect)
+    opened, _ = disputes.open_dispute(backends.disputes, record_id, root, claim.report_cid)
+    key_cid = backends.store.add_file(embedded.key_path, cid_version=1)
+    disputes.reveal_key(backends.disputes, opened.dispute_id, key_cid)
+    say(
+        f"Owner: opened dispute {opened.dispute_id} with a bond of {opened.bond / 1e18:g} ETH and revealed the key",
+        f"the contract checked keccak256({key_cid}) against record {record_id}",
+    )
+
+    arbiter_account = backends.chain.dev_accounts()[1]
+    backends.disputes.grant_arbiter(arbiter_account.address)
+    arbiter = chainlib.OwnershipDisputesClient(
+        backends.chain.with_account(arbiter_account), backends.disputes.address
+    )
+    review = evidence.gather(
+        backends,
+        claimant=record,
+        key_bytes=evidence.revealed_key(backends, arbiter.dispute(opened.dispute_id)),
+        suspect_model=suspect,
+        out_dir=workdir / "review",
+        suspect_label="disputed model",
+    )
+    disputes.vote(arbiter, opened.dispute_id, review.result.is_copy, review.report_cid)
+    say(
+        "Arbiter: re-ran the test from the revealed key and voted with its own pinned report",
+        f"{'uphold' if review.result.is_copy else 'reject'} (report {review.report_cid})",
+    )
+    resolution = disputes.finalise(backends.disputes, opened.dispute_id, skip_wait_on_dev_chain=True)
+    say(
+        "Anyone: finalised after the deadline",
+        f"dispute {opened.dispute_id} {resolution.outcome.name.lower()}; "
+        f"bond of {resolution.bond_wei / 1e18:g} ETH returned to {resolution.recipient}",
+    )
+    return resolution.outcome is chainlib.DisputeStatus.UPHELD
 
 
 def main() -> None:

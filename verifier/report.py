@@ -294,6 +294,7 @@ def _stage(folder: Path, name: str, text: str) -> Path:
             file.write(text)
             file.flush()
             os.fsync(file.fileno())
+        os.chmod(temp, 0o644)  # evidence is meant to be read by others (mkstemp creates 0600)
     except BaseException:
         temp.unlink(missing_ok=True)
         raise

@@ -79,7 +79,7 @@ def test_label_only_extraction_works_on_a_hard_label_model(
 
 
 def test_extraction_batches_every_masked_input(watermarked) -> None:
-    """No per-mask Python loop: T·s masked inputs go through in ⌈T·s / batch⌉ forward passes (+1 for the triggers)."""
+    """No per-mask Python loop: the T·s masked inputs and the T triggers go through in ⌈(T·s + T) / batch⌉ passes."""
     model, key, _ = watermarked
     calls: list[int] = []
     handle = model.register_forward_hook(lambda _m, inputs, _o: calls.append(len(inputs[0])))
@@ -87,7 +87,7 @@ def test_extraction_batches_every_masked_input(watermarked) -> None:
         extraction = watermark.extract(model, key, batch_size=1024)
     finally:
         handle.remove()
-    assert calls == [key.num_triggers * key.n_bits, key.num_triggers]
+    assert calls == [key.num_triggers * (key.n_bits + 1)]
     assert extraction.queries == sum(calls)
 
 
