@@ -43,7 +43,7 @@ bench-gas: setup
 	$(PY) bench/gas.py --json docs/results/gas.json
 
 bench-watermark: setup
-	$(PY) bench/watermark.py --json docs/results/watermark.json
+	$(PY) bench/watermark.py --json docs/results/watermark.json --markdown docs/results/watermark.md
 
 clean:
 	rm -rf .venv */node_modules contracts/solcjs/node_modules ipfs/jsipfs/node_modules .pytest_cache
