@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 
 from registry import backends as backendslib
 from registry.api import dependencies
-from registry.api.routers import artifacts, records
+from registry.api.routers import artifacts, records, watermark
 from registry.errors import USER_ERRORS, RecordError, VerificationFailed
 
 
@@ -25,6 +25,7 @@ def create_app(settings_override: dependencies.Settings | None = None) -> FastAP
     app = FastAPI(title="Ledgermark", version="0.1.0", lifespan=lifespan)
     app.include_router(records.router)
     app.include_router(artifacts.router)
+    app.include_router(watermark.router)
 
     @app.exception_handler(RecordError)
     async def _unknown_record(_: Request, err: RecordError) -> JSONResponse:

@@ -65,3 +65,19 @@ class DigestOut(BaseModel):
     cid: str
     size: int
     sha256: str
+
+
+class OwnershipOut(BaseModel):
+    """The ownership test of an uploaded model against an uploaded watermark key."""
+
+    is_copy: bool
+    verdict: str
+    wsr: float
+    n_bits: int
+    matches: int
+    table: list[list[int]]
+    chi2: float
+    p_chi2: float
+    p_binomial: float
+    alpha: float
+    model_sha256: str

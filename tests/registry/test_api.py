@@ -124,3 +124,26 @@ def test_cid_of_an_upload(client: TestClient) -> None:
         "size": 12,
         "sha256": "a948904f2f0f479b8f8197694b30184b0d2ed1c1cd2a1ec0fb85d299a192a447",
     }
+
+
+def test_watermark_verify_says_copy_for_the_watermarked_model(client: TestClient, watermark_files) -> None:
+    files = [
+        ("model", ("suspect.pt", watermark_files.watermarked.read_bytes())),
+        ("key", ("key.wmk", watermark_files.key.read_bytes())),
+    ]
+    response = client.post("/watermark/verify", files=files)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["is_copy"] and body["wsr"] == 1.0 and body["p_chi2"] < 1e-4
+
+
+def test_watermark_verify_rejects_a_key_that_is_not_one(client: TestClient, watermark_files) -> None:
+    files = [
+        ("model", ("suspect.pt", watermark_files.base.read_bytes())),
+        ("key", ("key.wmk", b"LMSEAL\x01sealed bytes")),
+    ]
+    response = client.post("/watermark/verify", files=files)
+    assert response.status_code == 400
+    assert response.json() == {
+        "detail": "not a watermark key: the file is not UTF-8 JSON (is it still sealed?)"
+    }

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from collections.abc import Iterator
 
 import pytest
 import torch
@@ -12,15 +11,6 @@ import torch
 from verifier import data, models, training
 
 FAST = training.TrainConfig(epochs=3, batch_size=16)
-
-
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    """Tiny models on a shared 2-core machine: a second intra-op thread under load costs 100x, not 2x."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
