@@ -240,6 +240,7 @@ def save_model(model: nn.Module, path: Path, spec: ModelSpec | None = None) -> P
     try:
         with os.fdopen(fd, "wb") as f:
             torch.save(payload, f)
+        os.chmod(tmp, 0o644)  # a model is meant to be shared (mkstemp creates 0600)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

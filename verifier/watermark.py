@@ -22,15 +22,17 @@ from __future__ import annotations
 
 import abc
 import base64
+import contextlib
 import dataclasses
 import hashlib
 import json
 import logging
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, ClassVar
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -57,7 +59,9 @@ class Segmentation(abc.ABC):
     """Splits one input into ``n`` segments; a new modality is one subclass with an ``assignment``."""
 
     kind: ClassVar[str]
-    registry: ClassVar[dict[str, type[Segmentation]]] = {}
+    kinds: ClassVar[
+        dict[str, type[Segmentation]]
+    ] = {}  # kind name → subclass, filled as subclasses are defined
 
     def __init__(self, n: int, input_shape: tuple[int, ...]):
         if n < 1:
@@ -67,7 +71,7 @@ class Segmentation(abc.ABC):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        Segmentation.registry[cls.kind] = cls
+        Segmentation.kinds[cls.kind] = cls
 
     @abc.abstractmethod
     def assignment(self) -> torch.Tensor:
@@ -78,10 +82,10 @@ class Segmentation(abc.ABC):
 
     @staticmethod
     def from_dict(data: Mapping[str, Any]) -> Segmentation:
-        cls = Segmentation.registry.get(str(data.get("kind")))
+        cls = Segmentation.kinds.get(str(data.get("kind")))
         if cls is None:
             raise WatermarkError(
-                f"unknown segmentation {data.get('kind')!r}; known: {sorted(Segmentation.registry)}"
+                f"unknown segmentation {data.get('kind')!r}; known: {sorted(Segmentation.kinds)}"
             )
         return cls(int(data["n"]), tuple(data["input_shape"]))
 
@@ -360,7 +364,7 @@ def make_triggers(
     generator = torch.Generator().manual_seed(seed)
     picked = torch.randperm(len(x), generator=generator)[:count]
     triggers, labels = x[picked].clone().float(), y[picked].clone()
-    if kind != "clean" and triggers.ndim != 4 and kind != "noise":
+    if kind in ("patch", "edge") and triggers.ndim != 4:
         raise WatermarkError(f"trigger kind {kind!r} applies to images; use 'clean' or 'noise' for this data")
     if kind == "noise":
         triggers = triggers + 0.1 * torch.randn(triggers.shape, generator=generator)
@@ -431,9 +435,8 @@ class Explainer(nn.Module):
 
     def masked_inputs(self, triggers: torch.Tensor) -> torch.Tensor:
         """(T, *shape) → (T·s, *shape): every trigger under every mask, removed segments set to the fill."""
-        masked = triggers[:, None] * self.input_masks + self.key.fill * (
-            1 - self.input_masks
-        )  # (T, s, *shape)
+        fill = self.key.fill
+        masked = fill + (triggers[:, None] - fill) * self.input_masks  # (T, s, *shape)
         return masked.flatten(0, 1)
 
     def attributions(self, values: torch.Tensor) -> torch.Tensor:
@@ -522,7 +525,6 @@ class EmbedConfig:
     temperature: float = 0.25  # "label" metric only: sharpness of the surrogate σ(margin / τ) of the step
     seed: int = 0  # clean-batch sampling
     stop_early: bool = True  # stop once every margin is met on every trigger (checked each step)
-    min_steps: int = 0  # keep training at least this long even when margins are met (robustness)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -634,7 +636,7 @@ def _fine_tune(
             optimiser.step()
             if progress is not None:
                 progress(step, hinge_total)
-            if config.stop_early and step >= config.min_steps and hinge_total == 0.0:
+            if config.stop_early and hinge_total == 0.0:
                 return step, hinge_total
     return config.steps, hinge_total
 
@@ -651,17 +653,14 @@ def _maybe_accuracy(model: nn.Module, x: torch.Tensor | None, y: torch.Tensor | 
     return None if x is None or y is None else training.evaluate(model, x, y)
 
 
-class _eval_mode:
-    """Context manager: model.eval() inside, the previous training mode restored after."""
-
-    def __init__(self, model: nn.Module):
-        self.model, self.was_training = model, model.training
-
-    def __enter__(self) -> nn.Module:
-        return self.model.eval()
-
-    def __exit__(self, *exc: object) -> None:
-        self.model.train(self.was_training)
+@contextlib.contextmanager
+def _eval_mode(model: nn.Module) -> Iterator[nn.Module]:
+    """model.eval() inside (BatchNorm uses its running statistics), the previous training mode restored after."""
+    was_training = model.training
+    try:
+        yield model.eval()
+    finally:
+        model.train(was_training)
 
 
 # --------------------------------------------------------------------------- tensor (de)serialisation
@@ -677,8 +676,6 @@ def _tensor_to_json(tensor: torch.Tensor) -> dict[str, Any]:
 
 
 def _tensor_from_json(data: Mapping[str, Any]) -> torch.Tensor:
-    import numpy as np
-
     if data.get("dtype") != "float32":
         raise WatermarkError(f"unsupported tensor dtype {data.get('dtype')!r}")
     raw = base64.b64decode(data["data"], validate=True)
