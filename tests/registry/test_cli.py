@@ -282,3 +282,86 @@ def test_background_chain_transfer_and_revoke(tmp_path: Path) -> None:
         stopped = _ledgermark(home, "chain", "stop")
     assert stopped.returncode == 0 and "stopped ganache (pid" in stopped.stdout
     assert not (home / "chain" / "node.json").exists()
+
+
+@pytest.mark.daemon
+def test_a_dispute_from_the_command_line_on_a_persistent_chain(tmp_path: Path, watermark_files) -> None:
+    """Claimant and arbiter in separate processes on one managed Ganache: open, reveal, review, vote, finalise."""
+    from registry.devchain import dev_accounts
+
+    home = tmp_path / "home"
+    key = tmp_path / "key.wmk"
+    shutil.copy(watermark_files.key, key)
+    stolen = tmp_path / "stolen.pt"
+    shutil.copy(watermark_files.watermarked, stolen)
+    arbiter = {"LEDGERMARK_PRIVATE_KEY": dev_accounts(2)[1].key.hex()}
+    assert _ledgermark(home, "chain", "start").returncode == 0
+    try:
+        published = _ledgermark(
+            home, "publish", "--json", f"{watermark_files.watermarked}:model", "--watermark-key", str(key)
+        )
+        assert published.returncode == 0, published.stderr
+        record_id = str(json.loads(published.stdout)["record_id"])
+
+        innocent = _ledgermark(
+            home,
+            "dispute",
+            "open",
+            record_id,
+            "--model",
+            str(watermark_files.base),
+            "--key",
+            str(key),
+            "--report-dir",
+            str(tmp_path / "no"),
+        )
+        assert innocent.returncode == 2
+        assert "the test does not support a claim (not a copy" in innocent.stderr
+
+        opened = _ledgermark(
+            home,
+            "dispute",
+            "open",
+            record_id,
+            "--model",
+            str(stolen),
+            "--key",
+            str(key),
+            "--report-dir",
+            str(tmp_path / "ev"),
+            "--json",
+        )
+        assert opened.returncode == 0, opened.stderr
+        claim = json.loads(opened.stdout)
+        assert claim["verdict"].startswith("copy") and claim["priority"] == "suspect_unregistered"
+        dispute_id = str(claim["dispute_id"])
+
+        assert _ledgermark(home, "dispute", "reveal", dispute_id, "--key", str(key)).returncode == 0
+        assert _ledgermark(home, "dispute", "grant-arbiter", dev_accounts(2)[1].address).returncode == 0
+        reviewed = _ledgermark(
+            home,
+            "dispute",
+            "review",
+            dispute_id,
+            "--model",
+            str(stolen),
+            "--report-dir",
+            str(tmp_path / "rev"),
+            "--json",
+            env=arbiter,
+        )
+        assert reviewed.returncode == 0, reviewed.stderr
+        review = json.loads(reviewed.stdout)
+        assert review["recommendation"] == "uphold" and review["p_chi2"] == claim["p_chi2"]
+        voted = _ledgermark(
+            home, "dispute", "vote", dispute_id, "--uphold", "--report", review["report_cid"], env=arbiter
+        )
+        assert voted.returncode == 0, voted.stderr
+
+        finalised = _ledgermark(home, "dispute", "finalise", dispute_id, "--skip-wait")
+        assert finalised.returncode == 0, finalised.stderr
+        assert "outcome            upheld" in finalised.stdout
+        shown = json.loads(_ledgermark(home, "dispute", "show", dispute_id, "--json").stdout)
+        assert shown["status"] == "upheld" and shown["reports"][0]["report_cid"] == review["report_cid"]
+    finally:
+        assert _ledgermark(home, "chain", "stop").returncode == 0
