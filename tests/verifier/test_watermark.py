@@ -138,6 +138,27 @@ def test_a_tabular_model_carries_a_watermark_in_feature_groups() -> None:
     assert report.clean_acc_after >= report.clean_acc_before - 0.05
 
 
+def test_a_sequence_model_carries_a_watermark_in_spans(digits: data.Dataset) -> None:
+    """Digits read row by row as 64-step sequences: n contiguous spans instead of a grid."""
+    x_train, x_test = digits.x_train.flatten(1), digits.x_test.flatten(1)
+    torch.manual_seed(0)
+    model = models.ModelSpec(arch="mlp", num_classes=10, input_shape=(64,)).build()
+    training.train(model, x_train, digits.y_train, training.TrainConfig(epochs=20, lr=2e-3, optimizer="adam"))
+    triggers, labels = watermark.make_triggers(x_train, digits.y_train, count=4, kind="noise", seed=2)
+    key = watermark.create_key(triggers, labels, watermark.SequenceSpans(8, (64,)), b"sequence key")
+    key, report = watermark.embed(
+        model,
+        key,
+        x_train,
+        digits.y_train,
+        watermark.EmbedConfig(steps=400),
+        x_test=x_test,
+        y_test=digits.y_test,
+    )
+    assert ownership(model, key).is_copy
+    assert report.triggers_correct and report.clean_acc_after >= report.clean_acc_before - 0.05
+
+
 # --------------------------------------------------------------------------- the ridge and the masks
 
 
