@@ -68,7 +68,7 @@ FULL = Settings(
     bits=(64, 256),
     trigger_kinds=watermark.TRIGGER_KINDS,
     triggers=1,
-    embed=watermark.EmbedConfig(steps=300),
+    embed=watermark.EmbedConfig(steps=500, fidelity=100.0),
     epsilons=(0.01, 0.2),
     finetune_steps=300,
     finetune_lr=1e-3,
@@ -84,7 +84,7 @@ QUICK = dataclasses.replace(
     base_train=10_000,
     base_epochs=2,
     test_size=2_000,
-    embed=dataclasses.replace(FULL.embed, steps=150),
+    embed=dataclasses.replace(FULL.embed, steps=300),
     finetune_steps=100,
     independent_resnet=10,
     independent_cnn=10,
@@ -100,6 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--markdown", type=Path, help="write the result tables here")
     parser.add_argument("--cache-dir", type=Path, default=Path(".cache/bench"), help="trained-model cache")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--fidelity", type=float, help="override the embedding's fidelity anchor (0: none)")
     parser.add_argument("--render", type=Path, help="only rewrite --markdown from this earlier JSON")
     return parser
 
@@ -272,14 +273,19 @@ def markdown(document: dict[str, Any]) -> str:
     lines = [
         "# Interpretable watermark: fidelity, evidence, robustness, false positives",
         "",
+        *([f"> {document['note']}", ""] if document.get("note") else []),
         (
             f"Produced by `{document['command']}` in {document['seconds_total'] / 60:.1f} minutes on "
             f"{document['machine']} ({_provenance(document)}). Regenerate with:"
         ),
         "",
         "```",
-        "make bench-watermark   # = .venv/bin/python bench/watermark.py --json docs/results/watermark.json \\",
-        "                       #       --markdown docs/results/watermark.md",
+        f".venv/bin/{document['command']} --json OUT.json --markdown OUT.md"
+        + (
+            "   # make bench-watermark: OUT = docs/results/watermark"
+            if document["command"].endswith(".py")
+            else ""
+        ),
         "```",
         "",
         (
@@ -287,7 +293,7 @@ def markdown(document: dict[str, Any]) -> str:
             f"{s['base_train']} Fashion-MNIST images (padded to 32×32) for {s['base_epochs']} epochs: clean accuracy "
             f"{document['base_model']['clean_acc']:.4f} on {s['test_size']} test images. Each key: {s['triggers']} "
             f"trigger, leave-one-out masks, fill 0.5, logit metric; embedding with Adam (lr {embed['lr']:g}, gradient "
-            f"norm clipped at {embed['max_grad_norm']:g}), at most {embed['steps']} steps of {embed['batch_size']} "
+            f"norm clipped at {embed['max_grad_norm']:g}, fidelity anchor {embed.get('fidelity', 0):g}), at most {embed['steps']} steps of {embed['batch_size']} "
             "clean images, stopping once every margin holds."
         ),
         "",
@@ -351,6 +357,10 @@ def main() -> None:
         return
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     settings = QUICK if args.quick else FULL
+    if args.fidelity is not None:
+        settings = dataclasses.replace(
+            settings, embed=dataclasses.replace(settings.embed, fidelity=args.fidelity)
+        )
     started = time.perf_counter()
     dataset = data.load("fashion-mnist")
     dataset = dataclasses.replace(
@@ -394,7 +404,9 @@ def main() -> None:
             r["p_after_finetune"],
         )
     document = {
-        "command": "python bench/watermark.py" + (" --quick" if args.quick else ""),
+        "command": "python bench/watermark.py"
+        + (" --quick" if args.quick else "")
+        + (f" --fidelity {args.fidelity:g}" if args.fidelity is not None else ""),
         "machine": f"{platform.machine()} CPU, {torch.get_num_threads()} threads, torch {torch.__version__}",
         "settings": {**dataclasses.asdict(settings), "embed": settings.embed.to_dict()},
         "base_model": {

@@ -23,6 +23,7 @@ from __future__ import annotations
 import abc
 import base64
 import contextlib
+import copy
 import dataclasses
 import hashlib
 import json
@@ -519,6 +520,12 @@ class EmbedConfig:
     max_grad_norm: float = 1.0  # clip the gradient norm (0: no clipping)
     batch_size: int = 64  # clean samples per step, trained alongside the triggers
     alpha: float = 1.0  # weight of the watermark hinge against the cross-entropy
+    fidelity: float = (
+        0.0  # weight of KL(original ‖ model) on the clean batch; 0 is the seed recipe (right for
+    )
+    #   small models, which an anchor keeps from embedding at all). A converged network's cross-entropy barely
+    #   resists drift and this anchor does: at 100, the bench ResNet-18's accuracy cost fell from 0.6–1.8 pp to
+    #   0.1–0.3 pp at 64 bits and from 0.7–1.0 to < 0.1 pp at 256 bits
     trigger_weight: float = 8.0  # a trigger's weight in the cross-entropy relative to a clean sample: its
     #   explanation is reshaped hard, and its label must hold
     epsilon: float = 0.01  # hinge margin: every W_i b_i must reach it (larger = more robust, slower)
@@ -612,33 +619,64 @@ def _fine_tune(
     """The embedding loop. BatchNorm stays in eval mode (the statistics of a few triggers must not leak into
     the running averages); one trigger's masked batch at a time, so memory is bounded by s inputs."""
     explainer = Explainer(key)
+    original = copy.deepcopy(model).requires_grad_(False) if config.fidelity else None
     optimiser = _optimiser(model, config)
     generator = torch.Generator().manual_seed(config.seed)
     hinge_total = float("nan")
     with _eval_mode(model):
-        for step in range(1, config.steps + 1):
+        for updates in range(config.steps):
             optimiser.zero_grad(set_to_none=True)
-            picked = torch.randint(len(x_train), (config.batch_size,), generator=generator)
-            inputs = torch.cat([x_train[picked], key.triggers])
-            labels = torch.cat([y_train[picked], key.labels])
-            weights = torch.ones(len(labels))
-            weights[config.batch_size :] = config.trigger_weight
-            losses = F.cross_entropy(model(inputs), labels, reduction="none")
-            ((losses * weights).sum() / weights.sum()).backward()
-            hinge_total = 0.0
-            for trigger, label in zip(key.triggers, key.labels, strict=True):
-                weights = explainer(model, trigger[None], label[None], config.temperature)  # (1, n)
-                hinge = watermark_hinge(weights, key.bits, config.epsilon).mean() / key.num_triggers
-                (config.alpha * hinge).backward()
-                hinge_total += float(hinge.detach())
+            hinge_total = _watermark_backward(model, key, explainer, config)
+            if progress is not None:
+                progress(updates, hinge_total)
+            if config.stop_early and hinge_total == 0.0:
+                return updates, hinge_total  # every margin holds for the model as it is: no further update
+            _clean_backward(model, original, key, x_train, y_train, config, generator)
             if config.max_grad_norm:
                 nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
             optimiser.step()
-            if progress is not None:
-                progress(step, hinge_total)
-            if config.stop_early and hinge_total == 0.0:
-                return step, hinge_total
     return config.steps, hinge_total
+
+
+def _watermark_backward(
+    model: nn.Module, key: WatermarkKey, explainer: Explainer, config: EmbedConfig
+) -> float:
+    """Accumulate α · hinge gradients one trigger at a time; returns the hinge, averaged over triggers."""
+    total = 0.0
+    for trigger, label in zip(key.triggers, key.labels, strict=True):
+        weights = explainer(model, trigger[None], label[None], config.temperature)  # (1, n)
+        hinge = watermark_hinge(weights, key.bits, config.epsilon).mean() / key.num_triggers
+        (config.alpha * hinge).backward()
+        total += float(hinge.detach())
+    return total
+
+
+def _clean_backward(
+    model: nn.Module,
+    original: nn.Module | None,
+    key: WatermarkKey,
+    x_train: torch.Tensor,
+    y_train: torch.Tensor,
+    config: EmbedConfig,
+    generator: torch.Generator,
+) -> None:
+    """Accumulate the cross-entropy gradient of a clean batch plus the triggers (weighted) at their true labels."""
+    picked = torch.randint(len(x_train), (config.batch_size,), generator=generator)
+    inputs = torch.cat([x_train[picked], key.triggers])
+    labels = torch.cat([y_train[picked], key.labels])
+    weights = torch.ones(len(labels))
+    weights[config.batch_size :] = config.trigger_weight
+    logits = model(inputs)
+    losses = F.cross_entropy(logits, labels, reduction="none")
+    loss = (losses * weights).sum() / weights.sum()
+    if original is not None:
+        with torch.no_grad():
+            target = original(inputs[: config.batch_size]).log_softmax(dim=1)
+        drift = F.kl_div(
+            logits[: config.batch_size].log_softmax(dim=1), target, log_target=True, reduction="batchmean"
+        )
+        loss = loss + config.fidelity * drift
+    loss.backward()
 
 
 def _optimiser(model: nn.Module, config: EmbedConfig) -> torch.optim.Optimizer:

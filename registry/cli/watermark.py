@@ -65,6 +65,10 @@ def embed(
     epsilon: Annotated[
         float | None, typer.Option("--epsilon", help="Hinge margin of every attribution [0.01].")
     ] = None,
+    fidelity: Annotated[
+        float | None,
+        typer.Option("--fidelity", help="Anchor to the original outputs (≈100 for a real network) [0]."),
+    ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Trigger choice.")] = 0,
     as_json: JsonOption = False,
 ) -> None:
@@ -84,7 +88,7 @@ def embed(
             mask_keep=mask_keep,
             fill=fill,
             seed=seed,
-            config=watermark.EmbedConfig(**_given(steps=steps, lr=lr, epsilon=epsilon)),
+            config=watermark.EmbedConfig(**_given(steps=steps, lr=lr, epsilon=epsilon, fidelity=fidelity)),
         )
         return watermarking.embed_file(model, dataset, out, key, options)
 
