@@ -65,7 +65,8 @@ def train_base(
     spec = models.ModelSpec(
         arch=arch, num_classes=dataset.num_classes, input_shape=dataset.input_shape, width=width
     )
-    model = _seeded(spec, seed)
+    torch.manual_seed(seed)
+    model = spec.build()
     optimiser = "sgd" if arch == "resnet18" else "adam"
     lr = 0.05 if optimiser == "sgd" else 2e-3
     config = training.TrainConfig(epochs=epochs, lr=lr, optimizer=optimiser, seed=seed, weight_decay=0.0)
@@ -166,9 +167,10 @@ def _extract(model: nn.Module, key: watermark.WatermarkKey) -> watermark.Extract
             f"the model takes inputs shaped {expected} but the key's triggers are "
             f"{key.segmentation.input_shape}: this key was not made for this kind of model"
         )
+    if int(key.labels.max()) >= model.spec.num_classes:
+        raise LedgermarkError(
+            f"the key's triggers are labelled up to class {int(key.labels.max())} but the model has "
+            f"{model.spec.num_classes} classes: this key was not made for this kind of model"
+        )
     return watermark.extract(model, key)
 
-
-def _seeded(spec: models.ModelSpec, seed: int) -> nn.Module:
-    torch.manual_seed(seed)
-    return spec.build()

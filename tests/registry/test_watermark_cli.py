@@ -69,7 +69,8 @@ def test_verify_exits_1_for_the_model_before_embedding(watermark_files: Watermar
             "key",
             "junk.pt: not a readable torch file (corrupt, truncated, or holding non-tensor objects)",
         ),
-        ("wine", "key", "this key was not made for this kind of model"),
+        ("wine", "key", "(13,) but the key's triggers are (1, 8, 8): this key was not made for this kind"),
+        ("three-class", "key", "but the model has 3 classes: this key was not made for this kind of model"),
     ],
 )
 def test_verify_exits_2_with_a_clear_error(
@@ -83,6 +84,7 @@ def test_verify_exits_2_with_a_clear_error(
         "sealed": tmp_path / "sealed",
         "junk": tmp_path / "junk.pt",
         "wine": tmp_path / "wine.pt",
+        "three-class": tmp_path / "three.pt",
     }
     paths["sealed"].write_bytes(sealing.seal(watermark_files.key.read_bytes())[0])
     paths["junk"].write_bytes(b"\x00not a model")
@@ -102,6 +104,11 @@ def test_verify_exits_2_with_a_clear_error(
                 str(paths["wine"]),
             ],
         )
+    if model == "three-class":
+        from verifier import models
+
+        spec = models.ModelSpec(arch="cnn", num_classes=3, input_shape=(1, 8, 8), width=4)
+        models.save_model(spec.build(), paths[model])
     result = runner.invoke(app, ["watermark", "verify", str(paths[model]), str(paths[key])])
     assert result.exit_code == 2, result.output
     assert message in result.stderr
