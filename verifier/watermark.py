@@ -202,9 +202,7 @@ class WatermarkKey:
     masks: MaskScheme = MaskScheme()
     metric: str = "logit"  # what the ridge explains: "logit", "probability" or "label" (hard-label APIs)
     ridge_lambda: float = 1e-3
-    fill: float = (
-        0.5  # value of a removed segment; must differ from the trigger (see uncontrollable_segments)
-    )
+    fill: float = 0.5  # value of a removed segment; must differ from the trigger (uncontrollable_segments)
     embedding: Mapping[str, Any] = dataclasses.field(default_factory=dict)  # hyper-parameters used to embed
 
     def __post_init__(self) -> None:
@@ -549,7 +547,6 @@ class EmbedReport:
     clean_acc_after: float | None
     trigger_labels: list[int]
     trigger_predictions: list[int]
-    uncontrollable_segments: list[tuple[int, int]]
     final_hinge: float
 
     @property
@@ -594,7 +591,6 @@ def embed(
         clean_acc_after=_maybe_accuracy(model, x_test, y_test),
         trigger_labels=key.labels.tolist(),
         trigger_predictions=after.predictions.tolist(),
-        uncontrollable_segments=stuck,
         final_hinge=hinge,
     )
     log.info(
