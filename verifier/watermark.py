@@ -518,12 +518,11 @@ class EmbedConfig:
     max_grad_norm: float = 1.0  # clip the gradient norm (0: no clipping)
     batch_size: int = 64  # clean samples per step, trained alongside the triggers
     alpha: float = 1.0  # weight of the watermark hinge against the cross-entropy
-    fidelity: float = (
-        0.0  # weight of KL(original ‖ model) on the clean batch; 0 is the seed recipe (right for
-    )
-    #   small models, which an anchor keeps from embedding at all). A converged network's cross-entropy barely
-    #   resists drift and this anchor does: at 100, the bench ResNet-18's accuracy cost fell from 0.6–1.8 pp to
-    #   0.1–0.3 pp at 64 bits and from 0.7–1.0 to < 0.1 pp at 256 bits
+    # fidelity: weight of KL(original ‖ model) on the clean batch. 0 is the seed recipe, right for small models
+    # (an anchor keeps them from embedding at all). A converged network's cross-entropy barely resists drift and
+    # this anchor does: at 100 the bench ResNet-18's accuracy cost fell from 0.2–2.4 pp to 0.02–0.54 pp
+    # (docs/results/watermark.md against watermark-without-anchor.md).
+    fidelity: float = 0.0
     trigger_weight: float = 8.0  # a trigger's weight in the cross-entropy relative to a clean sample: its
     #   explanation is reshaped hard, and its label must hold
     epsilon: float = 0.01  # hinge margin: every W_i b_i must reach it (larger = more robust, slower)
