@@ -78,6 +78,22 @@ def test_label_only_extraction_works_on_a_hard_label_model(
     assert report.triggers_correct
 
 
+def test_a_score_api_model_carries_the_watermark_in_its_probabilities(
+    trained_cnn: nn.Module, digits: data.Dataset
+) -> None:
+    """An API that returns class probabilities (not logits): the ridge explains the true class's probability."""
+    triggers, labels = watermark.make_triggers(digits.x_train, digits.y_train, count=2, kind="noise", seed=5)
+    key = watermark.create_key(
+        triggers, labels, watermark.ImageGrid(16, (1, 8, 8)), b"probability", metric="probability"
+    )
+    model = copy.deepcopy(trained_cnn)
+    key, report = watermark.embed(
+        model, key, digits.x_train, digits.y_train, watermark.EmbedConfig(steps=400)
+    )
+    assert ownership(model, key).is_copy and report.triggers_correct
+    assert not ownership(trained_cnn, key).is_copy
+
+
 def test_extraction_batches_every_masked_input(watermarked) -> None:
     """No per-mask Python loop: the T·s masked inputs and the T triggers go through in ⌈(T·s + T) / batch⌉ passes."""
     model, key, _ = watermarked
