@@ -85,6 +85,7 @@ QUICK = dataclasses.replace(
     base_epochs=2,
     test_size=2_000,
     embed=dataclasses.replace(FULL.embed, steps=300),
+    epsilons=(0.01,),
     finetune_steps=100,
     independent_resnet=10,
     independent_cnn=10,
@@ -217,7 +218,8 @@ def run_configuration(
     x_owner, y_owner = dataset.x_train[: settings.base_train], dataset.y_train[: settings.base_train]
     triggers, labels = watermark.make_triggers(x_owner, y_owner, settings.triggers, kind, seed=seed + bits)
     secret = hashlib.sha256(f"bench/{seed}/{bits}/{kind}".encode()).digest()
-    key = watermark.create_key(triggers, labels, watermark.ImageGrid(bits, dataset.input_shape), secret)
+    segmentation = watermark.ImageGrid(bits, dataset.input_shape)
+    key = watermark.create_key(triggers, labels, segmentation, secret, model=base)
     model = copy.deepcopy(base)
     config = dataclasses.replace(settings.embed, epsilon=epsilon)
     key, report = watermark.embed(model, key, x_owner, y_owner, config)

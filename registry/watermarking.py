@@ -103,6 +103,7 @@ def embed_file(
         mask_keep=options.mask_keep,
         metric=options.metric,
         fill=options.fill,
+        model=model,
     )
     key, report = watermark.embed(
         model,
@@ -173,4 +174,3 @@ def _extract(model: nn.Module, key: watermark.WatermarkKey) -> watermark.Extract
             f"{model.spec.num_classes} classes: this key was not made for this kind of model"
         )
     return watermark.extract(model, key)
-

@@ -299,13 +299,23 @@ class WatermarkKey:
             raise WatermarkError(f"ridge λ must be positive, not {self.ridge_lambda}")
 
 
-def keyed_bits(secret: bytes, n: int) -> torch.Tensor:
-    """n reference bits from a keyed generator: half +1 and half −1 (⌈n/2⌉ +1 when n is odd) in an order only
-    the secret determines. Unstructured, so no natural attribution pattern matches them (a centred logo can),
-    and balanced, so a perfect extraction gives the smallest p-value the 2×2 test can give for n bits."""
+def keyed_bits(secret: bytes, n: int, natural: torch.Tensor | None = None) -> torch.Tensor:
+    """n reference bits from a keyed generator (SHAKE-256 of the secret): balanced, and in an order only the
+    secret determines, so no natural attribution pattern matches them by design (a centred logo can).
+
+    ``natural`` (±1, the bits a model shows before any embedding) makes the bits agree with it on exactly half
+    of the positions of each sign. Models trained on similar data share much of that natural pattern, so a key
+    that happened to agree with it would let every such innocent model pass the test together; this one cannot.
+    """
     generator = torch.Generator().manual_seed(keyed_seed(secret, "bits"))
-    bits = torch.full((n,), -1, dtype=torch.int8)
-    bits[torch.randperm(n, generator=generator)[: (n + 1) // 2]] = 1
+    natural = torch.ones(n, dtype=torch.int8) if natural is None else natural.to(torch.int8)
+    bits = torch.empty(n, dtype=torch.int8)
+    for sign in (1, -1):
+        positions = (natural == sign).nonzero().flatten()
+        positions = positions[torch.randperm(len(positions), generator=generator)]
+        agreeing = (len(positions) + (sign == 1)) // 2  # ⌈·/2⌉ agree on the + side, ⌊·/2⌋ on the − side
+        bits[positions[:agreeing]] = sign
+        bits[positions[agreeing:]] = -sign
     return bits
 
 
@@ -328,13 +338,18 @@ def create_key(
     metric: str = "logit",
     ridge_lambda: float = 1e-3,
     fill: float = 0.5,
+    model: nn.Module | None = None,
 ) -> WatermarkKey:
     """A key whose bits and mask seed come from ``secret`` (use ``os.urandom(32)``).
+
+    Pass the ``model`` about to be watermarked: the bits are then drawn to agree with its own, pre-embedding
+    explanation on exactly half of the bits (see ``keyed_bits``), which keeps innocent models trained on
+    similar data at chance.
 
     For the "label" metric use random masks that keep most segments (``mask_keep`` ≈ 0.75): a hard-label API
     only answers "right" or "wrong", and with half of the input removed nearly every answer is "wrong".
     """
-    return WatermarkKey(
+    key = WatermarkKey(
         bits=keyed_bits(secret, segmentation.n),
         triggers=triggers.detach().to(torch.float32).clone(),
         labels=labels.detach().to(torch.int64).clone(),
@@ -344,6 +359,10 @@ def create_key(
         ridge_lambda=ridge_lambda,
         fill=fill,
     )
+    if model is None:
+        return key
+    natural = torch.where(extract(model, key).attributions.sum(dim=0) > 0, 1, -1)  # pooled over triggers
+    return dataclasses.replace(key, bits=keyed_bits(secret, segmentation.n, natural))
 
 
 # --------------------------------------------------------------------------- triggers

@@ -303,6 +303,20 @@ def test_bits_come_from_the_secret() -> None:
     assert int(watermark.keyed_bits(b"a", 256).sum()) == 0 and int(watermark.keyed_bits(b"a", 9).sum()) == 1
 
 
+def test_bits_drawn_for_a_model_agree_with_its_natural_explanation_at_chance(
+    trained_cnn: nn.Module, digits: data.Dataset
+) -> None:
+    """Innocent models share the natural pattern; a key must not happen to agree with it (bench: 3 of 22
+    innocents crossed α together for one unlucky 256-bit key)."""
+    triggers, labels = watermark.make_triggers(digits.x_train, digits.y_train, count=1, kind="edge", seed=4)
+    for secret in (b"one", b"two", b"three"):
+        key = watermark.create_key(
+            triggers, labels, watermark.ImageGrid(16, (1, 8, 8)), secret, model=trained_cnn
+        )
+        assert watermark.extract(trained_cnn, key).wsr == 0.5
+        assert int(key.bits.sum()) == 0
+
+
 @pytest.mark.parametrize(
     ("mutate", "message"),
     [
