@@ -539,7 +539,7 @@ class EmbedConfig:
     alpha: float = 1.0  # weight of the watermark hinge against the cross-entropy
     # fidelity: weight of KL(original ‖ model) on the clean batch. 0 is the seed recipe, right for small models
     # (an anchor keeps them from embedding at all). A converged network's cross-entropy barely resists drift and
-    # this anchor does: at 100 the bench ResNet-18's accuracy cost fell from 0.2–2.4 pp to 0.02–0.54 pp
+    # this anchor does: at 100 the bench ResNet-18's accuracy cost fell from 0.2–2.4 pp to 0.01–0.42 pp
     # (docs/results/watermark.md against watermark-without-anchor.md).
     fidelity: float = 0.0
     trigger_weight: float = 8.0  # a trigger's weight in the cross-entropy relative to a clean sample: its
