@@ -126,7 +126,7 @@ def _dispute(
     backends: backendslib.Backends, record_id: int, embedded: watermarking.Embedded, workdir: Path
 ) -> bool:
     suspect = thief_copies(embedded.model_path, workdir / "thief-model.pt")
-    thief = backends.chain.with_account(backends.chain.dev_accounts()[2])
+    thief = backends.chain.dev_accounts()[2]
     say(
         "A thief fine-tunes a copy of the model and passes it off as their own",
         f"{suspect} (sha256 {watermarking.sha256_file(suspect)[:16]}…, not the published bytes)",
@@ -157,9 +157,7 @@ def _dispute(
 
     arbiter_account = backends.chain.dev_accounts()[1]
     backends.disputes.grant_arbiter(arbiter_account.address)
-    arbiter = chainlib.OwnershipDisputesClient(
-        backends.chain.with_account(arbiter_account), backends.disputes.address
-    )
+    arbiter = backends.disputes.using(backends.chain.with_account(arbiter_account))
     review = evidence.gather(
         backends,
         claimant=record,

@@ -83,6 +83,9 @@ def embed_file(
     progress: Callable[[int, float], None] | None = None,
 ) -> Embedded:
     """Fine-tune the watermark into a copy of the model; write the new model and the secret key together."""
+    for target in (out_model, out_key):  # before minutes of fine-tuning, not after
+        if not target.parent.is_dir():
+            raise LedgermarkError(f"cannot write {target}: the folder {target.parent} does not exist")
     model = models.load_model(model_path)
     dataset = data.load(dataset_name)
     if tuple(model.spec.input_shape) != dataset.input_shape:
@@ -115,9 +118,12 @@ def embed_file(
         y_test=dataset.y_test,
         progress=progress,
     )
-    with files.written_together(out_model, out_key) as (model_tmp, key_tmp):
-        models.save_model(model, model_tmp)
-        files.write_private(key_tmp, key.to_bytes())
+    files.write_private(out_key, key.to_bytes())
+    try:
+        models.save_model(model, out_model)
+    except BaseException:
+        out_key.unlink(missing_ok=True)  # a key without its model is no use: leave neither
+        raise
     return Embedded(key=key, report=report, model_path=out_model, key_path=out_key)
 
 

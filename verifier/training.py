@@ -9,6 +9,7 @@ CIFAR recipe, written in plain torch and applied to a whole batch at once.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import math
@@ -55,7 +56,9 @@ def train(
     torch.manual_seed(config.seed)
     gen = torch.Generator().manual_seed(config.seed)
     total = _total_steps(len(x), config)
-    opt = _optimizer(model, config)
+    opt = make_optimizer(
+        model, config.optimizer, config.lr, momentum=config.momentum, weight_decay=config.weight_decay
+    )
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total)
     losses: list[float] = []
     was_training = model.training
@@ -79,13 +82,30 @@ def train(
 @torch.no_grad()
 def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
     """Predicted labels (N,) in eval mode; the model's previous mode is restored afterwards."""
-    was_training = model.training
-    model.eval()
-    try:
+    with eval_mode(model):
         device = _device(model)
         return torch.cat([model(xb.to(device)).argmax(1).cpu() for xb in x.split(batch_size)])
+
+
+@contextlib.contextmanager
+def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
+    """model.eval() inside (BatchNorm uses its running statistics), the previous training mode restored after."""
+    was_training = model.training
+    try:
+        yield model.eval()
     finally:
         model.train(was_training)
+
+
+def make_optimizer(
+    model: nn.Module, kind: str, lr: float, *, momentum: float = 0.9, weight_decay: float = 0.0
+) -> torch.optim.Optimizer:
+    """Adam or SGD (with momentum) over every parameter of ``model``."""
+    if kind == "adam":
+        return torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    if kind == "sgd":
+        return torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
+    raise TrainingError(f"unknown optimizer {kind!r}; known: sgd, adam")
 
 
 @torch.no_grad()
@@ -99,8 +119,6 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int
 def _check_inputs(x: torch.Tensor, y: torch.Tensor, config: TrainConfig) -> None:
     if len(x) == 0 or len(x) != len(y):
         raise TrainingError(f"train needs matching non-empty inputs, got {len(x)} inputs, {len(y)} labels")
-    if config.optimizer not in ("sgd", "adam"):
-        raise TrainingError(f"unknown optimizer {config.optimizer!r}; known: sgd, adam")
     if config.epochs < 1 or config.batch_size < 1 or (config.max_steps is not None and config.max_steps < 1):
         raise TrainingError(f"epochs, batch_size and max_steps must be positive, got {config}")
     if config.augment and x.dim() != 4:
@@ -129,13 +147,6 @@ def _batches(
 def _total_steps(n: int, config: TrainConfig) -> int:
     total = config.epochs * math.ceil(n / config.batch_size)
     return total if config.max_steps is None else min(total, config.max_steps)
-
-
-def _optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
-    params = model.parameters()
-    if config.optimizer == "adam":
-        return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
-    return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
 
 
 def _device(model: nn.Module) -> torch.device:

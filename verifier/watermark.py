@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import abc
 import base64
-import contextlib
 import copy
 import dataclasses
 import hashlib
@@ -30,7 +29,7 @@ import json
 import logging
 import math
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 import numpy as np
@@ -60,9 +59,8 @@ class Segmentation(abc.ABC):
     """Splits one input into ``n`` segments; a new modality is one subclass with an ``assignment``."""
 
     kind: ClassVar[str]
-    kinds: ClassVar[
-        dict[str, type[Segmentation]]
-    ] = {}  # kind name → subclass, filled as subclasses are defined
+    # kind name → subclass, filled as subclasses are defined
+    kinds: ClassVar[dict[str, type[Segmentation]]] = {}
 
     def __init__(self, n: int, input_shape: tuple[int, ...]):
         if n < 1:
@@ -92,9 +90,6 @@ class Segmentation(abc.ABC):
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Segmentation) and self.to_dict() == other.to_dict()
-
-    def __hash__(self) -> int:
-        return hash(json.dumps(self.to_dict(), sort_keys=True))
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(n={self.n}, input_shape={self.input_shape})"
@@ -506,7 +501,7 @@ def extract(model: nn.Module, key: WatermarkKey, batch_size: int = 1024) -> Extr
     start = time.perf_counter()
     masked = explainer.masked_inputs(key.triggers)  # (T·s, *shape)
     inputs = torch.cat([masked, key.triggers])  # (T·s + T, *shape)
-    with _eval_mode(model):
+    with training.eval_mode(model):
         logits = torch.cat([model(batch) for batch in inputs.split(batch_size)])
     targets = key.labels.repeat_interleave(explainer.num_masks)
     weights = explainer.attributions(metric_values(logits[: len(masked)], targets, key.metric))
@@ -531,8 +526,8 @@ class EmbedConfig:
     steps: int = 300  # upper bound on optimiser steps
     lr: float = 1e-4  # small: the model is already trained
     optimizer: str = "adam"  # "adam" or "sgd". The hinge sums over n bits, so its gradient grows with n:
-    #   at 256 bits SGD (lr 1e-3, momentum) wrecked clean accuracy (0.79 → 0.25); Adam's per-parameter steps
-    #   with clipping embedded all bits and kept it (bench/watermark.py, quick settings)
+    #   at 256 bits on the quick bench's base, SGD (lr 1e-3, momentum) took clean accuracy from 0.79 to 0.25;
+    #   Adam with clipping embedded every bit and kept it (a one-off comparison, not a bench setting)
     momentum: float = 0.9  # SGD momentum
     max_grad_norm: float = 1.0  # clip the gradient norm (0: no clipping)
     batch_size: int = 64  # clean samples per step, trained alongside the triggers
@@ -634,10 +629,10 @@ def _fine_tune(
     the running averages); one trigger's masked batch at a time, so memory is bounded by s inputs."""
     explainer = Explainer(key)
     original = copy.deepcopy(model).requires_grad_(False) if config.fidelity else None
-    optimiser = _optimiser(model, config)
+    optimiser = training.make_optimizer(model, config.optimizer, config.lr, momentum=config.momentum)
     generator = torch.Generator().manual_seed(config.seed)
     hinge_total = float("nan")
-    with _eval_mode(model):
+    with training.eval_mode(model):
         for updates in range(config.steps):
             optimiser.zero_grad(set_to_none=True)
             hinge_total = _watermark_backward(model, key, explainer, config)
@@ -693,26 +688,8 @@ def _clean_backward(
     loss.backward()
 
 
-def _optimiser(model: nn.Module, config: EmbedConfig) -> torch.optim.Optimizer:
-    if config.optimizer == "adam":
-        return torch.optim.Adam(model.parameters(), lr=config.lr)
-    if config.optimizer == "sgd":
-        return torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum)
-    raise WatermarkError(f"unknown optimizer {config.optimizer!r}; use sgd or adam")
-
-
 def _maybe_accuracy(model: nn.Module, x: torch.Tensor | None, y: torch.Tensor | None) -> float | None:
     return None if x is None or y is None else training.evaluate(model, x, y)
-
-
-@contextlib.contextmanager
-def _eval_mode(model: nn.Module) -> Iterator[nn.Module]:
-    """model.eval() inside (BatchNorm uses its running statistics), the previous training mode restored after."""
-    was_training = model.training
-    try:
-        yield model.eval()
-    finally:
-        model.train(was_training)
 
 
 # --------------------------------------------------------------------------- tensor (de)serialisation

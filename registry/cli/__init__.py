@@ -36,8 +36,6 @@ app.add_typer(chain_app, name="chain")
 app.add_typer(dispute_app, name="dispute")
 app.add_typer(watermark_app, name="watermark")
 
-JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document instead of text.")]
-
 
 @app.callback()
 def _global_options(
@@ -110,7 +108,7 @@ def publish(
             dir_okay=False,
         ),
     ] = None,
-    as_json: JsonOption = False,
+    as_json: _output.JsonOption = False,
 ) -> None:
     """Upload artifacts to IPFS and anchor their Merkle root on-chain."""
     parsed = [_parse_artifact(spec) for spec in artifacts]
@@ -149,7 +147,7 @@ def publish(
 def show(
     ctx: typer.Context,
     record: Annotated[str, typer.Argument(help="Record id or 0x Merkle root.")],
-    as_json: JsonOption = False,
+    as_json: _output.JsonOption = False,
 ) -> None:
     """Show a record as the chain holds it, with its artifacts."""
 
@@ -167,7 +165,7 @@ def fetch(
     ctx: typer.Context,
     record: Annotated[str, typer.Argument(help="Record id or 0x Merkle root.")],
     out: Annotated[Path, typer.Option("--out", help="Destination folder.")],
-    as_json: JsonOption = False,
+    as_json: _output.JsonOption = False,
 ) -> None:
     """Download a record's artifacts and prove they are exactly what was anchored (exit 0 when intact)."""
 
@@ -184,7 +182,7 @@ def verify(
     ctx: typer.Context,
     record: Annotated[str, typer.Argument(help="Record id or 0x Merkle root.")],
     paths: Annotated[list[Path], typer.Argument(help="Local files (matched by name) or folders.")],
-    as_json: JsonOption = False,
+    as_json: _output.JsonOption = False,
 ) -> None:
     """Check local files against a record: exit 0 intact, 1 mismatch, 2 usage or environment error."""
 
@@ -203,7 +201,7 @@ def verify(
 def lineage(
     ctx: typer.Context,
     record: Annotated[str, typer.Argument(help="Record id or 0x Merkle root.")],
-    as_json: JsonOption = False,
+    as_json: _output.JsonOption = False,
 ) -> None:
     """Walk a record's ancestry (what it was fine-tuned, quantised, … from) and draw it."""
 

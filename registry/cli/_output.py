@@ -6,7 +6,7 @@ import contextlib
 import json
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from typing import Any, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
 from tqdm import tqdm
@@ -16,6 +16,9 @@ from registry.errors import USER_ERRORS, VerificationFailed
 from registry.fetching import FetchResult
 from registry.publishing import ProgressFactory, Publication
 from verifier import manifest as manifestlib
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document instead of text.")]
+"""The `--json` flag every command that reports something takes."""
 
 PROGRESS_THRESHOLD = 16 << 20
 """Files smaller than this get no bar: they take less time than the bar takes to draw."""

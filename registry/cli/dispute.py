@@ -23,8 +23,6 @@ from registry.errors import LedgermarkError
 
 app = typer.Typer(help="Open, review, vote on and settle ownership disputes.", no_args_is_help=True)
 
-JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document instead of text.")]
-
 
 @app.command("open")
 def open_(
@@ -48,7 +46,7 @@ def open_(
     force: Annotated[
         bool, typer.Option("--force", help="Open even if the test does not say 'copy'.")
     ] = False,
-    as_json: JsonOption = False,
+    as_json: _output.JsonOption = False,
 ) -> None:
     """Test the suspect for your watermark, pin the evidence report, and open a dispute with the bond."""
 
@@ -122,7 +120,7 @@ def review(
     report_dir: Annotated[Path, typer.Option("--report-dir", help="Where to write your report.")] = Path(
         "review"
     ),
-    as_json: JsonOption = False,
+    as_json: _output.JsonOption = False,
 ) -> None:
     """Arbiter: re-run the ownership test from the revealed key and pin your own report (then `vote`)."""
 
@@ -201,7 +199,7 @@ def finalise(
 def show(
     ctx: typer.Context,
     dispute_id: Annotated[int, typer.Argument(help="The dispute.")],
-    as_json: JsonOption = False,
+    as_json: _output.JsonOption = False,
 ) -> None:
     """The dispute's state, priority facts and every vote with its report CID."""
 

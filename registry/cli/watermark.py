@@ -16,7 +16,6 @@ from registry.cli import _output
 
 app = typer.Typer(help="Embed and verify interpretable watermarks.", no_args_is_help=True)
 
-JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document instead of text.")]
 DatasetOption = Annotated[
     str, typer.Option("--dataset", help="fashion-mnist | digits | breast-cancer | wine (all offline).")
 ]
@@ -70,7 +69,7 @@ def embed(
         typer.Option("--fidelity", help="Anchor to the original outputs (≈100 for a real network) [0]."),
     ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Trigger choice.")] = 0,
-    as_json: JsonOption = False,
+    as_json: _output.JsonOption = False,
 ) -> None:
     """Fine-tune a watermark into MODEL; write the watermarked model and its secret key."""
 
@@ -126,7 +125,7 @@ def verify(
         Path | None, typer.Option("--report", help="Write the evidence report (JSON + HTML) here.")
     ] = None,
     alpha: Annotated[float, typer.Option("--alpha", help="Significance level of the test.")] = 0.01,
-    as_json: JsonOption = False,
+    as_json: _output.JsonOption = False,
 ) -> None:
     """Extract the key's watermark from MODEL and test it: exit 0 copy, 1 not a copy, 2 error."""
 

@@ -54,9 +54,7 @@ def test_a_stolen_copy_is_proven_and_the_dispute_upheld(
 
     arbiter_account = backends.chain.dev_accounts()[1]
     backends.disputes.grant_arbiter(arbiter_account.address)
-    arbiter = chainlib.OwnershipDisputesClient(
-        backends.chain.with_account(arbiter_account), backends.disputes.address
-    )
+    arbiter = backends.disputes.using(backends.chain.with_account(arbiter_account))
     opened = arbiter.dispute(dispute.dispute_id)
     review = evidence.gather(
         backends,
