@@ -23,9 +23,10 @@ from pathlib import Path
 import numpy as np
 
 from registry import backends as backendslib
-from registry import fetching, publishing
+from registry import fetch as fetch_flow
+from registry import publish as publish_flow
 from registry.config import CHAIN_EMBEDDED, IPFS_EMBEDDED, Settings
-from verifier import manifest as manifestlib
+from verifier.integrity import manifest as manifestlib
 
 PAPER_SECONDS = {
     "upload 43.7 MB": 4.5,
@@ -59,7 +60,7 @@ def measure(size_mb: int, repeat: int, workdir: Path) -> dict[str, float]:
     model.write_bytes(np.random.default_rng(size_mb).bytes(size_mb * 1_000_000))
     trigger = workdir / "triggers.npz"
     trigger.write_bytes(np.random.default_rng(0).bytes(20_000))
-    artifacts = [publishing.Artifact(model, "model"), publishing.Artifact(trigger, "trigger")]
+    artifacts = [publish_flow.Artifact(model, "model"), publish_flow.Artifact(trigger, "trigger")]
     row = {
         "size_mb": size_mb,
         "ref_sha256_s": best(lambda: sha256_pass(model), repeat),
@@ -71,13 +72,13 @@ def measure(size_mb: int, repeat: int, workdir: Path) -> dict[str, float]:
         settings = Settings(data_dir=workdir / f"state-{attempt}", chain=CHAIN_EMBEDDED, ipfs=IPFS_EMBEDDED)
         with backendslib.open_backends(settings) as backends:
             started = time.perf_counter()
-            pub = publishing.publish(backends, artifacts, name="bench")
+            pub = publish_flow.publish(backends, artifacts, name="bench")
             publish_times.append(time.perf_counter() - started)
             started = time.perf_counter()
-            fetching.fetch(backends, str(pub.record_id), workdir / f"buyer-{attempt}")
+            fetch_flow.fetch(backends, str(pub.record_id), workdir / f"buyer-{attempt}")
             fetch_times.append(time.perf_counter() - started)
             started = time.perf_counter()
-            fetching.verify_files(backends, str(pub.record_id), [model, trigger])
+            fetch_flow.verify_files(backends, str(pub.record_id), [model, trigger])
             verify_times.append(time.perf_counter() - started)
         shutil.rmtree(workdir / f"state-{attempt}")
         shutil.rmtree(workdir / f"buyer-{attempt}")

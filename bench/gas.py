@@ -25,7 +25,8 @@ from typing import Any
 from web3 import EthereumTesterProvider
 
 from registry import chain as chainlib
-from verifier import merkle
+from registry.chain import abi, deployments
+from verifier.integrity import merkle
 
 MANIFEST_CID = "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku"  # CIDv1 base32, 59 chars
 KEY_CID = "bafkreifjjcie6lypi6ny7amxnfftagclbuxndqonfipmb64f2km2devei4"
@@ -59,10 +60,12 @@ def measure() -> dict[str, int]:
     """Run every operation once on a fresh chain and return its gas."""
     chain = chainlib.Chain.connect(EthereumTesterProvider())
     signers = [chain.with_account(a) for a in chain.dev_accounts()[:4]]
-    registry = chainlib.ModelRegistryClient(chain, chain.deploy_registry())
+    registry = chainlib.ModelRegistryClient(chain, deployments.deploy_registry(chain))
     disputes = chainlib.OwnershipDisputesClient(
         chain,
-        chain.deploy_disputes(registry.address, bond_wei=BOND_WEI, quorum=1, voting_period_s=VOTING_PERIOD_S),
+        deployments.deploy_disputes(
+            chain, registry.address, bond_wei=BOND_WEI, quorum=1, voting_period_s=VOTING_PERIOD_S
+        ),
     )
     key_hash = chainlib.watermark_key_hash(KEY_CID)
     gas: dict[str, int] = {}
@@ -106,7 +109,7 @@ def main(argv: list[str] | None = None, out: Callable[[str], Any] = print) -> in
     out(render(gas))
     out(f"\nregister gas constant in artifact count: {'yes' if constant else 'NO'}")
     if args.json:
-        artifact = chainlib.load_artifact("ModelRegistry")
+        artifact = abi.load_artifact("ModelRegistry")
         result = {
             "chain": "eth-tester (py-evm), shanghai",
             "compiler": artifact["compiler"],

@@ -32,7 +32,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from verifier import data, models, stats, training, watermark
+from verifier import watermark
+from verifier.watermark import data, models, stats, training
 
 log = logging.getLogger("bench.watermark")
 

@@ -1,4 +1,4 @@
-"""Compile the Ledgermark contracts into the committed artifacts under ``contracts/build/`` (DESIGN.md §6).
+"""Compile the contracts into the committed package data ``registry/chain/artifacts/`` (DESIGN.md §6).
 
     python contracts/build.py            # rebuild and write the artifacts
     python contracts/build.py --check    # rebuild in memory; exit 1 if any committed artifact differs
@@ -28,7 +28,7 @@ import solcx
 from packaging.version import Version
 
 CONTRACTS_DIR = Path(__file__).resolve().parent
-BUILD_DIR = CONTRACTS_DIR / "build"
+BUILD_DIR = CONTRACTS_DIR.parent / "registry" / "chain" / "artifacts"  # package data (importlib.resources)
 SHIM = CONTRACTS_DIR / "solcjs" / "solc"
 SOLC_VERSION = Version("0.8.37")
 SOURCES = (
@@ -142,13 +142,14 @@ def main(argv: list[str] | None = None) -> int:
         stale = stale_artifacts(texts)
         for name in stale:
             print(
-                f"stale artifact: contracts/build/{name} (run `python contracts/build.py`)", file=sys.stderr
+                f"stale artifact: registry/chain/artifacts/{name} (run `python contracts/build.py`)",
+                file=sys.stderr,
             )
         return 1 if stale else 0
     BUILD_DIR.mkdir(exist_ok=True)
     for name, text in texts.items():
         (BUILD_DIR / name).write_text(text, encoding="utf-8")
-        print(f"wrote contracts/build/{name}")
+        print(f"wrote registry/chain/artifacts/{name}")
     return 0
 
 

@@ -1,13 +1,23 @@
-"""Errors of the IPFS library, one class per thing a caller can act on.
+"""Errors of the IPFS library, one class per thing a caller can act on, and Ledgermark's one exception root.
 
-Tampering (``ContentIntegrityError``) and an unreachable node (``IpfsUnavailableError``) are different
-classes on purpose: one means "do not trust these bytes", the other "start the daemon or fix the address".
+``LedgermarkError`` lives here, in the lowest library, so that every library's root (``IpfsError``,
+``VerifierError``, ``ChainError``) subclasses it without importing the service. Under it, ``IntegrityError``
+means "do not trust these bytes" (tampering: CLI exit 1, HTTP 409); every other ``LedgermarkError`` is a usage or
+environment problem (exit 2, HTTP 4xx) such as an unreachable node: "start the daemon or fix the address".
 """
 
 from __future__ import annotations
 
 
-class IpfsError(Exception):
+class LedgermarkError(Exception):
+    """Root of every error Ledgermark raises on purpose; the message says what happened and what to do."""
+
+
+class IntegrityError(LedgermarkError):
+    """Bytes are not what their content address or on-chain anchor says they are."""
+
+
+class IpfsError(LedgermarkError):
     """Root of the ipfs library's errors."""
 
 
@@ -34,7 +44,7 @@ class ContentNotFoundError(IpfsError):
         super().__init__(f"content {cid} is not available from {where}")
 
 
-class ContentIntegrityError(IpfsError):
+class ContentIntegrityError(IpfsError, IntegrityError):
     """Bytes do not hash to the CID that names them: the content was altered or the node misbehaves."""
 
     def __init__(self, what: str, expected: str, actual: str) -> None:

@@ -1,8 +1,8 @@
-"""Open the content store and the chain that a set of Settings names, and close them again.
+"""The composition root: open the content store and the chain that a set of Settings names, and close them.
 
-Everything a flow needs arrives in one ``Backends`` value, so publish/fetch/verify never care whether they run
-on the embedded defaults or on real daemons. Deployed contract addresses are remembered per chain (keyed by
-chain id and genesis hash) in the data dir, so a managed chain keeps its registry across commands.
+Everything a flow needs arrives in one ``Backends`` value, so publish/fetch/dispute never care whether they run
+on the embedded defaults or on real daemons. web3 and the IPFS client are imported only when a command
+actually opens backends, so commands that need neither start fast.
 """
 
 from __future__ import annotations
@@ -10,28 +10,17 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import fcntl
-import json
-import logging
-import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from web3 import Web3
-from web3.providers.eth_tester import EthereumTesterProvider
+from registry.config import CHAIN_EMBEDDED, CHAIN_LOCAL, IPFS_EMBEDDED, Settings
+from registry.errors import ConfigError
 
-from ipfs.embedded import EmbeddedStore
-from ipfs.kubo import KuboStore
-from ipfs.store import ContentStore
-from registry import chain as chainlib
-from registry import devchain
-from registry.config import CHAIN_EMBEDDED, CHAIN_LOCAL, IPFS_EMBEDDED, ConfigError, Settings
-
-log = logging.getLogger(__name__)
-
-# Dispute parameters for chains Ledgermark deploys itself (dev chains); real networks deploy deliberately.
-DEV_DISPUTE_BOND_WEI = 10**17
-DEV_DISPUTE_QUORUM = 1
-DEV_DISPUTE_VOTING_PERIOD_S = 3 * 24 * 3600
+if TYPE_CHECKING:
+    from ipfs.store import ContentStore
+    from registry import chain as chainlib
+    from registry.chain import deployments, localnode
 
 
 @dataclasses.dataclass
@@ -41,6 +30,7 @@ class Backends:
     chain: chainlib.Chain
     registry: chainlib.ModelRegistryClient
     disputes: chainlib.OwnershipDisputesClient
+    deployment_block: int = 0
 
     def describe(self) -> dict[str, str]:
         return {
@@ -57,39 +47,54 @@ def open_backends(settings: Settings, *, deploy_if_missing: bool | None = None) 
     ``deploy_if_missing`` defaults to True on chains Ledgermark runs itself (local, embedded) and False on a
     URL, where deploying contracts is a deliberate act (``ledgermark chain deploy``).
     """
+    from registry import chain as chainlib
+
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     with contextlib.ExitStack() as stack:
-        store = stack.enter_context(_open_store(settings))
-        chain = stack.enter_context(_open_chain(settings))
+        store = stack.enter_context(open_store(settings))
+        chain = stack.enter_context(open_chain(settings))
         if deploy_if_missing is None:
             deploy_if_missing = settings.chain in (CHAIN_LOCAL, CHAIN_EMBEDDED)
-        registry_address, disputes_address = _contract_addresses(settings, chain, deploy_if_missing)
+        deployment = _deployment(settings, chain, deploy_if_missing)
         yield Backends(
             settings=settings,
             store=store,
             chain=chain,
-            registry=chainlib.ModelRegistryClient(chain, registry_address),
-            disputes=chainlib.OwnershipDisputesClient(chain, disputes_address),
+            registry=chainlib.ModelRegistryClient(chain, deployment.registry),
+            disputes=chainlib.OwnershipDisputesClient(chain, deployment.disputes),
+            deployment_block=deployment.block,
         )
 
 
 @contextlib.contextmanager
-def _open_store(settings: Settings) -> Iterator[ContentStore]:
+def open_store(settings: Settings) -> Iterator[ContentStore]:
+    """The configured content store, closed on exit."""
     store: ContentStore
     if settings.ipfs == IPFS_EMBEDDED:
+        from ipfs.embedded import EmbeddedStore
+
         store = EmbeddedStore(settings.blocks_dir)
     else:
+        from ipfs.kubo import KuboStore
+
         store = KuboStore(settings.ipfs)
     with store:
         yield store
 
 
 @contextlib.contextmanager
-def _open_chain(settings: Settings) -> Iterator[chainlib.Chain]:
+def open_chain(settings: Settings) -> Iterator[chainlib.Chain]:
+    """A connection with the configured signer: the in-process EVM, the managed local chain, or a URL."""
+    from web3 import Web3
+
+    from registry import chain as chainlib
+
     if settings.chain == CHAIN_EMBEDDED:
+        from web3.providers.eth_tester import EthereumTesterProvider
+
         yield chainlib.Chain.connect(EthereumTesterProvider(), settings.private_key)
     elif settings.chain == CHAIN_LOCAL:
-        with _managed_ganache(settings.chain_dir) as (url, dev_key):
+        with _managed_node(settings.chain_dir) as (url, dev_key):
             yield chainlib.Chain.connect(
                 Web3.HTTPProvider(url, request_kwargs={"timeout": 30}), settings.private_key or dev_key
             )
@@ -104,29 +109,31 @@ def _open_chain(settings: Settings) -> Iterator[chainlib.Chain]:
 
 
 @contextlib.contextmanager
-def _managed_ganache(chain_dir: Path) -> Iterator[tuple[str, str]]:
-    """Reuse the data dir's Ganache if one is running (``ledgermark chain start``), else run one for this command.
+def _managed_node(chain_dir: Path) -> Iterator[tuple[str, str]]:
+    """Reuse the data dir's node if one is running (``ledgermark chain start``), else run one for this command.
 
-    A lock file serialises commands on the same data dir: Ganache's database admits one process at a time.
+    A lock file serialises commands on the same data dir: the node's database admits one process at a time.
     """
+    from registry.chain import localnode
+
     chain_dir.mkdir(parents=True, exist_ok=True)
     with open(chain_dir / "lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        running = devchain.GanacheNode.find_running(chain_dir)
+        running = localnode.GanacheNode.find_running(chain_dir)
         if running is not None:
-            yield running.url, running.private_keys[0]
+            yield running.url, running.first_key
             return
-        node = devchain.GanacheNode.managed(chain_dir)
+        node = localnode.GanacheNode.managed(chain_dir)
         with node:
-            yield node.url, node.private_keys[0]
+            yield node.url, node.first_key
 
 
-def _contract_addresses(
-    settings: Settings, chain: chainlib.Chain, deploy_if_missing: bool
-) -> tuple[str, str]:
+def _deployment(settings: Settings, chain: chainlib.Chain, deploy_if_missing: bool) -> deployments.Deployment:
+    from registry.chain import deployments
+
     if settings.registry_address and settings.disputes_address:
-        return settings.registry_address, settings.disputes_address
-    book = DeploymentBook(settings.data_dir / "deployments.json")
+        return deployments.Deployment(settings.registry_address, settings.disputes_address)
+    book = deployments.DeploymentBook(settings.data_dir / "deployments.json")
     known = book.lookup(chain)
     if known is not None:
         return known
@@ -135,78 +142,32 @@ def _contract_addresses(
             f"no Ledgermark contracts are known on chain {chain.chain_id}: run `ledgermark chain deploy` "
             "or set LEDGERMARK_REGISTRY_ADDRESS and LEDGERMARK_DISPUTES_ADDRESS"
         )
-    return deploy_contracts(chain, book if settings.chain != CHAIN_EMBEDDED else None)
-
-
-def deploy_contracts(chain: chainlib.Chain, book: DeploymentBook | None) -> tuple[str, str]:
-    """Deploy the registry and its dispute contract; remember them in ``book`` when given."""
-    registry = chain.deploy_registry()
-    disputes = chain.deploy_disputes(
-        registry,
-        bond_wei=DEV_DISPUTE_BOND_WEI,
-        quorum=DEV_DISPUTE_QUORUM,
-        voting_period_s=DEV_DISPUTE_VOTING_PERIOD_S,
-    )
-    log.info("deployed ModelRegistry at %s and OwnershipDisputes at %s", registry, disputes)
-    if book is not None:
-        book.remember(chain, registry, disputes)
-    return registry, disputes
-
-
-class DeploymentBook:
-    """Contract addresses per chain, keyed by chain id and genesis hash (a reset dev chain is a new chain)."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def lookup(self, chain: chainlib.Chain) -> tuple[str, str] | None:
-        entry = self._read().get(self._key(chain))
-        if not entry:
-            return None
-        registry, disputes = entry["registry"], entry["disputes"]
-        if not chain.w3.eth.get_code(registry) or not chain.w3.eth.get_code(disputes):
-            log.warning("remembered contracts on chain %s have no code; ignoring them", chain.chain_id)
-            return None
-        return registry, disputes
-
-    def remember(self, chain: chainlib.Chain, registry: str, disputes: str) -> None:
-        book = self._read()
-        book[self._key(chain)] = {"registry": registry, "disputes": disputes}
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(book, indent=2, sort_keys=True))
-        os.replace(tmp, self.path)
-
-    def _read(self) -> dict[str, dict[str, str]]:
-        if not self.path.exists():
-            return {}
-        return json.loads(self.path.read_text())
-
-    @staticmethod
-    def _key(chain: chainlib.Chain) -> str:
-        genesis = chain.w3.eth.get_block(0)["hash"]
-        return f"{chain.chain_id}:{bytes(genesis).hex()}"
+    return deployments.deploy_contracts(chain, book if settings.chain != CHAIN_EMBEDDED else None)
 
 
 # --------------------------------------------------------------------------- `ledgermark chain …`
 
 
-def start_managed_chain(settings: Settings) -> devchain.LocalNode:
-    """Start the data dir's Ganache in the background, or return the one already running."""
+def start_managed_chain(settings: Settings) -> localnode.LocalNode:
+    """Start the data dir's node in the background, or return the one already running."""
+    from registry.chain import localnode
+
     _require_local(settings)
     settings.chain_dir.mkdir(parents=True, exist_ok=True)
     with open(settings.chain_dir / "lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         return (
-            devchain.GanacheNode.find_running(settings.chain_dir)
-            or devchain.GanacheNode.managed(settings.chain_dir).start()
+            localnode.GanacheNode.find_running(settings.chain_dir)
+            or localnode.GanacheNode.managed(settings.chain_dir).start()
         )
 
 
 def stop_managed_chain(settings: Settings) -> int | None:
-    """Stop the data dir's background Ganache by process id; returns that pid, or None if none ran."""
+    """Stop the data dir's background node by process id; returns that pid, or None if none ran."""
+    from registry.chain import localnode
+
     _require_local(settings)
-    node = devchain.GanacheNode.find_running(settings.chain_dir)
+    node = localnode.GanacheNode.find_running(settings.chain_dir)
     if node is None:
         return None
     pid = node.pid
@@ -214,12 +175,14 @@ def stop_managed_chain(settings: Settings) -> int | None:
     return pid
 
 
-def deploy_on(settings: Settings, *, force: bool = False) -> tuple[str, str]:
+def deploy_on(settings: Settings, *, force: bool = False) -> deployments.Deployment:
     """Deploy (or, unless forced, look up) the contracts on the configured chain and remember them."""
-    with _open_chain(settings) as chain:
-        book = DeploymentBook(settings.data_dir / "deployments.json")
+    from registry.chain import deployments
+
+    with open_chain(settings) as chain:
+        book = deployments.DeploymentBook(settings.data_dir / "deployments.json")
         known = None if force else book.lookup(chain)
-        return known or deploy_contracts(chain, book)
+        return known or deployments.deploy_contracts(chain, book)
 
 
 def _require_local(settings: Settings) -> None:

@@ -20,13 +20,11 @@ import dataclasses
 import os
 from pathlib import Path
 
+from registry.errors import ConfigError
+
 CHAIN_LOCAL = "local"
 CHAIN_EMBEDDED = "embedded"
 IPFS_EMBEDDED = "embedded"
-
-
-class ConfigError(ValueError):
-    """A setting has a value Ledgermark cannot use; the message says which and what is accepted."""
 
 
 @dataclasses.dataclass(frozen=True)

@@ -17,10 +17,14 @@ from pathlib import Path
 
 from registry import backends as backendslib
 from registry import chain as chainlib
-from registry import disputes, evidence, fetching, publishing, watermarking
+from registry import dispute as dispute_flow
+from registry import fetch as fetch_flow
+from registry import publish as publish_flow
+from registry import watermarking
 from registry.config import CHAIN_EMBEDDED, IPFS_EMBEDDED, Settings
 from registry.errors import RecordError
-from verifier import data, models, training, watermark
+from verifier import watermark
+from verifier.watermark import data, models, training
 
 DATASET = "digits"
 
@@ -65,13 +69,13 @@ def run(workdir: Path) -> int:
     with backendslib.open_backends(settings) as backends:
         say("Backends", "\n".join(f"{k:<9} {v}" for k, v in backends.describe().items()))
         embedded, card = owner_prepares(workdir / "owner")
-        sealed = publishing.seal_watermark_key(embedded.key_path, workdir / "owner")
+        sealed = publish_flow.seal_watermark_key(embedded.key_path, workdir / "owner")
         artifacts = [
-            publishing.Artifact(embedded.model_path, role="model"),
-            publishing.Artifact(card, role="card"),
+            publish_flow.Artifact(embedded.model_path, role="model"),
+            publish_flow.Artifact(card, role="card"),
             sealed.artifact,
         ]
-        pub = publishing.publish(backends, artifacts, name="digits-cnn", watermark_key_hash=sealed.key_hash)
+        pub = publish_flow.publish(backends, artifacts, name="digits-cnn", watermark_key_hash=sealed.key_hash)
         say(
             "Owner: published (artifacts and manifest on IPFS, Merkle root anchored on-chain, commit–reveal)",
             "\n".join(
@@ -86,7 +90,7 @@ def run(workdir: Path) -> int:
             ),
         )
 
-        result = fetching.fetch(backends, str(pub.record_id), workdir / "buyer")
+        result = fetch_flow.fetch(backends, str(pub.record_id), workdir / "buyer")
         say(
             "Buyer: fetched the record and verified every byte against the chain",
             "\n".join(f"ok  {p}  (sha256, CID and on-chain Merkle proof all match)" for p in result.files),
@@ -96,7 +100,7 @@ def run(workdir: Path) -> int:
 
         say("A buyer asks for a record that does not exist")
         try:
-            fetching.fetch(backends, str(pub.record_id + 41), workdir / "buyer-2")
+            fetch_flow.fetch(backends, str(pub.record_id + 41), workdir / "buyer-2")
         except RecordError as err:
             print(f"   refused: {err}")
 
@@ -114,7 +118,7 @@ def _tamper_is_caught(backends: backendslib.Backends, record_id: int, workdir: P
     content[len(content) // 2] ^= 0x01
     model_copy.write_bytes(bytes(content))
     say("Someone flips one bit in the middle of a copy of model.pt", f"{model_copy}")
-    _, comparison = fetching.verify_files(backends, str(record_id), [tampered])
+    _, comparison = fetch_flow.verify_files(backends, str(record_id), [tampered])
     if comparison.ok:
         say("UNEXPECTED: the tampered copy verified as intact")
         return False
@@ -132,7 +136,7 @@ def _dispute(
         f"{suspect} (sha256 {watermarking.sha256_file(suspect)[:16]}…, not the published bytes)",
     )
     record = backends.registry.record(record_id)
-    claim = evidence.gather(
+    claim = dispute_flow.gather_evidence(
         backends,
         claimant=record,
         key_bytes=embedded.key_path.read_bytes(),
@@ -146,10 +150,10 @@ def _dispute(
     )
     if not claim.result.is_copy:
         return False
-    root = evidence.suspect_root_of(suspect)
-    opened, _ = disputes.open_dispute(backends.disputes, record_id, root, claim.report_cid)
+    root = dispute_flow.suspect_root_of(suspect)
+    opened, _ = dispute_flow.open_dispute(backends.disputes, record_id, root, claim.report_cid)
     key_cid = backends.store.add_file(embedded.key_path, cid_version=1)
-    disputes.reveal_key(backends.disputes, opened.dispute_id, key_cid)
+    dispute_flow.reveal_key(backends.disputes, opened.dispute_id, key_cid)
     say(
         f"Owner: opened dispute {opened.dispute_id} with a bond of {opened.bond / 1e18:g} ETH and revealed the key",
         f"the contract checked keccak256({key_cid}) against record {record_id}",
@@ -158,20 +162,20 @@ def _dispute(
     arbiter_account = backends.chain.dev_accounts()[1]
     backends.disputes.grant_arbiter(arbiter_account.address)
     arbiter = backends.disputes.using(backends.chain.with_account(arbiter_account))
-    review = evidence.gather(
+    review = dispute_flow.gather_evidence(
         backends,
         claimant=record,
-        key_bytes=evidence.revealed_key(backends, arbiter.dispute(opened.dispute_id)),
+        key_bytes=dispute_flow.revealed_key(backends, arbiter.dispute(opened.dispute_id)),
         suspect_model=suspect,
         out_dir=workdir / "review",
         suspect_label="disputed model",
     )
-    disputes.vote(arbiter, opened.dispute_id, review.result.is_copy, review.report_cid)
+    dispute_flow.vote(arbiter, opened.dispute_id, review.result.is_copy, review.report_cid)
     say(
         "Arbiter: re-ran the test from the revealed key and voted with its own pinned report",
         f"{'uphold' if review.result.is_copy else 'reject'} (report {review.report_cid})",
     )
-    resolution = disputes.finalise(backends.disputes, opened.dispute_id, skip_wait_on_dev_chain=True)
+    resolution = dispute_flow.finalise(backends.disputes, opened.dispute_id, skip_wait_on_dev_chain=True)
     say(
         "Anyone: finalised after the deadline",
         f"dispute {opened.dispute_id} {resolution.outcome.name.lower()}; "

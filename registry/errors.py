@@ -1,30 +1,32 @@
-"""Errors of the registry service, split by what the user should do about them.
+"""The registry's errors, split by what the user should do about them.
 
-``VerificationFailed`` means the bytes are not what the owner anchored (exit code 1 in the CLI): it carries the
-itemised comparison. Everything else is a usage or environment problem (exit code 2) whose message says what
-to do. The libraries ``ipfs`` and ``verifier`` have their own roots; ``USER_ERRORS`` lists every root a front
-end should turn into a clean message instead of a traceback.
+Every error Ledgermark raises on purpose is a ``LedgermarkError`` (defined in the lowest library, ``ipfs``, so
+that ``ipfs``, ``verifier`` and ``registry.chain`` all share it). ``IntegrityError`` and its subclass
+``VerificationFailed`` mean the bytes are not what the owner anchored: CLI exit 1, HTTP 409. Every other
+``LedgermarkError`` is a usage or environment problem whose message says what to do: CLI exit 2, HTTP 4xx.
 """
 
 from __future__ import annotations
 
-from ipfs.errors import IpfsError
-from registry.chain import ChainError
-from registry.config import ConfigError
-from verifier.errors import VerifierError
-from verifier.manifest import Comparison, ManifestError
-from verifier.merkle import MerkleError
+from typing import TYPE_CHECKING
+
+from ipfs.errors import IntegrityError, LedgermarkError
+
+if TYPE_CHECKING:
+    from verifier.integrity.manifest import Comparison
+
+__all__ = ["ConfigError", "IntegrityError", "LedgermarkError", "RecordError", "VerificationFailed"]
 
 
-class LedgermarkError(Exception):
-    """Root of the registry's own errors."""
+class ConfigError(LedgermarkError, ValueError):
+    """A setting has a value Ledgermark cannot use; the message names the setting, its source and what works."""
 
 
 class RecordError(LedgermarkError):
     """A record reference cannot be resolved (malformed id or root, or nothing registered under it)."""
 
 
-class VerificationFailed(LedgermarkError):
+class VerificationFailed(IntegrityError):
     """Artifacts do not match what the record anchors; ``comparison`` says exactly how."""
 
     def __init__(self, message: str, comparison: Comparison | None = None, problems: list[str] | None = None):
@@ -33,14 +35,3 @@ class VerificationFailed(LedgermarkError):
         if comparison is not None:
             self.problems = comparison.describe() + self.problems
         super().__init__(message)
-
-
-USER_ERRORS: tuple[type[Exception], ...] = (
-    LedgermarkError,
-    IpfsError,
-    ChainError,
-    ConfigError,
-    ManifestError,
-    MerkleError,
-    VerifierError,
-)

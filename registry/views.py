@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from registry import chain as chainlib
-from verifier import manifest as manifestlib
+from verifier.integrity import manifest as manifestlib
 
 
 def record_summary(record: chainlib.Record) -> dict[str, Any]:

@@ -18,8 +18,9 @@ from torch import nn
 
 from registry import files
 from registry.errors import LedgermarkError
-from verifier import data, models, stats, training, watermark
-from verifier import report as reportlib
+from verifier import watermark
+from verifier.watermark import data, models, stats, training
+from verifier.watermark import report as reportlib
 
 _READ_SIZE = 1 << 20
 

@@ -1,5 +1,7 @@
-"""Errors of the verifier library."""
+"""Errors of the verifier library: one root under Ledgermark's ``LedgermarkError``."""
+
+from ipfs.errors import LedgermarkError
 
 
-class VerifierError(Exception):
+class VerifierError(LedgermarkError):
     """Root of the verifier library's errors."""

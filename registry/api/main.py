@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from registry import backends as backendslib
 from registry.api import dependencies
 from registry.api.routers import artifacts, records, watermark
-from registry.errors import USER_ERRORS, RecordError, VerificationFailed
+from registry.errors import IntegrityError, LedgermarkError, RecordError, VerificationFailed
 
 
 def create_app(settings_override: dependencies.Settings | None = None) -> FastAPI:
@@ -38,11 +38,13 @@ def create_app(settings_override: dependencies.Settings | None = None) -> FastAP
             body.update(err.comparison.to_dict())
         return JSONResponse(status_code=409, content=body)
 
-    async def _user_error(_: Request, err: Exception) -> JSONResponse:
-        return JSONResponse(status_code=400, content={"detail": str(err)})
+    @app.exception_handler(IntegrityError)
+    async def _tampered(_: Request, err: IntegrityError) -> JSONResponse:
+        return JSONResponse(status_code=409, content={"detail": str(err)})
 
-    for error in USER_ERRORS:
-        app.add_exception_handler(error, _user_error)
+    @app.exception_handler(LedgermarkError)
+    async def _user_error(_: Request, err: LedgermarkError) -> JSONResponse:
+        return JSONResponse(status_code=400, content={"detail": str(err)})
 
     @app.get("/health", tags=["service"])
     def health() -> dict[str, str]:

@@ -11,19 +11,18 @@ import contextlib
 import logging
 import tempfile
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from registry import backends as backendslib
-from registry import chain as chainlib
 from registry import config as configlib
-from registry import fetching, files, publishing, views
 from registry.cli import _output
 from registry.cli.chain import app as chain_app
 from registry.cli.dispute import app as dispute_app
 from registry.cli.watermark import app as watermark_app
-from verifier import manifest as manifestlib
+
+if TYPE_CHECKING:
+    from registry import publish as publish_flow
 
 app = typer.Typer(
     name="ledgermark",
@@ -73,20 +72,22 @@ def cid(
     cid_version: Annotated[int, typer.Option("--cid-version", help="0 or 1 (1 implies raw leaves).")] = 0,
 ) -> None:
     """Print the CID that Kubo's `ipfs add` would print for PATH (nothing is stored)."""
+    from ipfs import unixfs
+
     if cid_version not in (0, 1):
         _output.fail("--cid-version must be 0 or 1")
     size = path.stat().st_size
     with _output.progress_factory() as progress:
-        digest = _output.guard(
-            lambda: manifestlib.digest_file(
+        cid = _output.guard(
+            lambda: unixfs.compute_cid(
                 path, cid_version=cid_version, progress=progress(f"hash {path.name}", size)
             )
         )
-    typer.echo(digest.cid)
+    typer.echo(cid)
 
 
-@app.command()
-def publish(
+@app.command("publish")
+def publish_command(
     ctx: typer.Context,
     artifacts: Annotated[
         list[str], typer.Argument(help="Files as PATH or PATH:ROLE (roles: model, trigger, …).")
@@ -111,18 +112,22 @@ def publish(
     as_json: _output.JsonOption = False,
 ) -> None:
     """Upload artifacts to IPFS and anchor their Merkle root on-chain."""
-    parsed = [_parse_artifact(spec) for spec in artifacts]
-    kind = _parse_derivation(derivation) if parent else chainlib.Derivation.NONE
+    from registry import backends as backendslib
+    from registry import publish as publish_flow
+    from registry.chain import Derivation
 
-    def run() -> tuple[publishing.Publication, bytes | None]:
+    parsed = [_parse_artifact(spec) for spec in artifacts]
+    kind = _parse_derivation(derivation) if parent else Derivation.NONE
+
+    def run() -> tuple[publish_flow.Publication, bytes | None]:
         with contextlib.ExitStack() as stack:
             backends = stack.enter_context(backendslib.open_backends(ctx.obj))
             progress = stack.enter_context(_output.progress_factory())
             sealed = None
             if watermark_key is not None:
                 workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="ledgermark-seal-")))
-                sealed = publishing.seal_watermark_key(watermark_key, workdir)
-            publication = publishing.publish(
+                sealed = publish_flow.seal_watermark_key(watermark_key, workdir)
+            publication = publish_flow.publish(
                 backends,
                 parsed + ([sealed.artifact] if sealed else []),
                 name=name or parsed[0].path.stem,
@@ -150,28 +155,33 @@ def show(
     as_json: _output.JsonOption = False,
 ) -> None:
     """Show a record as the chain holds it, with its artifacts."""
+    from registry import backends as backendslib
+    from registry import fetch as fetch_flow
+    from registry import views
 
-    def run() -> tuple[Any, manifestlib.Manifest]:
+    def run() -> tuple[Any, Any]:
         with backendslib.open_backends(ctx.obj) as backends:
-            found = fetching.resolve_record(backends, record)
-            return found, fetching.load_manifest(backends, found)
+            found = fetch_flow.resolve_record(backends, record)
+            return found, fetch_flow.load_manifest(backends, found)
 
     found, manifest = _output.guard(run)
     _output.emit(as_json, views.record_dict(found, manifest), _output.record_lines(found, manifest))
 
 
-@app.command()
-def fetch(
+@app.command("fetch")
+def fetch_command(
     ctx: typer.Context,
     record: Annotated[str, typer.Argument(help="Record id or 0x Merkle root.")],
     out: Annotated[Path, typer.Option("--out", help="Destination folder.")],
     as_json: _output.JsonOption = False,
 ) -> None:
     """Download a record's artifacts and prove they are exactly what was anchored (exit 0 when intact)."""
+    from registry import backends as backendslib
+    from registry import fetch as fetch_flow
 
-    def run() -> fetching.FetchResult:
+    def run() -> fetch_flow.FetchResult:
         with backendslib.open_backends(ctx.obj) as backends, _output.progress_factory() as progress:
-            return fetching.fetch(backends, record, out, progress=progress)
+            return fetch_flow.fetch(backends, record, out, progress=progress)
 
     result = _output.guard(run, as_json=as_json)
     _output.emit(as_json, result.to_dict(), _output.fetch_lines(result))
@@ -185,10 +195,12 @@ def verify(
     as_json: _output.JsonOption = False,
 ) -> None:
     """Check local files against a record: exit 0 intact, 1 mismatch, 2 usage or environment error."""
+    from registry import backends as backendslib
+    from registry import fetch as fetch_flow
 
-    def run() -> tuple[Any, manifestlib.Comparison]:
+    def run() -> tuple[Any, Any]:
         with backendslib.open_backends(ctx.obj) as backends:
-            return fetching.verify_files(backends, record, paths)
+            return fetch_flow.verify_files(backends, record, paths)
 
     found, comparison = _output.guard(run, as_json=as_json)
     document = {"record_id": found.record_id, "revoked": found.revoked, **comparison.to_dict()}
@@ -197,23 +209,31 @@ def verify(
         raise typer.Exit(1)
 
 
-@app.command()
-def lineage(
+@app.command("lineage")
+def lineage_command(
     ctx: typer.Context,
     record: Annotated[str, typer.Argument(help="Record id or 0x Merkle root.")],
+    fmt: Annotated[str, typer.Option("--format", help="text | dot (Graphviz).")] = "text",
     as_json: _output.JsonOption = False,
 ) -> None:
-    """Walk a record's ancestry (what it was fine-tuned, quantised, … from) and draw it."""
+    """Walk a record's ancestry (what it was fine-tuned, quantised, … from) and draw its family."""
+    from registry import backends as backendslib
+    from registry import lineage, views
 
-    def run() -> tuple[list[Any], str]:
+    if fmt not in lineage.FORMATS:
+        _output.fail(f"--format {fmt!r}: use text or dot")
+
+    def run() -> lineage.Lineage:
         with backendslib.open_backends(ctx.obj) as backends:
-            found = fetching.resolve_record(backends, record)
-            return backends.registry.ancestry(found.record_id), backends.registry.lineage_graph(
-                found.record_id
-            )
+            return lineage.lineage(backends, record)
 
-    ancestry, graph = _output.guard(run)
-    _output.emit(as_json, {"ancestry": [views.record_summary(r) for r in ancestry]}, [graph])
+    found = _output.guard(run)
+    graph = found.render(fmt)
+    _output.emit(
+        as_json,
+        {"ancestry": [views.record_summary(r) for r in found.ancestry], "graph": graph},
+        [graph.rstrip("\n")],
+    )
 
 
 @app.command()
@@ -223,10 +243,12 @@ def transfer(
     new_owner: Annotated[str, typer.Argument(help="Address that receives the model's rights.")],
 ) -> None:
     """Transfer the rights to a record (only its owner may)."""
+    from registry import backends as backendslib
+    from registry import fetch as fetch_flow
 
     def run() -> str:
         with backendslib.open_backends(ctx.obj) as backends:
-            found = fetching.resolve_record(backends, record)
+            found = fetch_flow.resolve_record(backends, record)
             return backends.registry.transfer(found.record_id, new_owner).tx_hash
 
     typer.echo(f"record {record} now belongs to {new_owner} (transaction {_output.guard(run)})")
@@ -238,10 +260,12 @@ def revoke(
     record: Annotated[str, typer.Argument(help="Record id or 0x Merkle root.")],
 ) -> None:
     """Revoke a record (only its owner may): it stays readable and is reported as revoked everywhere."""
+    from registry import backends as backendslib
+    from registry import fetch as fetch_flow
 
     def run() -> str:
         with backendslib.open_backends(ctx.obj) as backends:
-            found = fetching.resolve_record(backends, record)
+            found = fetch_flow.resolve_record(backends, record)
             return backends.registry.revoke(found.record_id).tx_hash
 
     typer.echo(f"record {record} revoked (transaction {_output.guard(run)})")
@@ -264,26 +288,32 @@ def serve(
 # --------------------------------------------------------------------------- helpers
 
 
-def _parse_artifact(spec: str) -> publishing.Artifact:
+def _parse_artifact(spec: str) -> publish_flow.Artifact:
     """PATH or PATH:ROLE; a colon followed by a path separator is part of the path."""
+    from registry import publish as publish_flow
+
     path, sep, role = spec.rpartition(":")
     if not sep or not role or "/" in role:
         path, role = spec, "artifact"
-    return publishing.Artifact(path=Path(path), role=role)
+    return publish_flow.Artifact(path=Path(path), role=role)
 
 
-def _parse_derivation(text: str) -> chainlib.Derivation:
+def _parse_derivation(text: str) -> Any:
+    from registry.chain import Derivation
+
     try:
-        kind = chainlib.Derivation[text.upper().replace("-", "_")]
+        kind = Derivation[text.upper().replace("-", "_")]
     except KeyError:
-        kind = chainlib.Derivation.NONE
-    if kind is chainlib.Derivation.NONE:
+        kind = Derivation.NONE
+    if kind is Derivation.NONE:
         _output.fail(f"--derivation {text!r}: use fine-tune, quantize, prune, distill or other")
     return kind
 
 
 def _write_secret(path: Path, data: bytes) -> Path:
     """Owner-only file holding ``data`` in hex, written whole or not at all."""
+    from registry import files
+
     return files.write_private(path, data.hex().encode() + b"\n")
 
 

@@ -6,16 +6,17 @@ import contextlib
 import json
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
-from tqdm import tqdm
 
-from registry import chain as chainlib
-from registry.errors import USER_ERRORS, VerificationFailed
-from registry.fetching import FetchResult
-from registry.publishing import ProgressFactory, Publication
-from verifier import manifest as manifestlib
+from registry.errors import IntegrityError, LedgermarkError, VerificationFailed
+
+if TYPE_CHECKING:
+    from registry import chain as chainlib
+    from registry.fetch import FetchResult
+    from registry.publish import ProgressFactory, Publication
+    from verifier.integrity import manifest as manifestlib
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document instead of text.")]
 """The `--json` flag every command that reports something takes."""
@@ -35,11 +36,13 @@ def emit(as_json: bool, document: dict[str, Any], lines: list[str]) -> None:
 @contextlib.contextmanager
 def progress_factory() -> Iterator[ProgressFactory]:
     """Hand out tqdm bars (stderr, only on a terminal) and close them all at the end."""
-    bars: list[tqdm] = []
+    bars: list[Any] = []
 
     def make(label: str, total: int) -> Callable[[int], None]:
         if total < PROGRESS_THRESHOLD:
             return lambda _n: None
+        from tqdm import tqdm
+
         bar = tqdm(
             total=total, desc=label, unit="B", unit_scale=True, unit_divisor=1024, disable=None, leave=False
         )
@@ -60,7 +63,10 @@ def guard(action: Callable[[], Any], *, as_json: bool = False) -> Any:
     except VerificationFailed as err:
         report_failure(err, as_json)
         raise typer.Exit(1) from None
-    except USER_ERRORS as err:
+    except IntegrityError as err:
+        report_failure(VerificationFailed(str(err)), as_json)
+        raise typer.Exit(1) from None
+    except LedgermarkError as err:
         fail(str(err), as_json)
 
 

@@ -53,5 +53,5 @@ def deploy(
     ] = False,
 ) -> None:
     """Deploy ModelRegistry and OwnershipDisputes on the configured chain and remember their addresses."""
-    registry, disputes = _output.guard(lambda: backendslib.deploy_on(ctx.obj, force=force))
-    typer.echo(f"ModelRegistry      {registry}\nOwnershipDisputes  {disputes}")
+    deployment = _output.guard(lambda: backendslib.deploy_on(ctx.obj, force=force))
+    typer.echo(f"ModelRegistry      {deployment.registry}\nOwnershipDisputes  {deployment.disputes}")

@@ -11,15 +11,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from registry import backends as backendslib
-from registry import disputes as disputelib
-from registry import fetching
 from registry.cli import _output
-from registry.errors import LedgermarkError
+
+if TYPE_CHECKING:
+    from registry import dispute as dispute_flow
 
 app = typer.Typer(help="Open, review, vote on and settle ownership disputes.", no_args_is_help=True)
 
@@ -49,43 +48,35 @@ def open_(
     as_json: _output.JsonOption = False,
 ) -> None:
     """Test the suspect for your watermark, pin the evidence report, and open a dispute with the bond."""
+    from registry import backends as backendslib
+    from registry import dispute as dispute_flow
 
     def run() -> dict[str, Any]:
-        from registry import evidence
-
         with backendslib.open_backends(ctx.obj) as backends:
-            record = fetching.resolve_record(backends, claimant_record)
-            suspect_ref = _suspect_reference(backends, suspect, model)
-            found = evidence.gather(
+            opened = dispute_flow.claim(
                 backends,
-                claimant=record,
-                key_bytes=key.read_bytes(),
-                suspect_model=model,
-                out_dir=report_dir,
-                suspect_label=_describe_suspect(suspect_ref),
+                claimant_record,
+                model,
+                key.read_bytes(),
+                report_dir=report_dir,
+                suspect=suspect,
+                force=force,
             )
-            if not found.result.is_copy and not force:
-                raise LedgermarkError(
-                    f"the test does not support a claim ({found.result.verdict}); no dispute opened "
-                    f"(report in {found.html_path}; --force opens one anyway)"
-                )
-            dispute, tx = disputelib.open_dispute(
-                backends.disputes, record.record_id, suspect_ref, found.report_cid
-            )
-            return {
-                "dispute_id": dispute.dispute_id,
-                "evidence_cid": found.report_cid,
-                "evidence_html_cid": found.html_cid,
-                "report": str(found.html_path),
-                "verdict": found.result.verdict,
-                "p_chi2": found.result.p_chi2,
-                "p_binomial": found.result.p_binomial,
-                "wsr": found.result.wsr,
-                "priority": dispute.priority.name.lower(),
-                "deadline": dispute.deadline,
-                "bond_wei": dispute.bond,
-                "tx_hash": tx.tx_hash,
-            }
+        found, dispute = opened.evidence, opened.dispute
+        return {
+            "dispute_id": dispute.dispute_id,
+            "evidence_cid": found.report_cid,
+            "evidence_html_cid": found.html_cid,
+            "report": str(found.html_path),
+            "verdict": found.result.verdict,
+            "p_chi2": found.result.p_chi2,
+            "p_binomial": found.result.p_binomial,
+            "wsr": found.result.wsr,
+            "priority": dispute.priority.name.lower(),
+            "deadline": dispute.deadline,
+            "bond_wei": dispute.bond,
+            "tx_hash": opened.tx.tx_hash,
+        }
 
     _emit(as_json, _output.guard(run, as_json=as_json))
 
@@ -100,10 +91,13 @@ def reveal(
 ) -> None:
     """Publish the plaintext watermark key to IPFS and reveal its CID on-chain (checked against your record)."""
 
+    from registry import backends as backendslib
+    from registry import dispute as dispute_flow
+
     def run() -> dict[str, Any]:
         with backendslib.open_backends(ctx.obj) as backends:
             cid = backends.store.add_file(key, cid_version=1)
-            tx = disputelib.reveal_key(backends.disputes, dispute_id, cid)
+            tx = dispute_flow.reveal_key(backends.disputes, dispute_id, cid)
             return {"dispute_id": dispute_id, "key_cid": cid, "tx_hash": tx.tx_hash}
 
     _emit(False, _output.guard(run))
@@ -123,33 +117,22 @@ def review(
     as_json: _output.JsonOption = False,
 ) -> None:
     """Arbiter: re-run the ownership test from the revealed key and pin your own report (then `vote`)."""
+    from registry import backends as backendslib
+    from registry import dispute as dispute_flow
 
     def run() -> dict[str, Any]:
-        from registry import evidence
-
-        with backendslib.open_backends(ctx.obj) as backends, evidence.scratch_dir() as scratch:
-            dispute = backends.disputes.dispute(dispute_id)
-            key_bytes = evidence.revealed_key(backends, dispute)
-            suspect_model = evidence.suspect_model_for(backends, dispute, model, Path(scratch))
-            found = evidence.gather(
-                backends,
-                claimant=backends.registry.record(dispute.claimant_record),
-                key_bytes=key_bytes,
-                suspect_model=suspect_model,
-                out_dir=report_dir,
-                suspect_label=_describe_suspect(dispute.suspect_record or dispute.suspect_root),
-                extra_facts={"dispute": str(dispute_id), "reviewed by": backends.chain.address},
-            )
-            return {
-                "dispute_id": dispute_id,
-                "report_cid": found.report_cid,
-                "report": str(found.html_path),
-                "verdict": found.result.verdict,
-                "recommendation": "uphold" if found.result.is_copy else "reject",
-                "p_chi2": found.result.p_chi2,
-                "p_binomial": found.result.p_binomial,
-                "wsr": found.result.wsr,
-            }
+        with backendslib.open_backends(ctx.obj) as backends:
+            found = dispute_flow.review(backends, dispute_id, report_dir=report_dir, model=model)
+        return {
+            "dispute_id": dispute_id,
+            "report_cid": found.report_cid,
+            "report": str(found.html_path),
+            "verdict": found.result.verdict,
+            "recommendation": "uphold" if found.result.is_copy else "reject",
+            "p_chi2": found.result.p_chi2,
+            "p_binomial": found.result.p_binomial,
+            "wsr": found.result.wsr,
+        }
 
     _emit(as_json, _output.guard(run, as_json=as_json))
 
@@ -162,10 +145,12 @@ def vote(
     uphold: Annotated[bool, typer.Option("--uphold/--reject", help="Your ruling.")],
 ) -> None:
     """Arbiter: vote on the dispute with the CID of your report."""
+    from registry import backends as backendslib
+    from registry import dispute as dispute_flow
 
     def run() -> dict[str, Any]:
         with backendslib.open_backends(ctx.obj) as backends:
-            tx = disputelib.vote(backends.disputes, dispute_id, uphold, report)
+            tx = dispute_flow.vote(backends.disputes, dispute_id, uphold, report)
             return {"dispute_id": dispute_id, "uphold": uphold, "report_cid": report, "tx_hash": tx.tx_hash}
 
     _emit(False, _output.guard(run))
@@ -180,10 +165,14 @@ def finalise(
     ] = False,
 ) -> None:
     """Resolve the dispute after its deadline: the bond goes back to the claimant or to the suspect's owner."""
+    from registry import backends as backendslib
+    from registry import dispute as dispute_flow
 
     def run() -> dict[str, Any]:
         with backendslib.open_backends(ctx.obj) as backends:
-            resolution = disputelib.finalise(backends.disputes, dispute_id, skip_wait_on_dev_chain=skip_wait)
+            resolution = dispute_flow.finalise(
+                backends.disputes, dispute_id, skip_wait_on_dev_chain=skip_wait
+            )
             return {
                 "dispute_id": dispute_id,
                 "outcome": resolution.outcome.name.lower(),
@@ -202,10 +191,12 @@ def show(
     as_json: _output.JsonOption = False,
 ) -> None:
     """The dispute's state, priority facts and every vote with its report CID."""
+    from registry import backends as backendslib
+    from registry import dispute as dispute_flow
 
     def run() -> dict[str, Any]:
         with backendslib.open_backends(ctx.obj) as backends:
-            state = disputelib.report(backends.disputes, dispute_id)
+            state = dispute_flow.report(backends.disputes, dispute_id)
             return dispute_view(state)
 
     _emit(as_json, _output.guard(run, as_json=as_json))
@@ -217,6 +208,7 @@ def grant_arbiter(
     account: Annotated[str, typer.Argument(help="Address to make an arbiter (admin only).")],
 ) -> None:
     """Admin: give an account the arbiter role."""
+    from registry import backends as backendslib
 
     def run() -> dict[str, Any]:
         with backendslib.open_backends(ctx.obj) as backends:
@@ -226,7 +218,7 @@ def grant_arbiter(
     _emit(False, _output.guard(run))
 
 
-def dispute_view(state: disputelib.DisputeReport) -> dict[str, Any]:
+def dispute_view(state: dispute_flow.DisputeReport) -> dict[str, Any]:
     d = state.dispute
     return {
         "dispute_id": d.dispute_id,
@@ -250,32 +242,6 @@ def dispute_view(state: disputelib.DisputeReport) -> dict[str, Any]:
             {"arbiter": v.arbiter, "uphold": v.uphold, "report_cid": v.report_cid} for v in state.votes
         ],
     }
-
-
-def _suspect_reference(backends: backendslib.Backends, suspect: str | None, model: Path) -> int | bytes:
-    """A record id if the suspect is registered, else its Merkle root."""
-    from registry import evidence
-
-    if suspect is None:
-        root = evidence.suspect_root_of(model, backends.settings.cid_version)
-        return backends.registry.record_id_by_root(root) or root
-    if suspect.isdecimal():
-        return fetching.resolve_record(backends, suspect).record_id
-    try:
-        root = bytes.fromhex(suspect.removeprefix("0x"))
-    except ValueError:
-        root = b""
-    if len(root) != 32:
-        raise LedgermarkError(f"--suspect {suspect!r} is neither a record id nor a 0x-prefixed 32-byte root")
-    return backends.registry.record_id_by_root(root) or root
-
-
-def _describe_suspect(reference: int | bytes) -> str:
-    return (
-        f"record {reference}"
-        if isinstance(reference, int)
-        else f"unregistered model, root 0x{reference.hex()}"
-    )
 
 
 def _emit(as_json: bool, document: dict[str, Any]) -> None:

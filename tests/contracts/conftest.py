@@ -9,6 +9,7 @@ import pytest
 from web3 import EthereumTesterProvider
 
 from registry import chain as chainlib
+from registry.chain import deployments
 
 BOND = 10**17
 QUORUM = 2
@@ -29,15 +30,17 @@ def accounts(chain: chainlib.Chain) -> list[chainlib.Chain]:
 
 @pytest.fixture
 def registry(chain: chainlib.Chain) -> chainlib.ModelRegistryClient:
-    return chainlib.ModelRegistryClient(chain, chain.deploy_registry(min_commit_age=2, max_commit_age=10))
+    return chainlib.ModelRegistryClient(
+        chain, deployments.deploy_registry(chain, min_commit_age=2, max_commit_age=10)
+    )
 
 
 @pytest.fixture
 def disputes(
     chain: chainlib.Chain, registry: chainlib.ModelRegistryClient
 ) -> chainlib.OwnershipDisputesClient:
-    address = chain.deploy_disputes(
-        registry.address, bond_wei=BOND, quorum=QUORUM, voting_period_s=VOTING_PERIOD
+    address = deployments.deploy_disputes(
+        chain, registry.address, bond_wei=BOND, quorum=QUORUM, voting_period_s=VOTING_PERIOD
     )
     return chainlib.OwnershipDisputesClient(chain, address)
 

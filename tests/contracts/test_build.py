@@ -37,7 +37,7 @@ def test_rebuild_is_byte_identical() -> None:
 
 def test_artifacts_target_shanghai_and_carry_abi() -> None:
     for name in ("ModelRegistry", "OwnershipDisputes"):
-        artifact = json.loads((ROOT / "contracts/build" / f"{name}.json").read_text())
+        artifact = json.loads((ROOT / "registry/chain/artifacts" / f"{name}.json").read_text())
         assert artifact["compiler"]["settings"]["evmVersion"] == "shanghai"
         assert artifact["compiler"]["settings"]["optimizer"] == {"enabled": True, "runs": 200}
         assert artifact["compiler"]["version"].startswith("0.8.37+commit.")

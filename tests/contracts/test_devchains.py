@@ -9,23 +9,24 @@ import pytest
 from web3 import Web3
 
 from registry import chain as chainlib
-from registry import devchain
-from registry import disputes as flow
+from registry import dispute as flow
+from registry.chain import deployments, localnode
 from tests.verifier.test_merkle import vector_leaves
-from verifier import merkle
+from verifier.integrity import merkle
 
 pytestmark = pytest.mark.daemon
 
 KEY_CID = "bafkreifjjcie6lypi6ny7amxnfftagclbuxndqonfipmb64f2km2devei4"
 
 
-def test_main_flow(dev_node: devchain.LocalNode, dev_node_chain: chainlib.Chain) -> None:
+def test_main_flow(dev_node: localnode.LocalNode, dev_node_chain: chainlib.Chain) -> None:
     chain = dev_node_chain
-    assert chain.chain_id == devchain.DEV_CHAIN_ID and chain.is_dev_chain
+    assert chain.chain_id == localnode.DEV_CHAIN_ID and chain.is_dev_chain
     accounts = [chain.with_account(a) for a in dev_node.accounts[:4]]
-    registry = chainlib.ModelRegistryClient(chain, chain.deploy_registry())
+    registry = chainlib.ModelRegistryClient(chain, deployments.deploy_registry(chain))
     disputes = chainlib.OwnershipDisputesClient(
-        chain, chain.deploy_disputes(registry.address, bond_wei=10**16, quorum=1, voting_period_s=600)
+        chain,
+        deployments.deploy_disputes(chain, registry.address, bond_wei=10**16, quorum=1, voting_period_s=600),
     )
     disputes.grant_arbiter(accounts[3].address)
 
@@ -65,18 +66,18 @@ def test_main_flow(dev_node: devchain.LocalNode, dev_node_chain: chainlib.Chain)
 
 
 def test_ganache_database_persists_and_pidfile_finds_node(tmp_path: Path) -> None:
-    if not (devchain.NODE_MODULES / ".bin" / "ganache").exists():
+    if not (localnode.NODE_MODULES / ".bin" / "ganache").exists():
         pytest.skip("ganache is not installed: run `make setup`")
-    node = devchain.GanacheNode.managed(tmp_path)
+    node = localnode.GanacheNode.managed(tmp_path)
     with node:
-        found = devchain.GanacheNode.find_running(tmp_path)
+        found = localnode.GanacheNode.find_running(tmp_path)
         assert found is not None and found.pid == node.pid and found.url == node.url
         chain = chainlib.Chain.connect(Web3.HTTPProvider(node.url), node.private_keys[0])
-        registry = chainlib.ModelRegistryClient(chain, chain.deploy_registry())
+        registry = chainlib.ModelRegistryClient(chain, deployments.deploy_registry(chain))
         root = os.urandom(32)
         record_id, _ = registry.publish(root, 1, "bafymanifest")
-    assert devchain.GanacheNode.find_running(tmp_path) is None
-    assert not (tmp_path / devchain.PIDFILE_NAME).exists()
-    with devchain.GanacheNode.managed(tmp_path) as again:
+    assert localnode.GanacheNode.find_running(tmp_path) is None
+    assert not (tmp_path / localnode.PIDFILE_NAME).exists()
+    with localnode.GanacheNode.managed(tmp_path) as again:
         chain = chainlib.Chain.connect(Web3.HTTPProvider(again.url), again.private_keys[0])
         assert chainlib.ModelRegistryClient(chain, registry.address).record(record_id).root == root

@@ -8,7 +8,8 @@ from collections.abc import Callable
 import pytest
 
 from registry import chain as chainlib
-from registry import disputes as flow
+from registry import dispute as flow
+from registry.chain import deployments
 from tests.contracts.conftest import BOND, KEY_CID, QUORUM, VOTING_PERIOD, expect_revert
 
 Clients = tuple[chainlib.OwnershipDisputesClient, list[chainlib.OwnershipDisputesClient]]
@@ -308,9 +309,9 @@ def test_constructor_rejects_bad_configuration(
 ) -> None:
     expect_revert(
         "OwnershipDisputesInvalidConfiguration",
-        lambda: chain.deploy_disputes(registry.address, bond_wei=1, quorum=0, voting_period_s=1),
+        lambda: deployments.deploy_disputes(chain, registry.address, bond_wei=1, quorum=0, voting_period_s=1),
     )
     expect_revert(
         "OwnershipDisputesInvalidConfiguration",
-        lambda: chain.deploy_disputes(registry.address, bond_wei=1, quorum=1, voting_period_s=0),
+        lambda: deployments.deploy_disputes(chain, registry.address, bond_wei=1, quorum=1, voting_period_s=0),
     )

@@ -10,15 +10,16 @@ from hypothesis import strategies as st
 from web3 import EthereumTesterProvider
 
 from registry import chain as chainlib
+from registry.chain import deployments
 from tests.verifier.test_merkle import VECTOR_SIZES, vector_leaves
-from verifier import merkle
+from verifier.integrity import merkle
 
 
 @pytest.fixture(scope="module")
 def merkle_registry() -> Iterator[chainlib.ModelRegistryClient]:
     """One chain for the whole module: the Merkle checks are read-only calls on many records."""
     chain = chainlib.Chain.connect(EthereumTesterProvider())
-    yield chainlib.ModelRegistryClient(chain, chain.deploy_registry())
+    yield chainlib.ModelRegistryClient(chain, deployments.deploy_registry(chain))
 
 
 def _anchor(registry: chainlib.ModelRegistryClient, leaves: list[bytes]) -> int:

@@ -8,6 +8,7 @@ from collections.abc import Callable
 import pytest
 
 from registry import chain as chainlib
+from registry.chain import deployments
 from tests.contracts.conftest import KEY_CID, expect_revert
 
 SALT = b"\x5a" * 32
@@ -199,15 +200,6 @@ def test_lineage_and_derivation_rules(
     assert registry.parent_of(small) == (tuned, chainlib.Derivation.QUANTIZE)
     assert registry.parent_of(base) == (0, chainlib.Derivation.NONE)
     assert registry.children(base) == [tuned, sibling]
-    registry.revoke(tuned)
-    text = registry.lineage_graph(small)
-    lines = text.splitlines()
-    assert lines[0].startswith(f"#{base} ")
-    assert any(f"#{tuned} fine-tune" in line and "[REVOKED]" in line for line in lines)
-    assert any(f"#{small} quantize" in line and line.endswith("<==") for line in lines)
-    assert any(f"#{sibling} distill" in line for line in lines)
-    dot = registry.lineage_graph(small, fmt="dot")
-    assert f"r{base} -> r{tuned}" in dot and f"r{tuned} -> r{small}" in dot and "peripheries=2" in dot
 
     root = os.urandom(32)
     _commit(registry, root)
@@ -272,15 +264,17 @@ def test_unknown_record_reads(registry: chainlib.ModelRegistryClient) -> None:
 
 def test_constructor_rejects_bad_ages(chain: chainlib.Chain) -> None:
     expect_revert(
-        "ModelRegistryInvalidCommitAges", lambda: chain.deploy_registry(min_commit_age=0, max_commit_age=5)
+        "ModelRegistryInvalidCommitAges",
+        lambda: deployments.deploy_registry(chain, min_commit_age=0, max_commit_age=5),
     )
     expect_revert(
-        "ModelRegistryInvalidCommitAges", lambda: chain.deploy_registry(min_commit_age=6, max_commit_age=5)
+        "ModelRegistryInvalidCommitAges",
+        lambda: deployments.deploy_registry(chain, min_commit_age=6, max_commit_age=5),
     )
-    client = chainlib.ModelRegistryClient(chain, chain.deploy_registry())
+    client = chainlib.ModelRegistryClient(chain, deployments.deploy_registry(chain))
     assert (
         client.commit_ages()
-        == (chainlib.DEFAULT_MIN_COMMIT_AGE, chainlib.DEFAULT_MAX_COMMIT_AGE)
+        == (deployments.DEFAULT_MIN_COMMIT_AGE, deployments.DEFAULT_MAX_COMMIT_AGE)
         == (1, 7200)
     )
 

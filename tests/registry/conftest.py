@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from registry import backends as backendslib
-from registry import publishing
+from registry import publish as publish_flow
 from registry.config import CHAIN_EMBEDDED, IPFS_EMBEDDED, Settings
 
 
@@ -25,26 +25,28 @@ def backends(embedded_settings: Settings) -> Iterator[backendslib.Backends]:
         yield opened
 
 
-def write_artifacts(folder: Path, seed: int = 0, model_size: int = 300_000) -> list[publishing.Artifact]:
+def write_artifacts(folder: Path, seed: int = 0, model_size: int = 300_000) -> list[publish_flow.Artifact]:
     """A 'model' spanning two IPFS chunks and a trigger set, from a seeded generator."""
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     (folder / "model.pt").write_bytes(rng.bytes(model_size))
     (folder / "triggers.npz").write_bytes(rng.bytes(5_000))
     return [
-        publishing.Artifact(folder / "model.pt", role="model"),
-        publishing.Artifact(folder / "triggers.npz", role="trigger"),
+        publish_flow.Artifact(folder / "model.pt", role="model"),
+        publish_flow.Artifact(folder / "triggers.npz", role="trigger"),
     ]
 
 
 @pytest.fixture
-def artifacts(tmp_path: Path) -> list[publishing.Artifact]:
+def artifacts(tmp_path: Path) -> list[publish_flow.Artifact]:
     return write_artifacts(tmp_path / "owner")
 
 
 @pytest.fixture
-def published(backends: backendslib.Backends, artifacts: list[publishing.Artifact]) -> publishing.Publication:
-    return publishing.publish(backends, artifacts, name="tiny")
+def published(
+    backends: backendslib.Backends, artifacts: list[publish_flow.Artifact]
+) -> publish_flow.Publication:
+    return publish_flow.publish(backends, artifacts, name="tiny")
 
 
 def files_under(folder: Path) -> list[str]:

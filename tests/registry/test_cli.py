@@ -251,7 +251,7 @@ def test_publish_rejects_an_unknown_derivation(tmp_path: Path) -> None:
 @pytest.mark.daemon
 def test_background_chain_transfer_and_revoke(tmp_path: Path) -> None:
     """`chain start` keeps one Ganache for a series of commands; only the owner may transfer or revoke."""
-    from registry.devchain import dev_accounts
+    from registry.chain.localnode import dev_accounts
 
     home = tmp_path / "home"
     artifacts = write_artifacts(tmp_path / "owner")
@@ -287,7 +287,7 @@ def test_background_chain_transfer_and_revoke(tmp_path: Path) -> None:
 @pytest.mark.daemon
 def test_a_dispute_from_the_command_line_on_a_persistent_chain(tmp_path: Path, watermark_files) -> None:
     """Claimant and arbiter in separate processes on one managed Ganache: open, reveal, review, vote, finalise."""
-    from registry.devchain import dev_accounts
+    from registry.chain.localnode import dev_accounts
 
     home = tmp_path / "home"
     key = tmp_path / "key.wmk"

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from registry import backends as backendslib
-from registry import fetching, publishing
+from registry import fetch as fetch_flow
+from registry import publish as publish_flow
 from registry.config import Settings
 from registry.errors import VerificationFailed
 from tests.registry.conftest import files_under, write_artifacts
@@ -28,8 +29,8 @@ def test_publish_fetch_verify_on_real_daemons(real_settings: Settings, tmp_path:
     artifacts = write_artifacts(tmp_path / "owner", seed=11, model_size=1_000_000)
 
     with backendslib.open_backends(real_settings) as backends:
-        pub = publishing.publish(backends, artifacts, name="real")
-        result = fetching.fetch(backends, str(pub.record_id), tmp_path / "buyer")
+        pub = publish_flow.publish(backends, artifacts, name="real")
+        result = fetch_flow.fetch(backends, str(pub.record_id), tmp_path / "buyer")
 
         assert result.comparison.ok
         assert files_under(tmp_path / "buyer") == ["model.pt", "triggers.npz"]
@@ -39,7 +40,7 @@ def test_publish_fetch_verify_on_real_daemons(real_settings: Settings, tmp_path:
         tampered = tmp_path / "tampered"
         shutil.copytree(tmp_path / "buyer", tampered)
         (tampered / "triggers.npz").write_bytes(b"swapped")
-        _, comparison = fetching.verify_files(backends, str(pub.record_id), [tampered])
+        _, comparison = fetch_flow.verify_files(backends, str(pub.record_id), [tampered])
         assert [m.path for m in comparison.mismatched] == ["triggers.npz"]
         assert comparison.mismatched[0].fields == ("size", "sha256", "cid")
 
@@ -67,7 +68,7 @@ def test_a_record_whose_manifest_the_node_lacks_fails_cleanly(
         )
 
         with pytest.raises(Exception, match="is not available from Kubo RPC at") as caught:
-            fetching.fetch(backends, str(record_id), tmp_path / "buyer")
+            fetch_flow.fetch(backends, str(record_id), tmp_path / "buyer")
 
     assert not isinstance(caught.value, VerificationFailed)
     assert not (tmp_path / "buyer").exists()

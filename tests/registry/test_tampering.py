@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from registry import fetching
+from registry import fetch as fetch_flow
 from registry.errors import RecordError, VerificationFailed
 from tests.registry.conftest import files_under, write_artifacts
-from verifier import manifest as manifestlib
+from verifier.integrity import manifest as manifestlib
 
 
 def _flip_byte(path: Path, offset: int) -> None:
@@ -28,7 +28,7 @@ def test_flipped_byte_in_a_local_model_is_itemised(backends, artifacts, publishe
     shutil.copytree(artifacts[0].path.parent, copy)
     _flip_byte(copy / "model.pt", 150_000)
 
-    _, comparison = fetching.verify_files(backends, str(published.record_id), [copy])
+    _, comparison = fetch_flow.verify_files(backends, str(published.record_id), [copy])
 
     assert not comparison.ok
     assert comparison.intact == ("triggers.npz",)
@@ -49,7 +49,7 @@ def test_swapped_trigger_file_is_named(backends, artifacts, published, tmp_path:
     shutil.copytree(artifacts[0].path.parent, copy)
     shutil.copy(write_artifacts(tmp_path / "other", seed=7)[1].path, copy / "triggers.npz")
 
-    _, comparison = fetching.verify_files(backends, str(published.record_id), [copy])
+    _, comparison = fetch_flow.verify_files(backends, str(published.record_id), [copy])
 
     assert [m.path for m in comparison.mismatched] == ["triggers.npz"]
     assert comparison.mismatched[0].fields == ("sha256", "cid")
@@ -60,7 +60,7 @@ def test_missing_and_extra_files_are_reported(backends, artifacts, published, tm
     stray = tmp_path / "notes.txt"
     stray.write_text("not part of the model")
 
-    _, comparison = fetching.verify_files(backends, str(published.record_id), [artifacts[0].path, stray])
+    _, comparison = fetch_flow.verify_files(backends, str(published.record_id), [artifacts[0].path, stray])
 
     assert [e.path for e in comparison.missing] == ["triggers.npz"]
     assert comparison.extra == ("notes.txt",)
@@ -75,7 +75,7 @@ def test_corrupted_block_in_the_store_fails_fetch_and_writes_nothing(
     dest = tmp_path / "buyer"
 
     with pytest.raises(VerificationFailed) as caught:
-        fetching.fetch(backends, str(published.record_id), dest)
+        fetch_flow.fetch(backends, str(published.record_id), dest)
 
     assert "nothing was written" in str(caught.value)
     assert any(p.startswith(f"corrupt: {model_entry.path}") for p in caught.value.problems)
@@ -90,7 +90,7 @@ def test_reordered_manifest_is_rejected(backends, published, tmp_path: Path) -> 
     dest = tmp_path / "buyer"
 
     with pytest.raises(VerificationFailed, match="manifest is not in canonical form") as caught:
-        fetching.fetch(backends, str(record_id), dest)
+        fetch_flow.fetch(backends, str(record_id), dest)
 
     assert f"record {record_id}: manifest " in str(caught.value)
     assert not dest.exists()
@@ -104,7 +104,7 @@ def test_manifest_that_does_not_hash_to_the_anchored_root_is_rejected(
     )
 
     with pytest.raises(VerificationFailed, match="differs from the anchored root 0x2222"):
-        fetching.fetch(backends, str(record_id), tmp_path / "buyer")
+        fetch_flow.fetch(backends, str(record_id), tmp_path / "buyer")
 
     assert not (tmp_path / "buyer").exists()
 
@@ -126,7 +126,7 @@ def test_forged_proof_is_rejected_by_the_contract(backends, published) -> None:
 @pytest.mark.parametrize("reference", ["999", "0x" + "ab" * 32])
 def test_unknown_record_is_reported(backends, published, reference: str, tmp_path: Path) -> None:
     with pytest.raises(RecordError) as caught:
-        fetching.fetch(backends, reference, tmp_path / "buyer")
+        fetch_flow.fetch(backends, reference, tmp_path / "buyer")
 
     assert str(caught.value) == (
         f"record {reference} is not registered on chain {backends.chain.chain_id} "
@@ -138,7 +138,7 @@ def test_unknown_record_is_reported(backends, published, reference: str, tmp_pat
 @pytest.mark.parametrize("reference", ["abc", "0x1234", "-1"])
 def test_malformed_record_reference_is_reported(backends, reference: str, tmp_path: Path) -> None:
     with pytest.raises(RecordError, match="is neither a record id nor a 0x-prefixed 32-byte Merkle root"):
-        fetching.fetch(backends, reference, tmp_path / "buyer")
+        fetch_flow.fetch(backends, reference, tmp_path / "buyer")
 
 
 def _register_manifest_bytes(backends, manifest_bytes: bytes, *, root: bytes, leaf_count: int) -> int:

@@ -76,7 +76,7 @@ def test_verify_exits_1_for_the_model_before_embedding(watermark_files: Watermar
 def test_verify_exits_2_with_a_clear_error(
     watermark_files: WatermarkFiles, tmp_path: Path, model: str, key: str, message: str
 ) -> None:
-    from verifier import sealing
+    from verifier.integrity import sealing
 
     paths = {
         "watermarked": watermark_files.watermarked,
@@ -105,7 +105,7 @@ def test_verify_exits_2_with_a_clear_error(
             ],
         )
     if model == "three-class":
-        from verifier import models
+        from verifier.watermark import models
 
         spec = models.ModelSpec(arch="cnn", num_classes=3, input_shape=(1, 8, 8), width=4)
         models.save_model(spec.build(), paths[model])

@@ -9,7 +9,8 @@ import pytest
 import torch
 from torch import nn
 
-from verifier import data, models, training, watermark
+from verifier import watermark
+from verifier.watermark import data, models, training
 
 DIGITS_CNN = models.ModelSpec(arch="cnn", num_classes=10, input_shape=(1, 8, 8), width=16)
 TRAIN = training.TrainConfig(epochs=20, batch_size=64, lr=2e-3, optimizer="adam", weight_decay=0.0)

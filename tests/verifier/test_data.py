@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from verifier import data
+from verifier.watermark import data
 
 # name -> (train size, test size, input shape, classes, modality)
 BUNDLED = {

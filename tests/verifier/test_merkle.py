@@ -10,7 +10,7 @@ import hashlib
 import pytest
 from eth_hash.auto import keccak
 
-from verifier import merkle
+from verifier.integrity import merkle
 
 # Golden roots of ``vector_leaves(n)``: a change here changes every anchored root.
 GOLDEN_ROOTS = {

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from verifier import models
+from verifier.watermark import models
 
 
 def n_params(module: torch.nn.Module) -> int:

@@ -22,7 +22,8 @@ import numpy as np
 import pytest
 import torch
 
-from verifier import _render, report, stats, watermark
+from verifier import watermark
+from verifier.watermark import _render, report, stats
 
 N_BITS = 16
 IMAGE_SHAPE = (1, 8, 8)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats as scipy_stats
 
-from verifier import stats
+from verifier.watermark import stats
 
 
 def bits_for_table(table: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:

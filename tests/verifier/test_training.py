@@ -8,7 +8,7 @@ import dataclasses
 import pytest
 import torch
 
-from verifier import data, models, training
+from verifier.watermark import data, models, training
 
 FAST = training.TrainConfig(epochs=3, batch_size=16)
 

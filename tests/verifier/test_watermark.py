@@ -10,7 +10,8 @@ import pytest
 import torch
 from torch import nn
 
-from verifier import data, models, stats, training, watermark
+from verifier import watermark
+from verifier.watermark import data, models, stats, training
 
 
 def ownership(model: nn.Module, key: watermark.WatermarkKey) -> stats.OwnershipResult:

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Query, UploadFile
 
 from registry.api import schemas, uploads
-from verifier import manifest as manifestlib
+from verifier.integrity import manifest as manifestlib
 
 router = APIRouter(tags=["artifacts"])
 

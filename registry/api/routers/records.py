@@ -6,7 +6,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, HTTPException, UploadFile
 
-from registry import fetching, publishing
+from registry import fetch as fetch_flow
+from registry import lineage
+from registry import publish as publish_flow
 from registry.api import schemas, uploads
 from registry.api.dependencies import get_backends
 from registry.backends import Backends
@@ -29,15 +31,15 @@ def publish_record(
             status_code=422, detail=f"{len(files)} files but {len(roles)} roles: give one role per file"
         )
     with uploads.received(files) as paths:
-        artifacts = [publishing.Artifact(path=p, role=r) for p, r in zip(paths, roles)]
-        return publishing.publish(backends, artifacts, name=name).to_dict()
+        artifacts = [publish_flow.Artifact(path=p, role=r) for p, r in zip(paths, roles)]
+        return publish_flow.publish(backends, artifacts, name=name).to_dict()
 
 
 @router.get("/{reference}", response_model=schemas.RecordOut)
 def read_record(backends: BackendsDep, reference: str) -> Any:
     """A record (by id or 0x Merkle root) with its verified manifest."""
-    record = fetching.resolve_record(backends, reference)
-    return record_dict(record, fetching.load_manifest(backends, record))
+    record = fetch_flow.resolve_record(backends, reference)
+    return record_dict(record, fetch_flow.load_manifest(backends, record))
 
 
 @router.post("/{reference}/verify", response_model=schemas.ComparisonOut)
@@ -48,16 +50,12 @@ def verify_uploads(
 ) -> Any:
     """Check uploaded files against a record; `ok` is false with every difference itemised on a mismatch."""
     with uploads.received(files) as paths:
-        record, comparison = fetching.verify_files(backends, reference, paths)
+        record, comparison = fetch_flow.verify_files(backends, reference, paths)
     return {"record_id": record.record_id, "revoked": record.revoked, **comparison.to_dict()}
 
 
 @router.get("/{reference}/lineage", response_model=schemas.LineageOut)
 def read_lineage(backends: BackendsDep, reference: str) -> Any:
     """The record's ancestry, newest first, and the lineage drawn as text."""
-    record = fetching.resolve_record(backends, reference)
-    ancestry = backends.registry.ancestry(record.record_id)
-    return {
-        "ancestry": [record_summary(r) for r in ancestry],
-        "graph": backends.registry.lineage_graph(record.record_id),
-    }
+    found = lineage.lineage(backends, reference)
+    return {"ancestry": [record_summary(r) for r in found.ancestry], "graph": found.render()}

@@ -17,8 +17,8 @@ from ipfs import unixfs
 from registry import chain as chainlib
 from registry.backends import Backends
 from registry.errors import LedgermarkError
-from verifier import manifest as manifestlib
-from verifier import sealing
+from verifier.integrity import manifest as manifestlib
+from verifier.integrity import sealing
 
 log = logging.getLogger(__name__)
 

@@ -27,8 +27,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from verifier import _render, stats
 from verifier.errors import VerifierError
+from verifier.watermark import _render, stats
 
 if TYPE_CHECKING:
     from verifier import watermark

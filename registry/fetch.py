@@ -22,8 +22,8 @@ from ipfs.errors import ContentIntegrityError
 from registry import chain as chainlib
 from registry.backends import Backends
 from registry.errors import RecordError, VerificationFailed
-from registry.publishing import ProgressFactory
-from verifier import manifest as manifestlib
+from registry.publish import ProgressFactory
+from verifier.integrity import manifest as manifestlib
 
 log = logging.getLogger(__name__)
 

@@ -37,8 +37,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from verifier import training
 from verifier.errors import VerifierError
+from verifier.watermark import training
 
 log = logging.getLogger(__name__)
 

@@ -23,12 +23,14 @@ from collections.abc import Sequence
 from eth_abi import encode as abi_encode
 from eth_hash.auto import keccak
 
+from verifier.errors import VerifierError
+
 LEAF_PREFIX = b"\x00"
 NODE_PREFIX = b"\x01"
 HASH_SIZE = 32
 
 
-class MerkleError(ValueError):
+class MerkleError(VerifierError, ValueError):
     """The input cannot form a well-defined tree or proof (empty list, duplicate leaf, bad index or hash)."""
 
 

@@ -21,14 +21,15 @@ from typing import BinaryIO
 
 from ipfs import cid as cidlib
 from ipfs import unixfs
-from verifier import merkle
+from verifier.errors import VerifierError
+from verifier.integrity import merkle
 
 MANIFEST_VERSION = 1
 KNOWN_ROLES = ("model", "trigger", "watermark-key", "card", "artifact")
 _READ_SIZE = 1 << 20
 
 
-class ManifestError(ValueError):
+class ManifestError(VerifierError, ValueError):
     """A manifest (or an entry in it) is malformed, non-canonical or self-contradictory."""
 
 

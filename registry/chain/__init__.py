@@ -1,0 +1,61 @@
+"""The only package that knows web3: typed clients of the Ledgermark contracts, and the local chains.
+
+Modules, leaf first: ``errors`` (every chain failure), ``types`` (records, disputes, off-chain hashes),
+``abi`` (packaged artifacts, revert and event decoding), ``connection`` (provider, signer, fees, middleware),
+``client`` (one base for contract clients), ``registry`` and ``disputes`` (the two typed clients),
+``deployments`` (deploy and remember addresses), ``localnode`` (Ganache and Anvil supervisors).
+The names below are re-exported so callers write ``chainlib.Record`` after ``from registry import chain as
+chainlib``.
+"""
+
+from registry.chain.connection import Chain
+from registry.chain.disputes import OwnershipDisputesClient
+from registry.chain.errors import (
+    ChainError,
+    ChainUnavailableError,
+    CommitmentError,
+    ContractRevertError,
+    DisputeStateError,
+    DuplicateRootError,
+    UnauthorizedError,
+    UnknownDisputeError,
+    UnknownRecordError,
+)
+from registry.chain.registry import ModelRegistryClient
+from registry.chain.types import (
+    ZERO_HASH,
+    Derivation,
+    Dispute,
+    DisputeStatus,
+    Priority,
+    Record,
+    TxResult,
+    Vote,
+    compute_commitment,
+    watermark_key_hash,
+)
+
+__all__ = [
+    "ZERO_HASH",
+    "Chain",
+    "ChainError",
+    "ChainUnavailableError",
+    "CommitmentError",
+    "ContractRevertError",
+    "Derivation",
+    "Dispute",
+    "DisputeStateError",
+    "DisputeStatus",
+    "DuplicateRootError",
+    "ModelRegistryClient",
+    "OwnershipDisputesClient",
+    "Priority",
+    "Record",
+    "TxResult",
+    "UnauthorizedError",
+    "UnknownDisputeError",
+    "UnknownRecordError",
+    "Vote",
+    "compute_commitment",
+    "watermark_key_hash",
+]

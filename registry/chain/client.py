@@ -1,0 +1,36 @@
+"""One base for the typed contract clients: a contract at an address, seen and signed through one ``Chain``."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Self
+
+from eth_utils import to_checksum_address
+
+from registry.chain.abi import event_dict
+from registry.chain.connection import Chain
+from registry.chain.types import TxResult
+
+
+class ContractClient:
+    """A deployed contract plus the signer that sends its transactions."""
+
+    contract_name: ClassVar[str]
+
+    def __init__(self, chain: Chain, address: str) -> None:
+        self.chain = chain
+        self.address = to_checksum_address(address)
+        self.contract = chain.contract(self.contract_name, self.address)
+
+    def using(self, chain: Chain) -> Self:
+        """The same contract, signed by another account (an arbiter, a buyer, the suspect's owner…)."""
+        return type(self)(chain, self.address)
+
+    def events(self, name: str, from_block: int = 0, **argument_filters: Any) -> list[dict[str, Any]]:
+        """Decoded logs of event ``name``, oldest first."""
+        logs = self.contract.events[name].get_logs(
+            from_block=from_block, argument_filters=argument_filters or None
+        )
+        return [event_dict(log) for log in logs]
+
+    def _transact(self, fn: Any, *, value: int = 0) -> TxResult:
+        return self.chain.transact(fn, value=value, events_from=self.contract)

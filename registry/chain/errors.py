@@ -1,0 +1,93 @@
+"""Chain-side errors: a leaf module, so every other module of ``registry.chain`` (and the flows) can import it.
+
+Every failure is a ``ChainError``. A contract revert becomes ``ContractRevertError`` carrying the custom error's
+name and decoded arguments and a sentence from the error's NatSpec; the subclasses below group the reverts a
+caller acts on. A node that cannot be reached becomes ``ChainUnavailableError`` naming the URL.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ipfs.errors import LedgermarkError
+
+
+class ChainError(LedgermarkError):
+    """Root of every chain-side failure."""
+
+
+class ChainUnavailableError(ChainError):
+    """The node does not answer: the message names the URL and what to do."""
+
+    def __init__(self, url: str, cause: BaseException | None = None) -> None:
+        self.url = url
+        hint = (
+            "start it (e.g. `ledgermark chain start`, or Ganache/Anvil) or point the configuration elsewhere"
+        )
+        reason = f" ({type(cause).__name__})" if cause is not None else ""
+        super().__init__(f"Ethereum node at {url} is not reachable{reason}; {hint}")
+
+
+class ContractRevertError(ChainError):
+    """A contract call reverted. ``name`` is the custom error (or ``Panic``/``Error``), ``error_args`` its values."""
+
+    def __init__(self, name: str, error_args: dict[str, Any], description: str = "") -> None:
+        self.name = name
+        self.error_args = error_args
+        self.description = description
+        shown = ", ".join(f"{k}={_show(v)}" for k, v in error_args.items())
+        text = f"{name}({shown})"
+        super().__init__(f"{text}: {description}" if description else text)
+
+
+class UnknownRecordError(ContractRevertError):
+    """No registry record has the requested id."""
+
+
+class UnknownDisputeError(ContractRevertError):
+    """No dispute has the requested id."""
+
+
+class UnauthorizedError(ContractRevertError):
+    """The signing account may not do this (not the owner, claimant, or an arbiter)."""
+
+
+class CommitmentError(ContractRevertError):
+    """The registration's commitment is missing, reused, too new or too old."""
+
+
+class DuplicateRootError(ContractRevertError):
+    """The Merkle root is already registered."""
+
+
+class DisputeStateError(ContractRevertError):
+    """The dispute is in the wrong state for this call (deadline, already voted, already resolved, key)."""
+
+
+ERROR_CLASSES: dict[str, type[ContractRevertError]] = {
+    "ModelRegistryUnknownRecord": UnknownRecordError,
+    "OwnershipDisputesUnknownDispute": UnknownDisputeError,
+    "ModelRegistryUnauthorizedAccount": UnauthorizedError,
+    "OwnershipDisputesUnauthorizedAccount": UnauthorizedError,
+    "OwnershipDisputesNotRecordOwner": UnauthorizedError,
+    "OwnershipDisputesNotClaimant": UnauthorizedError,
+    "OwnershipDisputesConflictOfInterest": UnauthorizedError,
+    "ModelRegistryCommitmentNotFound": CommitmentError,
+    "ModelRegistryCommitmentUsed": CommitmentError,
+    "ModelRegistryCommitmentTooNew": CommitmentError,
+    "ModelRegistryCommitmentTooOld": CommitmentError,
+    "ModelRegistryCommitmentExists": CommitmentError,
+    "ModelRegistryRootAlreadyRegistered": DuplicateRootError,
+    "OwnershipDisputesAlreadyVoted": DisputeStateError,
+    "OwnershipDisputesAlreadyResolved": DisputeStateError,
+    "OwnershipDisputesVotingOpen": DisputeStateError,
+    "OwnershipDisputesVotingClosed": DisputeStateError,
+    "OwnershipDisputesKeyNotRevealed": DisputeStateError,
+    "OwnershipDisputesKeyAlreadyRevealed": DisputeStateError,
+}
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, (bytes, bytearray)):
+        return "0x" + bytes(value).hex()
+    return repr(value) if isinstance(value, str) else str(value)

@@ -1,0 +1,204 @@
+"""``ModelRegistryClient``: commit–reveal registration, records, Merkle proofs and lineage reads.
+
+Registration is two transactions (DESIGN.md §5): a commitment bound to the signer, then after the minimum age
+the reveal; ``publish`` does both. Reads return ``Record`` values; rendering lives in ``registry.lineage``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from eth_utils import to_checksum_address
+
+from registry.chain.abi import call
+from registry.chain.client import ContractClient
+from registry.chain.errors import ChainError, ContractRevertError, DuplicateRootError
+from registry.chain.types import ZERO_HASH, Derivation, Record, TxResult, check_bytes32, compute_commitment
+
+MAX_ANCESTRY = 256
+
+
+class ModelRegistryClient(ContractClient):
+    """Typed binding of ``ModelRegistry`` for one signer."""
+
+    contract_name = "ModelRegistry"
+
+    # -- writes --------------------------------------------------------------------------------
+
+    def commit(self, commitment: bytes) -> TxResult:
+        """Store a commitment; ``register`` may follow after ``min_commit_age`` blocks."""
+        check_bytes32(commitment, "commitment")
+        return self._transact(self.contract.functions.commit(commitment))
+
+    def compute_commitment(self, root: bytes, watermark_key_hash: bytes, salt: bytes) -> bytes:
+        """The commitment this client's signer must make to register these values (computed locally)."""
+        return compute_commitment(
+            self.chain.chain_id, self.address, self.chain.address, root, watermark_key_hash, salt
+        )
+
+    def register(
+        self,
+        root: bytes,
+        leaf_count: int,
+        manifest_cid: str,
+        watermark_key_hash: bytes = ZERO_HASH,
+        parent_id: int = 0,
+        derivation: Derivation = Derivation.NONE,
+        *,
+        salt: bytes,
+    ) -> tuple[int, TxResult]:
+        """Reveal a committed registration; returns the new record id."""
+        fn = self.contract.functions.register(
+            root, leaf_count, manifest_cid, watermark_key_hash, parent_id, int(derivation), salt
+        )
+        result = self._transact(fn)
+        return int(result.event("ModelRegistered")["recordId"]), result
+
+    def publish(
+        self,
+        root: bytes,
+        leaf_count: int,
+        manifest_cid: str,
+        watermark_key_hash: bytes = ZERO_HASH,
+        parent_id: int = 0,
+        derivation: Derivation = Derivation.NONE,
+        *,
+        poll_interval_s: float = 2.0,
+        timeout_s: float = 600.0,
+    ) -> tuple[int, TxResult]:
+        """Commit with a fresh salt, wait the minimum age, register. Returns the record id and the reveal."""
+        self._precheck(root, parent_id, derivation)
+        salt = os.urandom(32)
+        committed = self.commit(self.compute_commitment(root, watermark_key_hash, salt))
+        self._await_min_age(committed.block_number, poll_interval_s, timeout_s)
+        return self.register(
+            root, leaf_count, manifest_cid, watermark_key_hash, parent_id, derivation, salt=salt
+        )
+
+    def transfer(self, record_id: int, new_owner: str) -> TxResult:
+        """Sell the rights to a record: only its owner may."""
+        return self._transact(self.contract.functions.transfer(record_id, to_checksum_address(new_owner)))
+
+    def revoke(self, record_id: int) -> TxResult:
+        """Revoke a record: it stays readable and is reported as revoked."""
+        return self._transact(self.contract.functions.revoke(record_id))
+
+    # -- reads ---------------------------------------------------------------------------------
+
+    def record(self, record_id: int) -> Record:
+        """The record; ``UnknownRecordError`` for an unknown id."""
+        raw = call(self.contract.functions.record(record_id))
+        return _record_from_tuple(record_id, raw)
+
+    def record_id_by_root(self, root: bytes) -> int | None:
+        record_id = call(self.contract.functions.recordIdByRoot(root))
+        return int(record_id) or None
+
+    def record_count(self) -> int:
+        return int(call(self.contract.functions.recordCount()))
+
+    def parent_of(self, record_id: int) -> tuple[int, Derivation]:
+        parent_id, derivation = call(self.contract.functions.parentOf(record_id))
+        return int(parent_id), Derivation(derivation)
+
+    def commitment_state(self, commitment: bytes) -> tuple[int, bool]:
+        """(block the commitment was made in, 0 if never; whether it was consumed)."""
+        block, used = call(self.contract.functions.commitmentState(commitment))
+        return int(block), bool(used)
+
+    def commit_ages(self) -> tuple[int, int]:
+        """(minimum, maximum) commitment age in blocks."""
+        return int(call(self.contract.functions.minCommitAge())), int(
+            call(self.contract.functions.maxCommitAge())
+        )
+
+    def verify_artifact(self, record_id: int, leaf: bytes, index: int, proof: Sequence[bytes]) -> bool:
+        """The contract's Merkle check (same rules as ``verifier.merkle``); revocation is in ``record``."""
+        return bool(call(self.contract.functions.verifyArtifact(record_id, leaf, index, list(proof))))
+
+    def ancestry(self, record_id: int, *, max_depth: int = MAX_ANCESTRY) -> list[Record]:
+        """The record, its parent, grandparent… up to a root record (bounded by ``max_depth``)."""
+        chain = [self.record(record_id)]
+        while chain[-1].parent_id and len(chain) < max_depth:
+            chain.append(self.record(chain[-1].parent_id))
+        return chain
+
+    def children(self, record_id: int, from_block: int = 0) -> list[int]:
+        """Ids of the records registered with ``record_id`` as parent (from the indexed event topic)."""
+        logs = self.contract.events.ModelRegistered.get_logs(
+            from_block=from_block, argument_filters={"parentId": record_id}
+        )
+        return sorted(int(log["args"]["recordId"]) for log in logs)
+
+    # -- internals -----------------------------------------------------------------------------
+
+    def _precheck(self, root: bytes, parent_id: int, derivation: Derivation) -> None:
+        """Fail before spending a commit transaction on a registration that must revert."""
+        check_bytes32(root, "root")
+        existing = self.record_id_by_root(root)
+        if existing:
+            raise DuplicateRootError(
+                "ModelRegistryRootAlreadyRegistered",
+                {"root": root, "recordId": existing},
+                "The root is already registered.",
+            )
+        if parent_id:
+            self.record(parent_id)
+        if (parent_id == 0) != (Derivation(derivation) is Derivation.NONE):
+            raise ContractRevertError(
+                "ModelRegistryInvalidDerivation",
+                {"parentId": parent_id, "derivation": Derivation(derivation)},
+                "The derivation does not fit the parent: `None` iff `parentId == 0`.",
+            )
+
+    def _await_min_age(self, commit_block: int, poll_interval_s: float, timeout_s: float) -> None:
+        """Wait until the *latest* block is ``min_commit_age`` past ``commit_block``.
+
+        The reveal lands in a later block anyway, but some nodes (Anvil) estimate gas with ``block.number`` of
+        the latest block, so an estimate made one block early would see the commitment as too new.
+        """
+        min_age, _ = self.commit_ages()
+        ready_at = commit_block + min_age
+        if self.chain.is_dev_chain:
+            self.chain.mine(ready_at - self.chain.block_number())
+            return
+        deadline = time.monotonic() + timeout_s
+        while self.chain.block_number() < ready_at:
+            if time.monotonic() > deadline:
+                raise ChainError(
+                    f"commitment at block {commit_block} did not reach age {min_age} in {timeout_s} s"
+                )
+            time.sleep(poll_interval_s)
+
+
+def _record_from_tuple(record_id: int, raw: Sequence[Any]) -> Record:
+    (
+        owner,
+        leaf_count,
+        derivation,
+        revoked,
+        root,
+        key_hash,
+        parent_id,
+        commit_block,
+        reg_block,
+        reg_at,
+        cid,
+    ) = raw
+    return Record(
+        record_id=int(record_id),
+        owner=to_checksum_address(owner),
+        root=bytes(root),
+        leaf_count=int(leaf_count),
+        manifest_cid=str(cid),
+        watermark_key_hash=bytes(key_hash),
+        parent_id=int(parent_id),
+        derivation=Derivation(derivation),
+        commit_block=int(commit_block),
+        registered_block=int(reg_block),
+        registered_at=int(reg_at),
+        revoked=bool(revoked),
+    )

@@ -1,0 +1,339 @@
+"""FLOW 3, the ownership dispute: evidence → open (with the bond) → reveal the key → arbiters review and vote →
+finalise after the deadline.
+
+The claimant runs ``claim``: the watermark test on the suspect model (``gather_evidence``), the report pinned to
+IPFS, the dispute opened with the report's CID. Each arbiter runs ``review``: the same test, independently, from
+the revealed key and the suspect model, then ``vote`` with the CID of its own report. Anyone may ``finalise``.
+Chain steps take the signer's ``OwnershipDisputesClient``, so who acts is explicit; each checks locally what the
+contract would reject for a predictable reason (wrong key, deadline not reached), so a caller gets the same
+named error without paying for a failing transaction. The watermark engine (torch) is imported only by the
+steps that run a model.
+
+The watermark key is bound to the claimant's record by ``keccak256(key CID)``, where the key CID is the CIDv1
+(raw leaves) of the plaintext key file (see ``IModelRegistry``): it is checked before any model is run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from registry import chain as chainlib
+from registry.backends import Backends
+from registry.errors import LedgermarkError
+from registry.fetch import fetch, resolve_record
+from registry.publish import key_cid, key_hash
+from verifier.integrity import manifest as manifestlib
+
+if TYPE_CHECKING:
+    from verifier.watermark import stats
+
+
+@dataclasses.dataclass(frozen=True)
+class DisputeReport:
+    """Everything known about one dispute, for display: the stored state plus every vote's report."""
+
+    dispute: chainlib.Dispute
+    votes: list[chainlib.Vote]
+    quorum: int
+    arbiter_count: int
+
+    @property
+    def resolved(self) -> bool:
+        return self.dispute.status in (chainlib.DisputeStatus.UPHELD, chainlib.DisputeStatus.REJECTED)
+
+
+@dataclasses.dataclass(frozen=True)
+class Resolution:
+    dispute_id: int
+    outcome: chainlib.DisputeStatus
+    recipient: str
+    bond_wei: int
+    tx: chainlib.TxResult
+
+
+def open_dispute(
+    disputes: chainlib.OwnershipDisputesClient, claimant_record: int, suspect: int | bytes, evidence_cid: str
+) -> tuple[chainlib.Dispute, chainlib.TxResult]:
+    """Open a dispute of ``claimant_record`` against ``suspect`` (record id or any model's Merkle root)."""
+    dispute_id, tx = disputes.open_dispute(claimant_record, suspect, evidence_cid)
+    return disputes.dispute(dispute_id), tx
+
+
+def reveal_key(
+    disputes: chainlib.OwnershipDisputesClient, dispute_id: int, key_cid: str
+) -> chainlib.TxResult:
+    """Reveal the claimant's watermark key CID, after checking it against the record's hash locally."""
+    dispute = disputes.dispute(dispute_id)
+    registry = chainlib.ModelRegistryClient(disputes.chain, disputes.registry_address())
+    expected = registry.record(dispute.claimant_record).watermark_key_hash
+    actual = chainlib.watermark_key_hash(key_cid)
+    if actual != expected:
+        raise chainlib.ContractRevertError(
+            "OwnershipDisputesKeyHashMismatch",
+            {"disputeId": dispute_id, "expected": expected, "actual": actual},
+            "keccak256 of this key CID is not the watermark-key hash the claimant record committed to",
+        )
+    return disputes.reveal_key(dispute_id, key_cid)
+
+
+def vote(
+    disputes: chainlib.OwnershipDisputesClient, dispute_id: int, uphold: bool, report_cid: str
+) -> chainlib.TxResult:
+    """Cast the signing arbiter's vote with the CID of its evidence report."""
+    return disputes.vote(dispute_id, uphold, report_cid)
+
+
+def finalise(
+    disputes: chainlib.OwnershipDisputesClient, dispute_id: int, *, skip_wait_on_dev_chain: bool = False
+) -> Resolution:
+    """Resolve the dispute once its deadline has passed.
+
+    With ``skip_wait_on_dev_chain`` a dev chain's clock is advanced past the deadline first (demos, tests);
+    otherwise an early call raises ``DisputeStateError`` (``OwnershipDisputesVotingOpen``) without a transaction.
+    """
+    dispute = disputes.dispute(dispute_id)
+    now = disputes.chain.w3.eth.get_block("latest")["timestamp"]
+    if dispute.status is chainlib.DisputeStatus.OPEN and now <= dispute.deadline:
+        if skip_wait_on_dev_chain and disputes.chain.is_dev_chain:
+            disputes.chain.time_travel(dispute.deadline - now + 1)
+        else:
+            raise chainlib.DisputeStateError(
+                "OwnershipDisputesVotingOpen",
+                {"disputeId": dispute_id, "deadline": dispute.deadline},
+                f"voting is open for another {dispute.deadline - now + 1} s",
+            )
+    outcome, tx = disputes.finalise(dispute_id)
+    resolved = tx.event("DisputeResolved")
+    return Resolution(dispute_id, outcome, resolved["recipient"], int(resolved["bond"]), tx)
+
+
+def report(disputes: chainlib.OwnershipDisputesClient, dispute_id: int) -> DisputeReport:
+    """The dispute's state, its votes with report CIDs, and the M-of-N parameters."""
+    return DisputeReport(
+        dispute=disputes.dispute(dispute_id),
+        votes=disputes.votes(dispute_id),
+        quorum=disputes.quorum(),
+        arbiter_count=disputes.arbiter_count(),
+    )
+
+
+def run_dispute(
+    claimant: chainlib.OwnershipDisputesClient,
+    claimant_record: int,
+    suspect: int | bytes,
+    evidence_cid: str,
+    key_cid: str,
+    rulings: Sequence[tuple[chainlib.OwnershipDisputesClient, bool, str]],
+    *,
+    skip_wait_on_dev_chain: bool = True,
+) -> tuple[Resolution, DisputeReport]:
+    """The whole flow in one call: open, reveal, one vote per ``(arbiter client, uphold, report CID)``, finalise."""
+    dispute, _ = open_dispute(claimant, claimant_record, suspect, evidence_cid)
+    reveal_key(claimant, dispute.dispute_id, key_cid)
+    for arbiter, uphold, report_cid in rulings:
+        vote(arbiter, dispute.dispute_id, uphold, report_cid)
+    resolution = finalise(claimant, dispute.dispute_id, skip_wait_on_dev_chain=skip_wait_on_dev_chain)
+    return resolution, report(claimant, dispute.dispute_id)
+
+
+# --------------------------------------------------------------------------- evidence
+
+KEY_CAT_LIMIT = 256 << 20
+
+
+@dataclasses.dataclass(frozen=True)
+class Evidence:
+    """One evidence report, written locally and pinned: the JSON's CID is what goes on-chain."""
+
+    result: stats.OwnershipResult
+    report_cid: str
+    html_cid: str
+    json_path: Path
+    html_path: Path
+    suspect_sha256: str
+
+
+def check_key_matches(record: chainlib.Record, key_bytes: bytes) -> None:
+    if not any(record.watermark_key_hash):
+        raise LedgermarkError(
+            f"record {record.record_id} anchors no watermark key: it cannot claim ownership"
+        )
+    if key_hash(key_bytes) != record.watermark_key_hash:
+        raise LedgermarkError(
+            f"this watermark key is not the one record {record.record_id} anchored "
+            f"(its hash is 0x{key_hash(key_bytes).hex()}, the record holds 0x{record.watermark_key_hash.hex()})"
+        )
+
+
+def suspect_root_of(model_path: Path, cid_version: int = 0) -> bytes:
+    """The Merkle root naming an unregistered suspect: a one-artifact manifest of the model file."""
+    entry = manifestlib.entry_for_file(model_path, role="model", cid_version=cid_version)
+    return manifestlib.Manifest.create(model_path.name, [entry]).root()
+
+
+def gather_evidence(
+    backends: Backends,
+    *,
+    claimant: chainlib.Record,
+    key_bytes: bytes,
+    suspect_model: Path,
+    out_dir: Path,
+    suspect_label: str,
+    alpha: float = 0.01,
+    extra_facts: dict[str, str] | None = None,
+) -> Evidence:
+    """Extract the claimant's watermark from the suspect model, test it, write and pin the report."""
+    from registry import watermarking
+    from verifier import watermark
+
+    check_key_matches(claimant, key_bytes)
+    key = watermark.WatermarkKey.from_bytes(key_bytes)
+    assessment = watermarking.assess(suspect_model, key, alpha)
+    facts = {
+        "chain id": str(backends.chain.chain_id),
+        "registry": backends.registry.address,
+        "claimant record": str(claimant.record_id),
+        "claimant root": "0x" + claimant.root.hex(),
+        "claimant owner": claimant.owner,
+        "claimant registered at block": str(claimant.registered_block),
+        "watermark key CID": key_cid(key_bytes),
+        "suspect": suspect_label,
+        "suspect model file": suspect_model.name,
+        **(extra_facts or {}),
+    }
+    json_path, html_path = watermarking.write_report(assessment, key, out_dir, facts)
+    return Evidence(
+        result=assessment.result,
+        report_cid=backends.store.add_file(json_path, cid_version=1),
+        html_cid=backends.store.add_file(html_path, cid_version=1),
+        json_path=json_path,
+        html_path=html_path,
+        suspect_sha256=assessment.model_sha256,
+    )
+
+
+def revealed_key(backends: Backends, dispute: chainlib.Dispute) -> bytes:
+    """The plaintext key a claimant revealed, fetched from IPFS and proven against the CID on-chain."""
+    if not dispute.key_revealed:
+        raise LedgermarkError(
+            f"dispute {dispute.dispute_id}: the claimant has not revealed the watermark key yet"
+        )
+    return backends.store.cat(dispute.key_cid, max_size=KEY_CAT_LIMIT)
+
+
+def suspect_model_for(
+    backends: Backends, dispute: chainlib.Dispute, given: Path | None, workdir: Path
+) -> Path:
+    """The suspect's model file: fetched (and verified) through the registry when the suspect is registered,
+    else the file the arbiter was given, which must hash to the disputed root."""
+    if dispute.suspect_record:
+        result = fetch(backends, str(dispute.suspect_record), workdir)
+        models = [workdir / e.path for e in result.manifest.entries if e.role == "model"]
+        if len(models) != 1:
+            raise LedgermarkError(
+                f"record {dispute.suspect_record} has {len(models)} artifacts with role 'model'; pass --model"
+            )
+        return models[0]
+    if given is None:
+        raise LedgermarkError(
+            f"dispute {dispute.dispute_id}: the suspect (root 0x{dispute.suspect_root.hex()}) is not registered; "
+            "pass the suspect model file with --model"
+        )
+    for version in (0, 1):
+        if suspect_root_of(given, version) == dispute.suspect_root:
+            return given
+    raise LedgermarkError(
+        f"{given} is not the disputed model: its root is not 0x{dispute.suspect_root.hex()}"
+    )
+
+
+# --------------------------------------------------------------------------- claimant and arbiter, end to end
+
+
+@dataclasses.dataclass(frozen=True)
+class Claim:
+    """A dispute the claimant opened, with the evidence it cites."""
+
+    dispute: chainlib.Dispute
+    evidence: Evidence
+    tx: chainlib.TxResult
+
+
+def claim(
+    backends: Backends,
+    claimant_reference: str,
+    suspect_model: Path,
+    key_bytes: bytes,
+    *,
+    report_dir: Path,
+    suspect: str | None = None,
+    force: bool = False,
+) -> Claim:
+    """Test the suspect for the claimant's watermark, pin the evidence, and open a dispute with the bond.
+
+    ``suspect`` names a registered record (id or root); by default the model file's own root is used, and
+    mapped to its record when that model is registered. Refuses (nothing opened, no bond) unless the test says
+    "copy" or ``force`` is set.
+    """
+    record = resolve_record(backends, claimant_reference)
+    suspect_ref = suspect_reference(backends, suspect, suspect_model)
+    evidence = gather_evidence(
+        backends,
+        claimant=record,
+        key_bytes=key_bytes,
+        suspect_model=suspect_model,
+        out_dir=report_dir,
+        suspect_label=describe_suspect(suspect_ref),
+    )
+    if not evidence.result.is_copy and not force:
+        raise LedgermarkError(
+            f"the test does not support a claim ({evidence.result.verdict}); no dispute opened "
+            f"(report in {evidence.html_path}; --force opens one anyway)"
+        )
+    dispute, tx = open_dispute(backends.disputes, record.record_id, suspect_ref, evidence.report_cid)
+    return Claim(dispute=dispute, evidence=evidence, tx=tx)
+
+
+def review(backends: Backends, dispute_id: int, *, report_dir: Path, model: Path | None = None) -> Evidence:
+    """An arbiter's own test: fetch the revealed key and the suspect (verified), re-run it, pin the report."""
+    with tempfile.TemporaryDirectory(prefix="ledgermark-dispute-") as scratch:
+        dispute = backends.disputes.dispute(dispute_id)
+        key_bytes = revealed_key(backends, dispute)
+        suspect_model = suspect_model_for(backends, dispute, model, Path(scratch))
+        return gather_evidence(
+            backends,
+            claimant=backends.registry.record(dispute.claimant_record),
+            key_bytes=key_bytes,
+            suspect_model=suspect_model,
+            out_dir=report_dir,
+            suspect_label=describe_suspect(dispute.suspect_record or dispute.suspect_root),
+            extra_facts={"dispute": str(dispute_id), "reviewed by": backends.chain.address},
+        )
+
+
+def suspect_reference(backends: Backends, suspect: str | None, model: Path) -> int | bytes:
+    """A record id if the suspect is registered, else its Merkle root."""
+    if suspect is None:
+        root = suspect_root_of(model, backends.settings.cid_version)
+        return backends.registry.record_id_by_root(root) or root
+    if suspect.isdecimal():
+        return resolve_record(backends, suspect).record_id
+    try:
+        root = bytes.fromhex(suspect.removeprefix("0x"))
+    except ValueError:
+        root = b""
+    if len(root) != 32:
+        raise LedgermarkError(f"--suspect {suspect!r} is neither a record id nor a 0x-prefixed 32-byte root")
+    return backends.registry.record_id_by_root(root) or root
+
+
+def describe_suspect(reference: int | bytes) -> str:
+    return (
+        f"record {reference}"
+        if isinstance(reference, int)
+        else f"unregistered model, root 0x{reference.hex()}"
+    )
