@@ -30,7 +30,6 @@ class Backends:
     chain: chainlib.Chain
     registry: chainlib.ModelRegistryClient
     disputes: chainlib.OwnershipDisputesClient
-    deployment_block: int = 0
 
     def describe(self) -> dict[str, str]:
         return {
@@ -60,9 +59,10 @@ def open_backends(settings: Settings, *, deploy_if_missing: bool | None = None) 
             settings=settings,
             store=store,
             chain=chain,
-            registry=chainlib.ModelRegistryClient(chain, deployment.registry),
-            disputes=chainlib.OwnershipDisputesClient(chain, deployment.disputes),
-            deployment_block=deployment.block,
+            registry=chainlib.ModelRegistryClient(chain, deployment.registry, deployed_at=deployment.block),
+            disputes=chainlib.OwnershipDisputesClient(
+                chain, deployment.disputes, deployed_at=deployment.block
+            ),
         )
 
 

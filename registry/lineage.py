@@ -54,7 +54,7 @@ def _family(
     queue = deque([top.record_id])
     while queue and len(nodes) < max_nodes:
         parent = queue.popleft()
-        for child in backends.registry.children(parent, from_block=backends.deployment_block):
+        for child in backends.registry.children(parent):
             if child in nodes or len(nodes) >= max_nodes:
                 continue
             nodes[child] = backends.registry.record(child)

@@ -12,23 +12,31 @@ from registry.chain.types import TxResult
 
 
 class ContractClient:
-    """A deployed contract plus the signer that sends its transactions."""
+    """A deployed contract plus the signer that sends its transactions.
+
+    ``deployed_at`` is the block the contract was deployed in (0 when unknown): event scans start there, not at
+    genesis, so listing lineage or votes on a long chain does not read every block before the contract existed.
+    """
 
     contract_name: ClassVar[str]
 
-    def __init__(self, chain: Chain, address: str) -> None:
+    def __init__(self, chain: Chain, address: str, *, deployed_at: int = 0) -> None:
         self.chain = chain
         self.address = to_checksum_address(address)
+        self.deployed_at = deployed_at
         self.contract = chain.contract(self.contract_name, self.address)
 
     def using(self, chain: Chain) -> Self:
         """The same contract, signed by another account (an arbiter, a buyer, the suspect's owner…)."""
-        return type(self)(chain, self.address)
+        return type(self)(chain, self.address, deployed_at=self.deployed_at)
 
-    def events(self, name: str, from_block: int = 0, **argument_filters: Any) -> list[dict[str, Any]]:
-        """Decoded logs of event ``name``, oldest first."""
+    def events(
+        self, name: str, from_block: int | None = None, **argument_filters: Any
+    ) -> list[dict[str, Any]]:
+        """Decoded logs of event ``name``, oldest first, from ``from_block`` (default: the deployment block)."""
         logs = self.contract.events[name].get_logs(
-            from_block=from_block, argument_filters=argument_filters or None
+            from_block=self.deployed_at if from_block is None else from_block,
+            argument_filters=argument_filters or None,
         )
         return [event_dict(log) for log in logs]
 

@@ -64,7 +64,7 @@ def deploy_disputes(
 
 def deploy_contracts(chain: Chain, book: DeploymentBook | None = None) -> Deployment:
     """Deploy the registry and its dispute contract with dev parameters; remember them in ``book`` when given."""
-    block = chain.block_number()
+    block = chain.block_number() + 1  # the deployment is mined in this block or later: safe to scan from
     registry = deploy_registry(chain)
     disputes = deploy_disputes(
         chain,

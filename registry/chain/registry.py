@@ -126,11 +126,9 @@ class ModelRegistryClient(ContractClient):
             chain.append(self.record(chain[-1].parent_id))
         return chain
 
-    def children(self, record_id: int, from_block: int = 0) -> list[int]:
+    def children(self, record_id: int) -> list[int]:
         """Ids of the records registered with ``record_id`` as parent (from the indexed event topic)."""
-        logs = self.contract.events.ModelRegistered.get_logs(
-            from_block=from_block, argument_filters={"parentId": record_id}
-        )
+        logs = self.events("ModelRegistered", parentId=record_id)
         return sorted(int(log["args"]["recordId"]) for log in logs)
 
     # -- internals -----------------------------------------------------------------------------

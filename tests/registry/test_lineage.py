@@ -41,3 +41,14 @@ def test_family_walk_is_bounded(backends, published, tmp_path: Path) -> None:
     for seed in range(3):
         _derive(backends, published.record_id, Derivation.OTHER, tmp_path / f"child{seed}", 10 + seed)
     assert len(lineage.lineage(backends, str(published.record_id), max_nodes=2).family) == 2
+
+
+def test_event_scans_start_at_the_deployment_block(backends, published, tmp_path: Path) -> None:
+    """The deployment block is remembered, and lineage reads events from there, not from genesis."""
+    child = _derive(backends, published.record_id, Derivation.FINE_TUNE, tmp_path / "child", 4)
+    registry = backends.registry
+    assert 0 < registry.deployed_at <= backends.registry.record(published.record_id).registered_block
+    assert registry.children(published.record_id) == [child]
+    after = backends.registry.record(child).registered_block + 1
+    late = type(registry)(registry.chain, registry.address, deployed_at=after)
+    assert late.children(published.record_id) == []  # the scan really starts at deployed_at
