@@ -18,6 +18,8 @@ from registry.config import CHAIN_EMBEDDED, CHAIN_LOCAL, IPFS_EMBEDDED, Settings
 from registry.errors import ConfigError
 
 if TYPE_CHECKING:
+    from web3.providers import BaseProvider
+
     from ipfs.store import ContentStore
     from registry import chain as chainlib
     from registry.chain import deployments, localnode
@@ -94,10 +96,8 @@ def open_chain(settings: Settings) -> Iterator[chainlib.Chain]:
 
         yield chainlib.Chain.connect(EthereumTesterProvider(), settings.private_key)
     elif settings.chain == CHAIN_LOCAL:
-        with _managed_node(settings.chain_dir) as (url, dev_key):
-            yield chainlib.Chain.connect(
-                Web3.HTTPProvider(url, request_kwargs={"timeout": 30}), settings.private_key or dev_key
-            )
+        with _managed_node(settings.chain_dir) as (provider, dev_key):
+            yield chainlib.Chain.connect(provider, settings.private_key or dev_key)
     else:
         if not settings.private_key:
             raise ConfigError(
@@ -109,23 +109,36 @@ def open_chain(settings: Settings) -> Iterator[chainlib.Chain]:
 
 
 @contextlib.contextmanager
-def _managed_node(chain_dir: Path) -> Iterator[tuple[str, str]]:
-    """Reuse the data dir's node if one is running (``ledgermark chain start``), else run one for this command.
+def _managed_node(chain_dir: Path) -> Iterator[tuple[BaseProvider, str]]:
+    """A provider for the data dir's chain: the node `chain start` left running, else one for this command.
 
-    A lock file serialises commands on the same data dir: the node's database admits one process at a time.
+    The default node (Anvil) keeps its state in ``chain_dir``; the provider saves it after every block, so what
+    a command reports is on disk. A per-command node dies with this process, even on SIGKILL. A lock file
+    serialises commands on one data dir: they share one state file.
     """
     from registry.chain import localnode
 
+    node_class = localnode.default_node_class()
     chain_dir.mkdir(parents=True, exist_ok=True)
     with open(chain_dir / "lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        running = localnode.GanacheNode.find_running(chain_dir)
+        running = node_class.find_running(chain_dir)
         if running is not None:
-            yield running.url, running.first_key
+            yield _node_provider(running), running.first_key
             return
-        node = localnode.GanacheNode.managed(chain_dir)
-        with node:
-            yield node.url, node.first_key
+        with node_class.managed(chain_dir, die_with_parent=True) as node:
+            yield _node_provider(node), node.first_key
+
+
+def _node_provider(node: localnode.LocalNode) -> BaseProvider:
+    """HTTP to the node; for Anvil one that saves its state file after every block."""
+    from web3 import Web3
+
+    from registry.chain import localnode
+
+    if isinstance(node, localnode.AnvilNode) and node.state_path is not None:
+        return localnode.StateSavingProvider(node.url, node.state_path)
+    return Web3.HTTPProvider(node.url, request_kwargs={"timeout": 30})
 
 
 def _deployment(settings: Settings, chain: chainlib.Chain, deploy_if_missing: bool) -> deployments.Deployment:
@@ -149,30 +162,30 @@ def _deployment(settings: Settings, chain: chainlib.Chain, deploy_if_missing: bo
 
 
 def start_managed_chain(settings: Settings) -> localnode.LocalNode:
-    """Start the data dir's node in the background, or return the one already running."""
+    """Start the data dir's node in the background (it outlives this command), or return the running one."""
     from registry.chain import localnode
 
     _require_local(settings)
+    node_class = localnode.default_node_class()
     settings.chain_dir.mkdir(parents=True, exist_ok=True)
     with open(settings.chain_dir / "lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        return (
-            localnode.GanacheNode.find_running(settings.chain_dir)
-            or localnode.GanacheNode.managed(settings.chain_dir).start()
-        )
+        return node_class.find_running(settings.chain_dir) or node_class.managed(settings.chain_dir).start()
 
 
-def stop_managed_chain(settings: Settings) -> int | None:
-    """Stop the data dir's background node by process id; returns that pid, or None if none ran."""
+def stop_managed_chain(settings: Settings) -> tuple[str, int] | None:
+    """Save and stop the data dir's background node by process id; returns (kind, pid), or None if none ran."""
     from registry.chain import localnode
 
     _require_local(settings)
-    node = localnode.GanacheNode.find_running(settings.chain_dir)
+    node = localnode.default_node_class().find_running(settings.chain_dir)
     if node is None:
         return None
+    if isinstance(node, localnode.AnvilNode):
+        node.save_state()
     pid = node.pid
     node.stop()
-    return pid
+    return (node.kind, pid) if pid is not None else None
 
 
 def deploy_on(settings: Settings, *, force: bool = False) -> deployments.Deployment:

@@ -1,25 +1,25 @@
-"""Launchers for the real local chains: Ganache 7.9.2 and Anvil 1.7.1 from ``ganache/node_modules``.
+"""The real local chains, Anvil and Ganache, run through the shared supervisor (``registry.supervisor``).
 
-Both start on 127.0.0.1 (a chosen or a free port) with the same deterministic wallet (``DEV_MNEMONIC``, ten
-accounts of 1000 ETH each) and chain id 1337, so the dev keys are known without asking the node. Ganache keeps
-its database in ``db_path`` (``--database.dbPath``); Anvil loads and dumps ``state_path`` (``--state``).
+Their configuration (dev mnemonic, chain id 1337, hardfork, account count and balance, each node's argv) lives
+in ``ganache/localchain.json``, shipped as package data of ``registry.chain``; nothing here repeats it.
+Binaries are found by ``find_binary``: the ``LEDGERMARK_<NODE>_BIN`` variable when set (an explicit choice
+wins), else the project's npm folder ``ganache/node_modules/.bin``, else ``PATH``.
 
-A node runs in its own process group and is stopped by process id only (SIGTERM to the group, then SIGKILL):
-never by name, so parallel test runs and other users' nodes are left alone. With ``pidfile`` set, the pid and
-port are written to a small JSON file so a later process can find the node (``find_running``) and reuse or
-stop it; that is how ``ledgermark chain start``/``stop`` keep one Ganache across commands.
+The default persistent chain is Anvil with its state in a file of the data dir (``docs/results/default_chain.md``
+has the measurement behind that choice). Anvil keeps state in memory, so ``StateSavingProvider`` asks it for
+``anvil_dumpState`` after every mined block and replaces the file atomically: a record reported published is
+on disk before the command says so, and a SIGKILL at any moment leaves the previous complete state.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
+import gzip
+import importlib.resources
 import json
 import os
-import signal
-import socket
-import subprocess
-import tempfile
-import time
+import shutil
 from pathlib import Path
 from types import TracebackType
 from typing import Any, ClassVar, Self
@@ -27,34 +27,63 @@ from typing import Any, ClassVar, Self
 import requests
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
+from web3 import HTTPProvider
+from web3.types import RPCEndpoint, RPCResponse
 
-from registry.chain.errors import ChainError
+from registry import supervisor
+from registry.chain.errors import ChainError, ChainUnavailableError
 
 ROOT = Path(__file__).resolve().parents[2]
 NODE_MODULES = ROOT / "ganache" / "node_modules"
-DEV_MNEMONIC = "test test test test test test test test test test test junk"
-DEV_CHAIN_ID = 1337
-DEV_ACCOUNT_COUNT = 10
-DEV_BALANCE_ETH = 1000
-HOST = "127.0.0.1"
 PIDFILE_NAME = "node.json"
 
 
 class DevChainError(ChainError):
-    """A local chain could not be started, found or stopped; the message carries the log tail."""
+    """A local chain could not be found, started or stopped; the message says why and what to do."""
+
+
+@functools.cache
+def config() -> dict[str, Any]:
+    """The local-chain configuration, ``registry/chain/localchain.json`` (-> ``ganache/localchain.json``)."""
+    return json.loads((importlib.resources.files("registry.chain") / "localchain.json").read_text())
+
+
+DEV_MNEMONIC: str = config()["mnemonic"]
+DEV_CHAIN_ID: int = config()["chain_id"]
+DEV_ACCOUNT_COUNT: int = config()["accounts"]
+HOST: str = config()["host"]
 
 
 def dev_accounts(count: int = DEV_ACCOUNT_COUNT) -> list[LocalAccount]:
-    """The first ``count`` accounts of the dev wallet: BIP-44 m/44'/60'/0'/0/i of ``DEV_MNEMONIC`` (~30 ms each)."""
+    """The first ``count`` accounts of the dev wallet (BIP-44 m/44'/60'/0'/0/i, ~30 ms each: derive only what you use)."""
     Account.enable_unaudited_hdwallet_features()
     return [Account.from_mnemonic(DEV_MNEMONIC, account_path=f"m/44'/60'/0'/0/{i}") for i in range(count)]
 
 
+def find_binary(kind: str) -> Path:
+    """The executable of node ``kind``: ``$LEDGERMARK_<KIND>_BIN``, else the npm folder, else ``PATH``."""
+    spec = config()["nodes"][kind]
+    variable, name = spec["env"], spec["binary"]
+    explicit = os.environ.get(variable)
+    if explicit:
+        path = Path(explicit).expanduser()
+        if path.is_file() and os.access(path, os.X_OK):
+            return path
+        raise DevChainError(f"{variable}={explicit} (environment) is not an executable file")
+    npm = NODE_MODULES / ".bin" / name
+    if npm.is_file() and os.access(npm, os.X_OK):
+        return npm
+    found = shutil.which(name)
+    if found:
+        return Path(found)
+    raise DevChainError(
+        f"{kind} not found: looked in {variable} (environment, unset), the project's npm folder {npm.parent} "
+        f"and PATH; install it with {spec['install']}, or set {variable} to its path"
+    )
+
+
 def free_port() -> int:
-    """A port that was free a moment ago (the node binds it right after)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
+    return supervisor.free_port()
 
 
 def chain_id_at(url: str, timeout_s: float = 1.0) -> int | None:
@@ -72,7 +101,6 @@ class LocalNode:
     """One local chain process. Use as a context manager, or ``start()``/``stop()`` explicitly."""
 
     kind: ClassVar[str] = "node"
-    binary_name: ClassVar[str] = ""
 
     def __init__(
         self,
@@ -82,17 +110,16 @@ class LocalNode:
         log_path: Path | None = None,
         pidfile: Path | None = None,
         startup_timeout_s: float = 30.0,
+        die_with_parent: bool = False,
     ) -> None:
         self.data_path = Path(data_path) if data_path is not None else None
         self.port = port
         self.log_path = Path(log_path) if log_path is not None else None
         self.pidfile = Path(pidfile) if pidfile is not None else None
         self.startup_timeout_s = startup_timeout_s
-        self._proc: subprocess.Popen[bytes] | None = None
-        self._pid: int | None = None
+        self.die_with_parent = die_with_parent
+        self._daemon: supervisor.Daemon | None = None
         self._own_log = False
-
-    # -- identity ------------------------------------------------------------------------------
 
     @property
     def url(self) -> str:
@@ -102,7 +129,7 @@ class LocalNode:
 
     @property
     def pid(self) -> int | None:
-        return self._pid
+        return self._daemon.pid if self._daemon is not None else None
 
     @property
     def chain_id(self) -> int:
@@ -121,67 +148,59 @@ class LocalNode:
         """The key of dev account 0, the default signer (derived alone: deriving all ten costs ~0.3 s)."""
         return dev_accounts(1)[0].key.to_0x_hex()
 
-    # -- lifecycle -----------------------------------------------------------------------------
-
     def command(self) -> list[str]:
-        """The argv that starts this node on ``self.port``."""
-        raise NotImplementedError
+        """The argv from ``localchain.json``, with the data argument when there is data to use."""
+        cfg, spec = config(), config()["nodes"][self.kind]
+        values = {**cfg, "host": HOST, "port": self.port, "data": self.data_path}
+        argv = [str(find_binary(self.kind))] + [a.format(**values) for a in spec["argv"]]
+        if self._uses_data():
+            argv += [a.format(**values) for a in spec["data_argv"]]
+        return argv
 
     def start(self) -> Self:
-        """Start the process and wait until ``eth_chainId`` answers; raise ``DevChainError`` with the log tail."""
+        """Start the process and wait until ``eth_chainId`` answers; ``DevChainError`` carries the log tail."""
         if self.is_running():
             return self
-        binary = NODE_MODULES / ".bin" / self.binary_name
-        if not binary.exists():
-            raise DevChainError(
-                f"{binary} is missing: run `make setup` to install the npm packages in ganache/"
-            )
-        if self.port is None:
-            self.port = free_port()
-        self._prepare_data()
-        log = self._open_log()
+        find_binary(self.kind)  # fail on a missing binary before anything is created
+        self.port = self.port or free_port()
+        argv = self.command()
+        if self.data_path is not None:
+            self.data_path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            self._proc = subprocess.Popen(
-                self.command(),
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # own process group: stop() signals exactly this tree
-                cwd=ROOT,
+            self._daemon = supervisor.start(
+                argv,
+                log_path=self._log_path(),
+                ready=lambda: chain_id_at(self.url, timeout_s=0.5) is not None,
+                name=self.kind,
+                pidfile=self.pidfile,
+                facts={
+                    "port": self.port,
+                    "url": self.url,
+                    "chain_id": self.chain_id,
+                    "data_path": str(self.data_path) if self.data_path else None,
+                },
+                cwd=ROOT if ROOT.is_dir() else None,
+                timeout_s=self.startup_timeout_s,
+                die_with_parent=self.die_with_parent,
             )
-        finally:
-            log.close()
-        self._pid = self._proc.pid
-        self._wait_ready()
-        self._write_pidfile()
+        except supervisor.SupervisorError as err:
+            raise DevChainError(str(err)) from err
         return self
 
     def stop(self, timeout_s: float = 10.0) -> None:
         """SIGTERM the node's process group, SIGKILL after ``timeout_s``; idempotent."""
-        pid = self._pid
-        if pid is not None:
-            _signal_group(pid, signal.SIGTERM)
-            if not self._wait_exit(timeout_s):
-                _signal_group(pid, signal.SIGKILL)
-                self._wait_exit(5.0)
-        self._pid = None
-        self._proc = None
-        self._remove_pidfile()
+        if self._daemon is not None:
+            self._daemon.stop(timeout_s)
+            self._daemon = None
         if self._own_log and self.log_path is not None:
             with contextlib.suppress(OSError):
                 self.log_path.unlink()
 
     def is_running(self) -> bool:
-        """True while the process lives (it may still be starting)."""
-        if self._proc is not None:
-            return self._proc.poll() is None
-        return self._pid is not None and _alive(self._pid)
+        return self._daemon is not None and self._daemon.is_running()
 
     def log_tail(self, lines: int = 20) -> str:
-        if self.log_path is None or not self.log_path.exists():
-            return "(no log)"
-        text = self.log_path.read_text(errors="replace").splitlines()
-        return "\n".join(text[-lines:]) or "(empty log)"
+        return self._daemon.log_tail(lines) if self._daemon is not None else "(not started)"
 
     def __enter__(self) -> Self:
         return self.start()
@@ -191,262 +210,125 @@ class LocalNode:
     ) -> None:
         self.stop()
 
-    # -- reuse across processes ----------------------------------------------------------------
-
     @classmethod
-    def managed(cls, data_dir: Path, *, port: int | None = None) -> LocalNode:
+    def managed(cls, data_dir: Path, *, port: int | None = None, die_with_parent: bool = False) -> Self:
         """A node whose data, log and pidfile all live in ``data_dir`` (not started yet)."""
-        raise NotImplementedError
-
-    @classmethod
-    def find_running(cls, data_dir: Path) -> LocalNode | None:
-        """The node recorded in ``data_dir``'s pidfile if it still runs and answers; else None (stale file removed)."""
-        pidfile = Path(data_dir) / PIDFILE_NAME
-        info = _read_json(pidfile)
-        if not info or info.get("kind") != cls.kind:
-            return None
-        node = cls.managed(Path(data_dir), port=int(info["port"]))
-        node._pid = int(info["pid"])
-        if (
-            _alive(node._pid)
-            and _is_our_process(node._pid, cls.binary_name)
-            and chain_id_at(node.url) is not None
-        ):
-            return node
-        with contextlib.suppress(OSError):
-            pidfile.unlink()
-        return None
-
-    # -- internals -----------------------------------------------------------------------------
-
-    def _prepare_data(self) -> None:
-        if self.data_path is not None:
-            self.data_path.parent.mkdir(parents=True, exist_ok=True)
-
-    def _open_log(self) -> Any:
-        if self.log_path is None:
-            fd, name = tempfile.mkstemp(prefix=f"ledgermark-{self.kind}-", suffix=".log")
-            os.close(fd)
-            self.log_path = Path(name)
-            self._own_log = True
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        return open(self.log_path, "ab")
-
-    def _wait_ready(self) -> None:
-        deadline = time.monotonic() + self.startup_timeout_s
-        while time.monotonic() < deadline:
-            if not self.is_running():
-                code = self._proc.returncode if self._proc is not None else "?"
-                tail = self.log_tail()
-                self.stop()
-                raise DevChainError(f"{self.kind} exited with code {code} during start-up; log tail:\n{tail}")
-            if chain_id_at(self.url, timeout_s=0.5) is not None:
-                return
-            time.sleep(0.05)
-        tail = self.log_tail()
-        self.stop()
-        raise DevChainError(
-            f"{self.kind} did not answer eth_chainId at {self.url} within {self.startup_timeout_s:.0f} s; "
-            f"log tail:\n{tail}"
+        data_dir = Path(data_dir)
+        return cls(
+            data_dir / cls.data_name,  # type: ignore[attr-defined]
+            port=port,
+            log_path=data_dir / f"{cls.kind}.log",
+            pidfile=data_dir / PIDFILE_NAME,
+            die_with_parent=die_with_parent,
         )
 
-    def _wait_exit(self, timeout_s: float) -> bool:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self._proc is not None:
-                if self._proc.poll() is not None:
-                    return True
-            elif self._pid is None or not _alive(self._pid):
-                return True
-            time.sleep(0.05)
-        return False
+    @classmethod
+    def find_running(cls, data_dir: Path) -> Self | None:
+        """The node in ``data_dir``'s pidfile if that very process runs and answers; else None."""
+        daemon = supervisor.find_running(Path(data_dir) / PIDFILE_NAME, cls.kind)
+        if daemon is None or chain_id_at(str(daemon.facts.get("url")), timeout_s=2.0) is None:
+            return None
+        node = cls.managed(Path(data_dir), port=int(daemon.facts["port"]))
+        node._daemon = daemon
+        return node
 
-    def _write_pidfile(self) -> None:
-        if self.pidfile is None:
-            return
-        self.pidfile.parent.mkdir(parents=True, exist_ok=True)
-        info = {
-            "kind": self.kind,
-            "pid": self._pid,
-            "port": self.port,
-            "url": self.url,
-            "chain_id": self.chain_id,
-            "data_path": str(self.data_path) if self.data_path else None,
-            "log_path": str(self.log_path) if self.log_path else None,
-            "started_at": int(time.time()),
-        }
-        tmp = self.pidfile.with_suffix(".tmp")
-        tmp.write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
-        os.replace(tmp, self.pidfile)
+    def _uses_data(self) -> bool:
+        return self.data_path is not None
 
-    def _remove_pidfile(self) -> None:
-        if self.pidfile is None:
-            return
-        info = _read_json(self.pidfile)
-        if info is not None and info.get("port") == self.port:
-            with contextlib.suppress(OSError):
-                self.pidfile.unlink()
+    def _log_path(self) -> Path:
+        if self.log_path is None:
+            self.log_path = (
+                Path(os.environ.get("TMPDIR", "/tmp"))
+                / f"ledgermark-{self.kind}-{os.getpid()}-{id(self)}.log"
+            )
+            self._own_log = True
+        return self.log_path
 
 
 class GanacheNode(LocalNode):
-    """Ganache 7.9.2 (the default managed chain): persistent database in ``db_path``, shanghai EVM."""
+    """Ganache 7.9.2: its LevelDB database in ``data_path`` (``--database.dbPath``), shanghai EVM; ~1 s to start."""
 
     kind = "ganache"
-    binary_name = "ganache"
-
-    def __init__(
-        self,
-        db_path: Path | None = None,
-        *,
-        port: int | None = None,
-        log_path: Path | None = None,
-        pidfile: Path | None = None,
-        startup_timeout_s: float = 30.0,
-    ) -> None:
-        super().__init__(
-            db_path, port=port, log_path=log_path, pidfile=pidfile, startup_timeout_s=startup_timeout_s
-        )
+    data_name = "ganache-db"
 
     @property
     def db_path(self) -> Path | None:
         return self.data_path
 
-    def command(self) -> list[str]:
-        cmd = [
-            str(NODE_MODULES / ".bin" / "ganache"),
-            "--server.host",
-            HOST,
-            "--server.port",
-            str(self.port),
-            "--chain.chainId",
-            str(DEV_CHAIN_ID),
-            "--chain.hardfork",
-            "shanghai",
-            "--wallet.mnemonic",
-            DEV_MNEMONIC,
-            "--wallet.totalAccounts",
-            str(DEV_ACCOUNT_COUNT),
-            "--wallet.defaultBalance",
-            str(DEV_BALANCE_ETH),
-            "--logging.quiet",
-            "false",
-        ]
-        if self.data_path is not None:
-            cmd += ["--database.dbPath", str(self.data_path)]
-        return cmd
-
-    def _prepare_data(self) -> None:
+    def start(self) -> Self:
         if self.data_path is not None:
             self.data_path.mkdir(parents=True, exist_ok=True)
-
-    @classmethod
-    def managed(cls, data_dir: Path, *, port: int | None = None) -> GanacheNode:
-        data_dir = Path(data_dir)
-        return cls(
-            data_dir / "ganache-db",
-            port=port,
-            log_path=data_dir / "ganache.log",
-            pidfile=data_dir / PIDFILE_NAME,
-        )
+        return super().start()
 
 
 class AnvilNode(LocalNode):
-    """Anvil 1.7.1: fast; with ``state_path`` it loads the state at start and dumps it on exit."""
+    """Anvil 1.7.1 (the default managed chain): ~0.05 s to start; loads ``data_path`` when it exists."""
 
     kind = "anvil"
-    binary_name = "anvil"
-
-    def __init__(
-        self,
-        state_path: Path | None = None,
-        *,
-        port: int | None = None,
-        log_path: Path | None = None,
-        pidfile: Path | None = None,
-        startup_timeout_s: float = 30.0,
-    ) -> None:
-        super().__init__(
-            state_path, port=port, log_path=log_path, pidfile=pidfile, startup_timeout_s=startup_timeout_s
-        )
+    data_name = "anvil-state.json"
 
     @property
     def state_path(self) -> Path | None:
         return self.data_path
 
-    def command(self) -> list[str]:
-        cmd = [
-            str(NODE_MODULES / ".bin" / "anvil"),
-            "--host",
-            HOST,
-            "--port",
-            str(self.port),
-            "--chain-id",
-            str(DEV_CHAIN_ID),
-            "--hardfork",
-            "shanghai",
-            "--mnemonic",
-            DEV_MNEMONIC,
-            "--accounts",
-            str(DEV_ACCOUNT_COUNT),
-            "--balance",
-            str(DEV_BALANCE_ETH),
-        ]
-        if self.data_path is not None:
-            cmd += ["--state", str(self.data_path)]
-        return cmd
+    def _uses_data(self) -> bool:
+        return self.data_path is not None and self.data_path.exists()
 
-    @classmethod
-    def managed(cls, data_dir: Path, *, port: int | None = None) -> AnvilNode:
-        data_dir = Path(data_dir)
-        return cls(
-            data_dir / "anvil-state.json",
-            port=port,
-            log_path=data_dir / "anvil.log",
-            pidfile=data_dir / PIDFILE_NAME,
-        )
+    def save_state(self) -> None:
+        """Write the node's whole state to ``data_path`` now (atomically; see ``save_state``)."""
+        if self.data_path is None:
+            raise DevChainError("this anvil has no state file to save to")
+        save_state(self.url, self.data_path)
 
 
-def _signal_group(pid: int, sig: signal.Signals) -> None:
-    """Signal the process group led by ``pid`` (nodes start in their own session), or just ``pid``."""
+def save_state(url: str, state_path: Path) -> None:
+    """``anvil_dumpState`` into ``state_path``: temp file, fsync, rename (the old state or the new, never half)."""
     try:
-        os.killpg(pid, sig)
-    except ProcessLookupError:
-        return
-    except PermissionError:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, sig)
+        reply = requests.post(
+            url, json={"jsonrpc": "2.0", "id": 1, "method": "anvil_dumpState", "params": []}, timeout=30
+        ).json()
+        packed = bytes.fromhex(reply["result"].removeprefix("0x"))
+    except (requests.RequestException, ValueError, KeyError, TypeError, AttributeError) as err:
+        raise ChainUnavailableError(url, err) from err
+    data = gzip.decompress(packed) if packed[:2] == b"\x1f\x8b" else packed
+    tmp = state_path.with_name(f".{state_path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as out:
+        out.write(data)
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(tmp, state_path)
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return not _is_zombie(pid)
+class StateSavingProvider(HTTPProvider):
+    """An HTTP provider for an Anvil whose state lives in a file: it saves the state after every new block.
+
+    A block is new when a transaction receipt names a block above the last one saved, or after ``evm_mine``;
+    the save happens before the receipt reaches the caller, so nothing is reported that is not on disk.
+    """
+
+    _BLOCK_MAKERS = frozenset({"evm_mine", "anvil_mine", "evm_increaseTime", "evm_setNextBlockTimestamp"})
+
+    def __init__(self, url: str, state_path: Path, timeout_s: float = 30) -> None:
+        super().__init__(url, request_kwargs={"timeout": timeout_s})
+        self.state_path = Path(state_path)
+        self._saved_block = -1
+
+    def make_request(self, method: RPCEndpoint, params: Any) -> RPCResponse:
+        response = super().make_request(method, params)
+        result = response.get("result") if "error" not in response else None
+        if method in self._BLOCK_MAKERS and "error" not in response:
+            save_state(str(self.endpoint_uri), self.state_path)
+        elif method == "eth_getTransactionReceipt" and isinstance(result, dict):
+            block = int(str(result.get("blockNumber") or "0x0"), 16)
+            if block > self._saved_block:
+                save_state(str(self.endpoint_uri), self.state_path)
+                self._saved_block = block
+        return response
 
 
-def _is_zombie(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[-1].split()[0] == "Z"
+NODES: dict[str, type[LocalNode]] = {"anvil": AnvilNode, "ganache": GanacheNode}
 
 
-def _is_our_process(pid: int, binary_name: str) -> bool:
-    """Guard against a recycled pid: the process's command line must name the node binary."""
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        return True  # no /proc: trust the pid and the eth_chainId answer
-    return binary_name in cmdline
-
-
-def _read_json(path: Path) -> dict[str, Any] | None:
-    try:
-        data = json.loads(Path(path).read_text())
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
+def default_node_class() -> type[LocalNode]:
+    """The node class ``localchain.json`` names as the default managed chain."""
+    return NODES[config()["default_node"]]

@@ -1,8 +1,8 @@
-"""`ledgermark chain …`: the managed local Ganache and contract deployment.
+"""`ledgermark chain …`: the managed local chain and contract deployment.
 
-Without `chain start`, each command on the default `local` chain runs Ganache for its own duration (about a
-second to start) on the data dir's database. `chain start` keeps one running in the background instead, so a
-series of commands skips that start-up; `chain stop` ends it by process id.
+Without `chain start`, each command on the default `local` chain runs Anvil for its own duration (~0.05 s to
+start) from the state file in DATA_DIR/chain, saving it after every block. `chain start` keeps one running in
+the background instead (nothing to start per command); `chain stop` saves its state and ends it by process id.
 """
 
 from __future__ import annotations
@@ -19,16 +19,18 @@ app = typer.Typer(help="Run the managed local chain and deploy contracts.", no_a
 
 @app.command()
 def start(ctx: typer.Context) -> None:
-    """Start the data dir's Ganache in the background (database in DATA_DIR/chain)."""
+    """Keep the data dir's local chain running in the background (state in DATA_DIR/chain)."""
     node = _output.guard(lambda: backendslib.start_managed_chain(ctx.obj))
-    typer.echo(f"ganache running at {node.url} (pid {node.pid}); stop it with `ledgermark chain stop`")
+    typer.echo(f"{node.kind} running at {node.url} (pid {node.pid}); stop it with `ledgermark chain stop`")
 
 
 @app.command()
 def stop(ctx: typer.Context) -> None:
-    """Stop the data dir's background Ganache, if one runs."""
+    """Save and stop the data dir's background local chain, if one runs."""
     stopped = _output.guard(lambda: backendslib.stop_managed_chain(ctx.obj))
-    typer.echo(f"stopped ganache (pid {stopped})" if stopped else "no managed ganache was running")
+    typer.echo(
+        f"stopped {stopped[0]} (pid {stopped[1]})" if stopped else "no managed local chain was running"
+    )
 
 
 @app.command()

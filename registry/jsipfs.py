@@ -1,45 +1,35 @@
-"""Run a real js-ipfs daemon (it speaks the Kubo RPC API) on 127.0.0.1, and stop it by process id.
+"""Run a real js-ipfs daemon (it speaks the Kubo RPC API) on 127.0.0.1 through the shared supervisor.
 
 Used by the integration tests and by anyone who wants a real IPFS node without installing Kubo (which cannot
-be installed offline here). js-ipfs 0.66.1 needs two fixes on Node 20 (DESIGN.md §2): the npm override of
-``@multiformats/mafmt`` (in ``ipfs/jsipfs/package.json``) and ``preload.cjs``, which defines
-``Promise.withResolvers`` when Node lacks it.
+be installed offline here). It lives in ``registry/`` beside ``registry.supervisor`` because ``ipfs/`` imports
+nothing from ``registry``; the npm folder stays in ``ipfs/jsipfs/``. js-ipfs 0.66.1 needs two fixes on Node 20
+(DESIGN.md §2): the npm override of ``@multiformats/mafmt`` (in ``ipfs/jsipfs/package.json``) and
+``preload.cjs``, which defines ``Promise.withResolvers`` when Node lacks it.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import logging
 import os
-import signal
-import socket
 import subprocess
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 from types import TracebackType
 from typing import Self
 
+import ipfs
 from ipfs.errors import IpfsError
+from registry import supervisor
 
-log = logging.getLogger(__name__)
-
-JSIPFS_DIR = Path(__file__).resolve().parent / "jsipfs"
+JSIPFS_DIR = Path(ipfs.__file__).resolve().parent / "jsipfs"
 JSIPFS_BIN = JSIPFS_DIR / "node_modules" / ".bin" / "jsipfs"
 PRELOAD = JSIPFS_DIR / "preload.cjs"
-HOST = "127.0.0.1"
+HOST = supervisor.HOST
 
 
 class DaemonError(IpfsError):
     """The daemon could not be installed, initialised or started; the message carries its log tail."""
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
 
 
 class JsIpfsDaemon:
@@ -54,10 +44,10 @@ class JsIpfsDaemon:
         start_timeout: float = 90,
     ) -> None:
         self.repo_dir = Path(repo_dir)
-        self.api_port = api_port or free_port()
+        self.api_port = api_port or supervisor.free_port()
         self.log_path = log_path or self.repo_dir.with_name(self.repo_dir.name + ".log")
         self.start_timeout = start_timeout
-        self._process: subprocess.Popen[bytes] | None = None
+        self._daemon: supervisor.Daemon | None = None
 
     @property
     def multiaddr(self) -> str:
@@ -65,50 +55,38 @@ class JsIpfsDaemon:
 
     @property
     def pid(self) -> int | None:
-        return self._process.pid if self._process else None
+        return self._daemon.pid if self._daemon else None
 
     def start(self) -> Self:
+        """Init the repository if needed, bind it to loopback, start the daemon and wait for its API."""
         if not JSIPFS_BIN.exists():
             raise DaemonError(f"js-ipfs is not installed ({JSIPFS_BIN} is missing): run `make setup`")
         if not (self.repo_dir / "config").exists():
             self._run_init()
         self._bind_to_loopback()
-        with open(self.log_path, "ab") as log_file:
-            self._process = subprocess.Popen(
-                [str(JSIPFS_BIN), "daemon", "--offline"],
-                env=self._env(),
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,  # its own process group: stop() takes node and children down together
-            )
         try:
-            self._wait_ready()
-        except BaseException:
-            self.stop()
-            raise
-        log.info("js-ipfs daemon pid %s ready at %s", self.pid, self.multiaddr)
+            self._daemon = supervisor.start(
+                [str(JSIPFS_BIN), "daemon", "--offline"],
+                log_path=self.log_path,
+                ready=self._answers,
+                name="js-ipfs",
+                pidfile=self.repo_dir / "ledgermark-daemon.json",
+                facts={"api_port": self.api_port},
+                env=self._env(),
+                timeout_s=self.start_timeout,
+            )
+        except supervisor.SupervisorError as err:
+            raise DaemonError(str(err)) from err
         return self
 
     def stop(self, timeout: float = 10.0) -> None:
         """SIGTERM the daemon's process group, SIGKILL it if it lingers."""
-        process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        for sig in (signal.SIGTERM, signal.SIGKILL):
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, sig)
-            try:
-                process.wait(timeout=timeout)
-                return
-            except subprocess.TimeoutExpired:
-                continue
+        daemon, self._daemon = self._daemon, None
+        if daemon is not None:
+            daemon.stop(timeout)
 
     def log_tail(self, lines: int = 20) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
+        return self._daemon.log_tail(lines) if self._daemon else "(not started)"
 
     def __enter__(self) -> Self:
         return self.start()
@@ -117,8 +95,6 @@ class JsIpfsDaemon:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
-
-    # -- internals -----------------------------------------------------------------------------
 
     def _env(self) -> dict[str, str]:
         node_options = f"{os.environ.get('NODE_OPTIONS', '')} --require {PRELOAD}".strip()
@@ -143,29 +119,16 @@ class JsIpfsDaemon:
         config = json.loads(config_path.read_text())
         addresses = config.setdefault("Addresses", {})
         addresses["API"] = f"/ip4/{HOST}/tcp/{self.api_port}"
-        addresses["Gateway"] = f"/ip4/{HOST}/tcp/{free_port()}"
-        addresses["RPC"] = f"/ip4/{HOST}/tcp/{free_port()}"
-        addresses["Swarm"] = [f"/ip4/{HOST}/tcp/{free_port()}"]
+        addresses["Gateway"] = f"/ip4/{HOST}/tcp/{supervisor.free_port()}"
+        addresses["RPC"] = f"/ip4/{HOST}/tcp/{supervisor.free_port()}"
+        addresses["Swarm"] = [f"/ip4/{HOST}/tcp/{supervisor.free_port()}"]
         config_path.write_text(json.dumps(config, indent=2))
 
-    def _wait_ready(self) -> None:
-        deadline = time.monotonic() + self.start_timeout
+    def _answers(self) -> bool:
+        """The readiness probe: the RPC API answers ``/api/v0/version``."""
         url = f"http://{HOST}:{self.api_port}/api/v0/version"
-        while time.monotonic() < deadline:
-            assert self._process is not None
-            if self._process.poll() is not None:
-                raise DaemonError(
-                    f"js-ipfs daemon exited with {self._process.returncode}:\n{self.log_tail()}"
-                )
-            try:
-                with urllib.request.urlopen(
-                    urllib.request.Request(url, method="POST"), timeout=2
-                ) as response:
-                    if response.status == 200:
-                        return
-            except (urllib.error.URLError, OSError):
-                pass
-            time.sleep(0.2)
-        raise DaemonError(
-            f"js-ipfs daemon did not answer on {url} within {self.start_timeout:g} s:\n{self.log_tail()}"
-        )
+        try:
+            with urllib.request.urlopen(urllib.request.Request(url, method="POST"), timeout=2) as reply:
+                return bool(reply.status == 200)
+        except (urllib.error.URLError, OSError):
+            return False

@@ -1,4 +1,4 @@
-"""The main flow on the real local chains, Ganache 7.9.2 and Anvil 1.7.1, started from the npm packages."""
+"""The real local chains, Ganache 7.9.2 and Anvil 1.7.1: the main flow on each, persistence, argv from the config."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from web3 import Web3
 from registry import chain as chainlib
 from registry import dispute as flow
 from registry.chain import deployments, localnode
-from tests.verifier.test_merkle import vector_leaves
+from tests.fixtures.chain_nodes import require_binary
+from tests.verifier.integrity.test_merkle import vector_leaves
 from verifier.integrity import merkle
 
 pytestmark = pytest.mark.daemon
@@ -53,6 +54,7 @@ def test_main_flow(dev_node: localnode.LocalNode, dev_node_chain: chainlib.Chain
         "bafyevidence",
         KEY_CID,
         [(disputes.using(accounts[3]), True, "bafyreport")],
+        data_key=bytes(range(1, 33)),
     )
     assert resolution.outcome is chainlib.DisputeStatus.UPHELD
     assert report.dispute.priority is chainlib.Priority.CLAIMANT_FIRST
@@ -65,19 +67,44 @@ def test_main_flow(dev_node: localnode.LocalNode, dev_node_chain: chainlib.Chain
     assert registry.record(derived).revoked and registry.record(derived).owner == accounts[2].address
 
 
-def test_ganache_database_persists_and_pidfile_finds_node(tmp_path: Path) -> None:
-    if not (localnode.NODE_MODULES / ".bin" / "ganache").exists():
-        pytest.skip("ganache is not installed: run `make setup`")
-    node = localnode.GanacheNode.managed(tmp_path)
+@pytest.mark.parametrize("node_class", [localnode.GanacheNode, localnode.AnvilNode])
+def test_state_persists_and_pidfile_finds_node(tmp_path: Path, node_class: type[localnode.LocalNode]) -> None:
+    require_binary(node_class.kind)
+    node = node_class.managed(tmp_path)
     with node:
-        found = localnode.GanacheNode.find_running(tmp_path)
+        found = node_class.find_running(tmp_path)
         assert found is not None and found.pid == node.pid and found.url == node.url
-        chain = chainlib.Chain.connect(Web3.HTTPProvider(node.url), node.private_keys[0])
+        chain = chainlib.Chain.connect(_provider(node), node.first_key)
         registry = chainlib.ModelRegistryClient(chain, deployments.deploy_registry(chain))
         root = os.urandom(32)
         record_id, _ = registry.publish(root, 1, "bafymanifest")
-    assert localnode.GanacheNode.find_running(tmp_path) is None
+    assert not node.is_running() and node_class.find_running(tmp_path) is None
     assert not (tmp_path / localnode.PIDFILE_NAME).exists()
-    with localnode.GanacheNode.managed(tmp_path) as again:
-        chain = chainlib.Chain.connect(Web3.HTTPProvider(again.url), again.private_keys[0])
+    with node_class.managed(tmp_path) as again:
+        chain = chainlib.Chain.connect(_provider(again), again.first_key)
         assert chainlib.ModelRegistryClient(chain, registry.address).record(record_id).root == root
+
+
+def _provider(node: localnode.LocalNode) -> Web3.HTTPProvider:
+    """Anvil keeps state in memory: the state-saving provider writes it after each block; Ganache writes its own."""
+    if isinstance(node, localnode.AnvilNode) and node.state_path is not None:
+        return localnode.StateSavingProvider(node.url, node.state_path)
+    return Web3.HTTPProvider(node.url)
+
+
+def test_argv_comes_from_localchain_json(tmp_path: Path) -> None:
+    config = localnode.config()
+    assert (config["chain_id"], config["hardfork"]) == (1337, "shanghai")
+    require_binary("anvil")
+    node = localnode.AnvilNode(tmp_path / "state.json", port=8545)
+    argv = node.command()
+    assert argv[argv.index("--mnemonic") + 1] == config["mnemonic"]
+    assert argv[argv.index("--accounts") + 1] == str(config["accounts"])
+    assert "--load-state" not in argv, "no state file yet: Anvil must start empty"
+    (tmp_path / "state.json").write_text("{}")
+    assert node.command()[-2:] == ["--load-state", str(tmp_path / "state.json")]
+
+
+def test_first_key_derives_one_account() -> None:
+    assert localnode.LocalNode().first_key == localnode.dev_accounts(1)[0].key.to_0x_hex()
+    assert len(localnode.dev_accounts(2)) == 2
