@@ -1,7 +1,8 @@
 """``KuboStore``: content on any node that speaks the Kubo RPC API (Kubo, or js-ipfs in tests).
 
-Transport only: encoding and verification live in ``unixfs`` and ``ContentStore.get_file``, which re-hashes
-what the node returns. Built on ``ipfshttpclient.Client(addr)`` rather than ``connect()``, whose version check
+Transport only: encoding and verification live in ``unixfs`` and ``ContentStore``. An upload is hashed by our
+own importer as the client streams it (one read of the file), and the node's CID must equal ours; a download
+fetches the DAG block by block (``block/get``) and every block is checked against its CID on arrival. Built on ``ipfshttpclient.Client(addr)`` rather than ``connect()``, whose version check
 rejects every Kubo since 0.8. Every call carries a timeout: asking a node for a block it does not have waits
 forever otherwise.
 """
@@ -11,15 +12,15 @@ from __future__ import annotations
 import contextlib
 import io
 from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import ipfshttpclient
 from ipfshttpclient import exceptions as ipfs_exc
 
+from ipfs import unixfs
 from ipfs.cid import Cid
 from ipfs.errors import ContentNotFoundError, IpfsError, IpfsUnavailableError
-from ipfs.store import ContentStore, Progress
+from ipfs.store import ContentStore, FileDigest, Progress
 
 DEFAULT_ADDR = "/ip4/127.0.0.1/tcp/5001/http"
 _CHUNK = 1 << 20
@@ -43,13 +44,16 @@ class KuboStore(ContentStore):
 
     # -- writing -------------------------------------------------------------------------------
 
-    def add_file(self, path: Path, *, cid_version: int = 0, progress: Progress | None = None) -> str:
-        with open(path, "rb") as stream:
-            cid = self._add(_CountingReader(stream, progress) if progress else stream, cid_version)
-        return cid
-
-    def _add_stream(self, stream: io.BufferedIOBase, *, cid_version: int) -> str:
-        return self._add(stream, cid_version)
+    def _put_stream(self, stream: BinaryIO, *, cid_version: int, progress: Progress | None) -> FileDigest:
+        importer = unixfs.Importer(cid_version=cid_version, sha256=True)
+        node_cid = self._add(_TeeReader(stream, importer, progress), cid_version)
+        digest = importer.digest()
+        if Cid.parse(node_cid) != Cid.parse(digest.cid):
+            raise IpfsError(
+                f"IPFS node at {self.addr} returned CID {node_cid}, but the bytes it was sent hash to "
+                f"{digest.cid}: the node uses other import settings (chunker, CID version, raw leaves)"
+            )
+        return digest
 
     def _add(self, stream: Any, cid_version: int) -> str:
         with self._translated("add"):
@@ -78,10 +82,9 @@ class KuboStore(ContentStore):
             return False
         return True
 
-    def _read(self, cid: str) -> Iterator[bytes]:
-        Cid.parse(cid)
-        with self._translated("cat", cid):
-            yield from self._client.cat(cid, stream=True, timeout=self.timeout)
+    def _get_block(self, cid: Cid, root: str) -> bytes:
+        with self._translated("block get", root):
+            return bytes(self._client.block.get(str(cid), timeout=self.timeout))
 
     @contextlib.contextmanager
     def _translated(self, action: str, cid: str | None = None) -> Iterator[None]:
@@ -100,18 +103,21 @@ class KuboStore(ContentStore):
             raise IpfsError(f"IPFS {action} via {self.addr} failed: {err}") from err
 
 
-class _CountingReader:
-    """Reports bytes as the client streams the file up (a progress bar for uploads)."""
+class _TeeReader:
+    """Hands the file to the HTTP client and, from the same read, to our importer (and a progress bar)."""
 
-    def __init__(self, stream: io.BufferedIOBase, progress: Progress) -> None:
+    def __init__(self, stream: BinaryIO, importer: unixfs.Importer, progress: Progress | None) -> None:
         self._stream = stream
+        self._importer = importer
         self._progress = progress
         self.name = getattr(stream, "name", "file")
 
     def read(self, n: int = -1) -> bytes:
         data = self._stream.read(n if n and n > 0 else _CHUNK)
         if data:
-            self._progress(len(data))
+            self._importer.update(data)
+            if self._progress:
+                self._progress(len(data))
         return data
 
     def fileno(self) -> int:  # ipfshttpclient probes for it; refusing keeps it on the read() path

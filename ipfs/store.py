@@ -1,47 +1,61 @@
 """``ContentStore``: the one small interface the registry uses to put and get content by CID.
 
 Two implementations: ``EmbeddedStore`` (blocks on local disk, no daemon) and ``KuboStore`` (any node speaking
-the Kubo RPC API: Kubo itself, or js-ipfs). Whatever the store, ``get_file`` proves the bytes hash to the CID
-before they appear at the destination, and a failed get leaves nothing behind.
+the Kubo RPC API: Kubo itself, or js-ipfs). One pass over the bytes each way (DESIGN.md §3):
+
+- ``put_file`` reads a file once; that pass feeds the store and yields the file's size, SHA-256 and CID.
+- ``get_file`` walks the DAG from the root CID, verifying every block against its CID as it arrives (whatever
+  the source), hashes the content with SHA-256 on the same bytes and writes them once beside the destination;
+  the file appears (atomic rename) only when every block held, and a failed get leaves nothing behind.
 """
 
 from __future__ import annotations
 
 import abc
 import contextlib
+import hashlib
 import io
 import os
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import BinaryIO, Self
 
 from ipfs import unixfs
-from ipfs.cid import Cid
-from ipfs.errors import ContentIntegrityError, IpfsError
+from ipfs.cid import DAG_PB, RAW, Cid
+from ipfs.errors import ContentIntegrityError, IpfsError, InvalidCidError
+from ipfs.unixfs import FileDigest
 
 Progress = Callable[[int], None]
 DEFAULT_CAT_LIMIT = 16 << 20
+
+__all__ = ["DEFAULT_CAT_LIMIT", "ContentStore", "FileDigest", "Progress"]
 
 
 class ContentStore(abc.ABC):
     """Put files and small objects in, get them back verified, pin what must stay."""
 
-    @abc.abstractmethod
+    def put_file(self, path: Path, *, cid_version: int = 0, progress: Progress | None = None) -> FileDigest:
+        """Store and pin a file, reading it once; size, SHA-256 and CID come from the very bytes stored."""
+        with open(path, "rb") as stream:
+            return self._put_stream(stream, cid_version=cid_version, progress=progress)
+
     def add_file(self, path: Path, *, cid_version: int = 0, progress: Progress | None = None) -> str:
         """Store and pin a file; return its CID (what `ipfs add` prints)."""
+        return self.put_file(path, cid_version=cid_version, progress=progress).cid
 
     def add_bytes(self, data: bytes, *, cid_version: int = 0) -> str:
         """Store and pin a small object (a manifest, a report)."""
-        return self._add_stream(io.BytesIO(data), cid_version=cid_version)
+        return self._put_stream(io.BytesIO(data), cid_version=cid_version, progress=None).cid
 
     @abc.abstractmethod
-    def _add_stream(self, stream: io.BufferedIOBase, *, cid_version: int) -> str: ...
+    def _put_stream(self, stream: BinaryIO, *, cid_version: int, progress: Progress | None) -> FileDigest:
+        """Store and pin everything ``stream`` yields, reading each byte once."""
 
     @abc.abstractmethod
-    def _read(self, cid: str) -> Iterator[bytes]:
-        """The content's bytes, in order (verified per block where the store can)."""
+    def _get_block(self, cid: Cid, root: str) -> bytes:
+        """The raw bytes of one block (unverified: ``_content`` checks them); ``root`` names it in errors."""
 
     @abc.abstractmethod
     def has(self, cid: str) -> bool: ...
@@ -58,31 +72,51 @@ class ContentStore(abc.ABC):
     def close(self) -> None:
         """Release connections; stores that hold none need not override."""
 
-    def get_file(self, cid: str, dest: Path, *, progress: Progress | None = None) -> None:
-        """Write the content to ``dest`` atomically, after proving it hashes to ``cid``."""
-        parsed = Cid.parse(cid)
+    def get_file(self, cid: str, dest: Path, *, progress: Progress | None = None) -> FileDigest:
+        """Write the content to ``dest`` atomically, every block proven on arrival; return its digest."""
+        canonical = str(Cid.parse(cid))
         dest = Path(dest)
+        sha256, size = hashlib.sha256(), 0
         with _temporary_beside(dest) as (tmp, handle):
-            for piece in self._read(cid):
+            for piece in self._content(cid):
                 handle.write(piece)
+                sha256.update(piece)
+                size += len(piece)
                 if progress:
                     progress(len(piece))
-            handle.flush()
-            handle.seek(0)
-            _check_content(cid, unixfs.import_stream(handle, cid_version=parsed.version))
             handle.close()
             os.replace(tmp, dest)
+        return FileDigest(size=size, sha256=sha256.hexdigest(), cid=canonical)
 
     def cat(self, cid: str, *, max_size: int = DEFAULT_CAT_LIMIT) -> bytes:
         """The content of a small object, proven against its CID; refuses anything over ``max_size``."""
-        parsed = Cid.parse(cid)
         buffer = bytearray()
-        for piece in self._read(cid):
+        for piece in self._content(cid):
             buffer += piece
             if len(buffer) > max_size:
                 raise IpfsError(f"content {cid} is larger than {max_size} bytes; fetch it as a file instead")
-        _check_content(cid, unixfs.import_stream(io.BytesIO(bytes(buffer)), cid_version=parsed.version))
         return bytes(buffer)
+
+    def _content(self, cid: str) -> Iterator[bytes]:
+        """The file's bytes in order, from a depth-first walk that verifies each block against its CID.
+
+        A verified root pins down every block below it, so the content is proven without re-hashing the
+        file through the importer; the walk is iterative, so no DAG shape can exhaust the stack.
+        """
+        stack = [Cid.parse(cid)]
+        while stack:
+            node = stack.pop()
+            block = self._get_block(node, cid)
+            _check_block(node, block, cid)
+            if node.codec == RAW:
+                yield block
+                continue
+            if node.codec != DAG_PB:
+                raise InvalidCidError(f"{node} is not a UnixFS file")
+            decoded = unixfs.decode_file_node(block)
+            if decoded.data:
+                yield decoded.data
+            stack.extend(reversed(decoded.children))
 
     def __enter__(self) -> Self:
         return self
@@ -93,18 +127,19 @@ class ContentStore(abc.ABC):
         self.close()
 
 
-def _check_content(expected: str, actual: str) -> None:
-    if Cid.parse(expected) != Cid.parse(actual):
-        raise ContentIntegrityError(f"content {expected}", expected, actual)
+def _check_block(cid: Cid, block: bytes, root: str) -> None:
+    digest = hashlib.sha256(block).digest()
+    if digest != cid.digest:
+        raise ContentIntegrityError(f"block {cid} of {root}", cid.digest.hex(), digest.hex())
 
 
 @contextlib.contextmanager
-def _temporary_beside(dest: Path) -> Iterator[tuple[Path, io.BufferedRandom]]:
+def _temporary_beside(dest: Path) -> Iterator[tuple[Path, io.BufferedWriter]]:
     """A temp file in the destination's folder (so the final rename is atomic), removed unless renamed."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".partial", dir=dest.parent)
     tmp = Path(name)
-    handle = os.fdopen(fd, "w+b")
+    handle = os.fdopen(fd, "wb")
     try:
         yield tmp, handle
     finally:

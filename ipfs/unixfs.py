@@ -8,12 +8,16 @@ Layout, as Kubo builds it with its defaults:
 - internal node: PBNode with links first (child CID, empty name, Tsize = child's cumulative size) and data =
   UnixFS {Type File, filesize, blocksizes of each child}.
 
+The ``Importer`` is push-based (``update`` with any slices, then ``finish``) so that one pass over a file can
+feed a store, an upload and the hashes at once; ``import_stream`` and ``compute_cid`` pull from a stream. The
+file's SHA-256 is computed only when asked for (``digest_stream``): ``compute_cid`` hashes only the blocks.
 Memory does not grow with the file: one chunk is held at a time, plus ~40 bytes per link of the tree levels.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO, Protocol
@@ -34,10 +38,89 @@ class Readable(Protocol):
 
 
 @dataclasses.dataclass(frozen=True)
+class FileDigest:
+    """What one pass over a file yields: its size, its SHA-256 (hex) and its CID."""
+
+    size: int
+    sha256: str
+    cid: str
+
+
+@dataclasses.dataclass(frozen=True)
 class _Link:
     cid: Cid
     tsize: int  # cumulative size of the child's blocks (what Kubo calls Tsize)
     filesize: int  # bytes of file content under the child
+
+
+class Importer:
+    """Chunks, encodes and hashes bytes pushed in any slices; ``finish`` returns the root CID."""
+
+    def __init__(
+        self, *, cid_version: int = 0, on_block: BlockSink | None = None, sha256: bool = False
+    ) -> None:
+        if cid_version not in (0, 1):
+            raise InvalidCidError(f"CID version must be 0 or 1, not {cid_version}")
+        self.cid_version = cid_version
+        self.size = 0
+        self._emit = on_block
+        self._sha256 = hashlib.sha256() if sha256 else None
+        self._pending = bytearray()
+        self._leaves: list[_Link] = []
+
+    def update(self, data: bytes) -> None:
+        """Take the next bytes of the file; full chunks become leaves (and blocks) right away."""
+        if self._sha256 is not None:
+            self._sha256.update(data)
+        self.size += len(data)
+        if not self._pending and len(data) == CHUNK_SIZE:  # the common case: no copy
+            self._leaves.append(self._leaf(bytes(data)))
+            return
+        self._pending += data
+        while len(self._pending) >= CHUNK_SIZE:
+            self._leaves.append(self._leaf(bytes(self._pending[:CHUNK_SIZE])))
+            del self._pending[:CHUNK_SIZE]
+
+    def finish(self) -> str:
+        """Emit the last leaf and the internal nodes; return the root CID as Kubo prints it."""
+        if self._pending or not self._leaves:  # an empty file is one empty chunk
+            self._leaves.append(self._leaf(bytes(self._pending)))
+            self._pending.clear()
+        level = self._leaves
+        while len(level) > 1:
+            level = [self._internal(level[i : i + MAX_LINKS]) for i in range(0, len(level), MAX_LINKS)]
+        return str(level[0].cid)
+
+    def digest(self) -> FileDigest:
+        """``finish`` plus the size and SHA-256 of everything pushed (requires ``sha256=True``)."""
+        if self._sha256 is None:
+            raise ValueError("this importer was created without sha256=True")
+        cid = self.finish()
+        return FileDigest(size=self.size, sha256=self._sha256.hexdigest(), cid=cid)
+
+    def _leaf(self, chunk: bytes) -> _Link:
+        if self.cid_version == 1:
+            cid = Cid.for_block(chunk, version=1, codec=RAW)
+            if self._emit:
+                self._emit(cid, chunk)
+            return _Link(cid, len(chunk), len(chunk))
+        head, tail = _leaf_envelope(len(chunk))
+        hasher = hashlib.sha256(head)
+        hasher.update(chunk)
+        hasher.update(tail)
+        cid = Cid(version=0, codec=DAG_PB, digest=hasher.digest())
+        if self._emit:
+            self._emit(cid, head + chunk + tail)
+        return _Link(cid, len(head) + len(chunk) + len(tail), len(chunk))
+
+    def _internal(self, children: list[_Link]) -> _Link:
+        filesize = sum(c.filesize for c in children)
+        data = encode_unixfs_file(filesize=filesize, blocksizes=[c.filesize for c in children])
+        block = encode_pbnode([(c.cid.to_bytes(), c.tsize) for c in children], data)
+        cid = Cid.for_block(block, version=self.cid_version, codec=DAG_PB)
+        if self._emit:
+            self._emit(cid, block)
+        return _Link(cid, len(block) + sum(c.tsize for c in children), filesize)
 
 
 def import_stream(
@@ -47,68 +130,55 @@ def import_stream(
     on_block: BlockSink | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> str:
-    """Chunk, encode and hash a stream; return the root CID as Kubo prints it."""
-    if cid_version not in (0, 1):
-        raise InvalidCidError(f"CID version must be 0 or 1, not {cid_version}")
-    emit = on_block or (lambda _cid, _block: None)
-    level = [_leaf(chunk, cid_version, emit) for chunk in _chunks(stream, progress)]
-    while len(level) > 1:
-        level = [
-            _internal(level[i : i + MAX_LINKS], cid_version, emit) for i in range(0, len(level), MAX_LINKS)
-        ]
-    return str(level[0].cid)
+    """Chunk, encode and hash a stream; return the root CID as Kubo prints it (no SHA-256 of the file)."""
+    importer = Importer(cid_version=cid_version, on_block=on_block)
+    _pump(stream, importer, progress)
+    return importer.finish()
+
+
+def digest_stream(
+    stream: Readable | BinaryIO,
+    *,
+    cid_version: int = 0,
+    on_block: BlockSink | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> FileDigest:
+    """Size, SHA-256 and CID of a stream from one read of each byte (and its blocks to ``on_block``)."""
+    importer = Importer(cid_version=cid_version, on_block=on_block, sha256=True)
+    _pump(stream, importer, progress)
+    return importer.digest()
 
 
 def compute_cid(path: Path, *, cid_version: int = 0, progress: Callable[[int], None] | None = None) -> str:
-    """CID of a file, exactly as `ipfs add [--cid-version=1]` would print it; nothing is stored."""
+    """CID of a file, exactly as `ipfs add [--cid-version=1]` would print it; nothing stored, no file SHA-256."""
     with open(path, "rb") as stream:
         return import_stream(stream, cid_version=cid_version, progress=progress)
 
 
-def _chunks(stream: Readable | BinaryIO, progress: Callable[[int], None] | None) -> Iterator[bytes]:
-    first = True
-    while True:
-        chunk = _read_full(stream, CHUNK_SIZE)
-        if not chunk and not first:
-            return
-        if progress and chunk:
-            progress(len(chunk))
-        yield chunk
-        first = False
-        if len(chunk) < CHUNK_SIZE:
-            return
+def digest_file(
+    path: Path, *, cid_version: int = 0, progress: Callable[[int], None] | None = None
+) -> FileDigest:
+    """Size, SHA-256 and CID of a file in one streaming pass; nothing is stored."""
+    with open(path, "rb") as stream:
+        return digest_stream(stream, cid_version=cid_version, progress=progress)
 
 
-def _read_full(stream: Readable | BinaryIO, size: int) -> bytes:
-    """Read exactly ``size`` bytes unless the stream ends (pipes and sockets return short reads)."""
-    parts, missing = [], size
-    while missing:
-        data = stream.read(missing)
-        if not data:
-            break
-        parts.append(data)
-        missing -= len(data)
-    return b"".join(parts)
+def _pump(stream: Readable | BinaryIO, importer: Importer, progress: Callable[[int], None] | None) -> None:
+    """Feed a stream to the importer in whole chunks (short reads from pipes and sockets are fine)."""
+    while data := stream.read(CHUNK_SIZE):
+        importer.update(data)
+        if progress:
+            progress(len(data))
 
 
-def _leaf(chunk: bytes, cid_version: int, emit: BlockSink) -> _Link:
-    if cid_version == 1:
-        cid = Cid.for_block(chunk, version=1, codec=RAW)
-        emit(cid, chunk)
-        return _Link(cid, len(chunk), len(chunk))
-    block = encode_pbnode([], encode_unixfs_file(filesize=len(chunk), data=chunk))
-    cid = Cid.for_block(block, version=0, codec=DAG_PB)
-    emit(cid, block)
-    return _Link(cid, len(block), len(chunk))
-
-
-def _internal(children: list[_Link], cid_version: int, emit: BlockSink) -> _Link:
-    filesize = sum(c.filesize for c in children)
-    data = encode_unixfs_file(filesize=filesize, blocksizes=[c.filesize for c in children])
-    block = encode_pbnode([(c.cid.to_bytes(), c.tsize) for c in children], data)
-    cid = Cid.for_block(block, version=cid_version, codec=DAG_PB)
-    emit(cid, block)
-    return _Link(cid, len(block) + sum(c.tsize for c in children), filesize)
+def _leaf_envelope(size: int) -> tuple[bytes, bytes]:
+    """The bytes a CIDv0 leaf puts around its chunk: PBNode Data header + UnixFS header, then filesize."""
+    unixfs_head = _field(1, 0) + encode_varint(UNIXFS_FILE)
+    if size:
+        unixfs_head += _field(2, 2) + encode_varint(size)
+    unixfs_tail = _field(3, 0) + encode_varint(size)
+    inner = len(unixfs_head) + size + len(unixfs_tail)
+    return _field(1, 2) + encode_varint(inner) + unixfs_head, unixfs_tail
 
 
 # --------------------------------------------------------------------------- dag-pb and UnixFS protobufs

@@ -127,7 +127,7 @@ def _download_all(
         target = staging / entry.path
         target.parent.mkdir(parents=True, exist_ok=True)
         try:
-            backends.store.get_file(
+            digest = backends.store.get_file(
                 entry.cid,
                 target,
                 progress=progress(f"download {entry.path}", entry.size) if progress else None,
@@ -135,11 +135,7 @@ def _download_all(
         except ContentIntegrityError as err:
             problems.append(f"corrupt: {entry.path}: {err}")
             continue
-        actual.append(
-            manifestlib.entry_for_file(
-                target, role=entry.role, name=entry.path, cid_version=_cid_version(entry.cid)
-            )
-        )
+        actual.append(manifestlib.entry_from_digest(digest, role=entry.role, name=entry.path))
     return actual, problems
 
 
@@ -203,13 +199,12 @@ def _prove_on_chain(
     backends: Backends, record: chainlib.Record, manifest: manifestlib.Manifest, paths: Sequence[str]
 ) -> list[str]:
     """Ask the contract to check each intact artifact's Merkle proof: the buyer trusts the chain, not us."""
+    leaves, proofs = manifest.leaves(), manifest.proofs()
+    position = {entry.path: i for i, entry in enumerate(manifest.entries)}
     problems = []
     for path in paths:
-        index = manifest.index_of(path)
-        entry = manifest.entries[index]
-        if not backends.registry.verify_artifact(
-            record.record_id, entry.leaf(), index, manifest.proof(index)
-        ):
+        index = position[path]
+        if not backends.registry.verify_artifact(record.record_id, leaves[index], index, proofs[index]):
             problems.append(f"proof rejected: {path} (leaf {index}) is not under the anchored root")
     return problems
 

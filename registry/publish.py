@@ -124,26 +124,18 @@ def seal_watermark_key(key_path: Path, workdir: Path) -> SealedKey:
 def _store_artifact(
     backends: Backends, artifact: Artifact, cid_version: int, progress: ProgressFactory | None
 ) -> manifestlib.ManifestEntry:
-    """Hash the file, upload it, and insist the store agrees with our own CID."""
+    """Read the file once: the store keeps the bytes and returns the size, SHA-256 and CID of what it kept.
+
+    A Kubo node's CID is checked against ours inside the store, so the manifest never names content the node
+    holds under another address.
+    """
     size = artifact.path.stat().st_size
-    entry = manifestlib.entry_for_file(
-        artifact.path,
-        role=artifact.role,
-        name=artifact.manifest_path,
-        cid_version=cid_version,
-        progress=progress(f"hash {artifact.manifest_path}", size) if progress else None,
-    )
-    stored_cid = backends.store.add_file(
+    digest = backends.store.put_file(
         artifact.path,
         cid_version=cid_version,
-        progress=progress(f"upload {artifact.manifest_path}", size) if progress else None,
+        progress=progress(f"store {artifact.manifest_path}", size) if progress else None,
     )
-    if stored_cid != entry.cid:
-        raise LedgermarkError(
-            f"IPFS node returned CID {stored_cid} for {artifact.path}, but its bytes hash to {entry.cid}: "
-            "the node uses other import settings (chunker, CID version) or the file changed while reading"
-        )
-    return entry
+    return manifestlib.entry_from_digest(digest, role=artifact.role, name=artifact.manifest_path)
 
 
 def _check_artifacts(artifacts: Sequence[Artifact]) -> None:

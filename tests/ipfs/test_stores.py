@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import socket
 import time
 from collections.abc import Iterator
@@ -11,6 +12,7 @@ import numpy as np
 import pytest
 
 from ipfs import unixfs
+from ipfs.cid import Cid
 from ipfs.embedded import EmbeddedStore
 from ipfs.errors import ContentIntegrityError, ContentNotFoundError, InvalidCidError, IpfsUnavailableError
 from ipfs.kubo import KuboStore
@@ -52,6 +54,48 @@ class ContentStoreConformance:
         assert sum(seen) == len(data)
         assert _leftovers(tmp_path / "out") == ["copy.bin"]
 
+    @pytest.mark.parametrize("cid_version", [0, 1])
+    def test_put_and_get_yield_the_digest_of_one_pass(
+        self, store: ContentStore, tmp_path: Path, cid_version: int
+    ) -> None:
+        path = tmp_path / "in.bin"
+        path.write_bytes(np.random.default_rng(6).bytes(3 * unixfs.CHUNK_SIZE + 11))
+        expected = unixfs.digest_file(path, cid_version=cid_version)
+
+        stored = store.put_file(path, cid_version=cid_version)
+        fetched = store.get_file(stored.cid, tmp_path / "out" / "copy.bin")
+
+        assert stored == expected
+        assert fetched == expected
+
+    def test_put_reads_each_byte_once(self, store: ContentStore) -> None:
+        data = np.random.default_rng(7).bytes(2 * unixfs.CHUNK_SIZE + 5)
+        stream = _CountingStream(data)
+
+        digest = store._put_stream(stream, cid_version=1, progress=None)
+
+        assert stream.served == len(data)
+        assert digest.size == len(data)
+
+    def test_get_fetches_each_block_once(self, store: ContentStore, tmp_path: Path) -> None:
+        path = tmp_path / "in.bin"
+        path.write_bytes(np.random.default_rng(8).bytes(5 * unixfs.CHUNK_SIZE))
+        blocks: list[Cid] = []
+        with open(path, "rb") as stream:
+            unixfs.import_stream(stream, on_block=lambda cid, _: blocks.append(cid))
+        cid = store.add_file(path)
+        asked: list[Cid] = []
+        original = store._get_block
+
+        def counting(node: Cid, root: str) -> bytes:
+            asked.append(node)
+            return original(node, root)
+
+        store._get_block = counting  # type: ignore[method-assign]
+        store.get_file(cid, tmp_path / "out" / "copy.bin")
+
+        assert sorted(map(str, asked)) == sorted(map(str, blocks))
+
     def test_add_bytes_and_cat(self, store: ContentStore) -> None:
         cid = store.add_bytes(b"hello world\n")
 
@@ -83,6 +127,17 @@ class ContentStoreConformance:
             store.get_file("not-a-cid", tmp_path / "x")
 
 
+class _CountingStream(io.BytesIO):
+    """Counts the bytes a reader takes out, to prove nothing is read twice."""
+
+    served = 0
+
+    def read(self, n: int | None = -1) -> bytes:
+        data = super().read(n)
+        self.served += len(data)
+        return data
+
+
 class TestEmbeddedStore(ContentStoreConformance):
     @pytest.fixture
     def store(self, tmp_path: Path) -> Iterator[EmbeddedStore]:
@@ -94,14 +149,13 @@ class TestEmbeddedStore(ContentStoreConformance):
     ) -> None:
         (tmp_path / "in.bin").write_bytes(np.random.default_rng(3).bytes(600_000))
         cid = store.add_file(tmp_path / "in.bin")
-        block = max(
-            (p for p in (store.root / "blocks").rglob("*") if p.is_file()), key=lambda p: p.stat().st_size
-        )
-        data = bytearray(block.read_bytes())
-        data[100] ^= 1
-        block.write_bytes(bytes(data))
+        (pack,) = (store.root / "packs").glob("*.pack")
+        data = bytearray(pack.read_bytes())
+        data[100] ^= 1  # inside the first block of the pack: the first leaf
+        pack.write_bytes(bytes(data))
+        first_leaf = unixfs.decode_file_node(store._get_block(Cid.parse(cid), cid)).children[0]
 
-        with pytest.raises(ContentIntegrityError, match=f"block {block.name} of {cid} does not match"):
+        with pytest.raises(ContentIntegrityError, match=f"block {first_leaf} of {cid} does not match"):
             store.get_file(cid, tmp_path / "out" / "copy.bin")
         assert _leftovers(tmp_path / "out") == []
 

@@ -77,6 +77,7 @@ def test_cid_version_1_publication_round_trips(embedded_settings, artifacts, tmp
 
 
 def test_sealed_watermark_key_is_published_and_its_hash_anchored(backends, artifacts, tmp_path: Path) -> None:
+    from registry import dispute as dispute_flow
     from verifier.integrity import sealing
 
     key_path = tmp_path / "owner" / "key.wmk"
@@ -92,7 +93,87 @@ def test_sealed_watermark_key_is_published_and_its_hash_anchored(backends, artif
 
     assert record.watermark_key_hash == publish_flow.key_hash(key_path.read_bytes())
     assert [e.role for e in pub.manifest.entries] == ["model", "trigger", "watermark-key"]
+    assert not backends.store.has(publish_flow.key_cid(key_path.read_bytes()))  # only the ciphertext went up
     fetched = fetch_flow.fetch(backends, str(pub.record_id), tmp_path / "buyer")
     sealed_copy = next(p for p in fetched.files if p.name == "watermark-key.sealed")
     assert b"secret" not in sealed_copy.read_bytes()
     assert sealing.unseal(sealed_copy.read_bytes(), sealed.data_key) == key_path.read_bytes()
+    opened = dispute_flow.unseal_record_key(backends, record, sealed.data_key, context="test")
+    assert opened == key_path.read_bytes()
+    altered = sealed_copy.read_bytes()
+    with pytest.raises(sealing.SealedKeyTampered):
+        sealing.unseal(altered[:-1] + bytes([altered[-1] ^ 1]), sealed.data_key)
+    with pytest.raises(LedgermarkError, match="is already a sealed key"):
+        publish_flow.seal_watermark_key(sealed.artifact.path, workdir)
+
+
+class _ReadCounter:
+    """Counts the bytes read through every file ``open`` hands out for the watched paths."""
+
+    def __init__(self, watched: set[Path]) -> None:
+        self.watched = {p.resolve() for p in watched}
+        self.read: dict[Path, int] = {p: 0 for p in self.watched}
+
+    def open(self, path, mode="r", *args, **kwargs):  # noqa: ANN001, ANN201 (the signature of open)
+        handle = open(path, mode, *args, **kwargs)  # noqa: SIM115 (returned to the caller)
+        resolved = Path(path).resolve()
+        if resolved not in self.watched or "r" not in mode:
+            return handle
+        counter, original = self, handle.read
+
+        def read(n: int = -1) -> bytes:
+            data = original(n)
+            counter.read[resolved] += len(data)
+            return data
+
+        handle.read = read
+        return handle
+
+
+def test_publish_reads_each_artifact_once(backends, artifacts, monkeypatch: pytest.MonkeyPatch) -> None:
+    import ipfs.store
+    import ipfs.unixfs
+
+    counter = _ReadCounter({a.path for a in artifacts})
+    monkeypatch.setattr(ipfs.store, "open", counter.open, raising=False)
+    monkeypatch.setattr(ipfs.unixfs, "open", counter.open, raising=False)
+
+    publication = publish_flow.publish(backends, artifacts, name="once")
+
+    sizes = {a.path.resolve(): a.path.stat().st_size for a in artifacts}
+    assert counter.read == sizes
+    by_path = {e.path: e for e in publication.manifest.entries}
+    from verifier.integrity import manifest as manifestlib
+
+    for artifact in artifacts:
+        assert by_path[artifact.path.name] == manifestlib.entry_for_file(
+            artifact.path, role=artifact.role, name=artifact.path.name
+        )
+
+
+def test_fetch_takes_each_block_out_once_and_never_rereads(
+    backends, published, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ipfs import unixfs
+    from verifier.integrity import manifest as manifestlib
+
+    def no_second_pass(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("fetch re-read a downloaded file")
+
+    monkeypatch.setattr(manifestlib, "digest_file", no_second_pass)
+    monkeypatch.setattr(unixfs, "digest_file", no_second_pass)
+    monkeypatch.setattr(unixfs, "import_stream", no_second_pass)
+    served: list[str] = []
+    original = backends.store._get_block
+
+    def counting(cid, root):  # noqa: ANN001, ANN202
+        served.append(str(cid))
+        return original(cid, root)
+
+    monkeypatch.setattr(backends.store, "_get_block", counting)
+
+    result = fetch_flow.fetch(backends, str(published.record_id), tmp_path / "buyer")
+
+    assert result.comparison.ok
+    assert len(served) == len(set(served))  # no block twice (the manifest, then each artifact's blocks)
+    assert files_under(tmp_path / "buyer") == ["model.pt", "triggers.npz"]

@@ -11,14 +11,12 @@ and mismatched artifact with the expected and actual values, as structured field
 from __future__ import annotations
 
 import dataclasses
-import hashlib
+import functools
 import itertools
 import json
 import posixpath
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import BinaryIO
-
 from ipfs import cid as cidlib
 from ipfs import unixfs
 from verifier.errors import VerifierError
@@ -26,7 +24,6 @@ from verifier.integrity import merkle
 
 MANIFEST_VERSION = 1
 KNOWN_ROLES = ("model", "trigger", "watermark-key", "card", "artifact")
-_READ_SIZE = 1 << 20
 
 
 class ManifestError(VerifierError, ValueError):
@@ -111,14 +108,24 @@ class Manifest:
             )
         return manifest
 
+    @functools.cached_property
+    def _leaves(self) -> tuple[bytes, ...]:
+        """Each entry hashed once per manifest, however many roots and proofs are asked for."""
+        return tuple(e.leaf() for e in self.entries)
+
     def leaves(self) -> list[bytes]:
-        return [e.leaf() for e in self.entries]
+        return list(self._leaves)
 
     def root(self) -> bytes:
-        return merkle.merkle_root(self.leaves())
+        return merkle.merkle_root(self._leaves)
 
     def proof(self, index: int) -> list[bytes]:
-        return merkle.merkle_proof(self.leaves(), index)
+        """One artifact's proof (builds the tree: for several, ``proofs`` builds it once for all)."""
+        return merkle.merkle_proof(self._leaves, index)
+
+    def proofs(self) -> list[list[bytes]]:
+        """Every artifact's proof, in entry order, from one tree build (O(n) hashing)."""
+        return merkle.merkle_proofs(self._leaves)
 
     def index_of(self, path: str) -> int:
         for i, entry in enumerate(self.entries):
@@ -129,40 +136,19 @@ class Manifest:
 
 # --------------------------------------------------------------------------- hashing local files
 
-
-@dataclasses.dataclass(frozen=True)
-class FileDigest:
-    size: int
-    sha256: str
-    cid: str
-
-
-class _HashingReader:
-    """Feeds SHA-256 with every byte the CID importer reads, so a file is read and hashed once."""
-
-    def __init__(self, stream: BinaryIO, progress: Callable[[int], None] | None) -> None:
-        self._stream = stream
-        self._progress = progress
-        self.sha256 = hashlib.sha256()
-        self.size = 0
-
-    def read(self, n: int = -1) -> bytes:
-        data = self._stream.read(n)
-        self.sha256.update(data)
-        self.size += len(data)
-        if self._progress and data:
-            self._progress(len(data))
-        return data
+FileDigest = unixfs.FileDigest  # size, SHA-256 and CID from one pass (re-exported: callers need not know ipfs)
 
 
 def digest_file(
     path: Path, *, cid_version: int = 0, progress: Callable[[int], None] | None = None
 ) -> FileDigest:
-    """Size, SHA-256 and IPFS CID of a file in one streaming pass."""
-    with open(path, "rb") as stream:
-        reader = _HashingReader(stream, progress)
-        cid = unixfs.import_stream(reader, cid_version=cid_version)  # type: ignore[arg-type]
-    return FileDigest(size=reader.size, sha256=reader.sha256.hexdigest(), cid=cid)
+    """Size, SHA-256 and IPFS CID of a file in one streaming pass (each byte read once)."""
+    return unixfs.digest_file(path, cid_version=cid_version, progress=progress)
+
+
+def entry_from_digest(digest: FileDigest, *, role: str, name: str) -> ManifestEntry:
+    """The manifest entry for bytes already digested (by a store's put or get): no second read."""
+    return ManifestEntry(role=role, path=name, size=digest.size, sha256=digest.sha256, cid=digest.cid)
 
 
 def entry_for_file(
@@ -174,9 +160,7 @@ def entry_for_file(
     progress: Callable[[int], None] | None = None,
 ) -> ManifestEntry:
     digest = digest_file(path, cid_version=cid_version, progress=progress)
-    return ManifestEntry(
-        role=role, path=name or path.name, size=digest.size, sha256=digest.sha256, cid=digest.cid
-    )
+    return entry_from_digest(digest, role=role, name=name or path.name)
 
 
 # --------------------------------------------------------------------------- comparing

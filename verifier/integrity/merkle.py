@@ -53,27 +53,21 @@ def node_hash(left: bytes, right: bytes) -> bytes:
 
 def merkle_root(leaves: Sequence[bytes]) -> bytes:
     """Root of the ordered ``leaves``; raises ``MerkleError`` on an empty list or a duplicate leaf."""
-    _check_leaves(leaves)
-    level = list(leaves)
-    while len(level) > 1:
-        level = _next_level(level)
-    return level[0]
+    return _levels(leaves)[-1][0]
 
 
 def merkle_proof(leaves: Sequence[bytes], index: int) -> list[bytes]:
     """Siblings from the leaf at ``index`` up to the root; a promoted (sibling-less) level adds nothing."""
-    _check_leaves(leaves)
     if not 0 <= index < len(leaves):
+        _check_leaves(leaves)
         raise MerkleError(f"index {index} out of range for {len(leaves)} leaves")
-    proof: list[bytes] = []
-    level = list(leaves)
-    while len(level) > 1:
-        sibling = index ^ 1
-        if sibling < len(level):
-            proof.append(level[sibling])
-        level = _next_level(level)
-        index //= 2
-    return proof
+    return _siblings(_levels(leaves), index)
+
+
+def merkle_proofs(leaves: Sequence[bytes]) -> list[list[bytes]]:
+    """Every leaf's proof from one tree build: n − 1 node hashes in all, instead of n − 1 per proof."""
+    levels = _levels(leaves)
+    return [_siblings(levels, index) for index in range(len(leaves))]
 
 
 def verify_proof(leaf: bytes, index: int, leaf_count: int, proof: Sequence[bytes], root: bytes) -> bool:
@@ -112,6 +106,26 @@ def proof_length(index: int, leaf_count: int) -> int:
         index //= 2
         leaf_count = (leaf_count + 1) // 2
     return length
+
+
+def _levels(leaves: Sequence[bytes]) -> list[list[bytes]]:
+    """Every level of the tree, leaves first and the root last (a one-element list)."""
+    _check_leaves(leaves)
+    levels = [list(leaves)]
+    while len(levels[-1]) > 1:
+        levels.append(_next_level(levels[-1]))
+    return levels
+
+
+def _siblings(levels: list[list[bytes]], index: int) -> list[bytes]:
+    """The proof of leaf ``index``: its sibling on each level that has one, bottom-up."""
+    proof = []
+    for level in levels[:-1]:
+        sibling = index ^ 1
+        if sibling < len(level):
+            proof.append(level[sibling])
+        index //= 2
+    return proof
 
 
 def _next_level(level: list[bytes]) -> list[bytes]:
