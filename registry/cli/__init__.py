@@ -1,15 +1,18 @@
 """The ``ledgermark`` command line.
 
 Exit codes are part of the interface: 0 success (intact, published), 1 the bytes or model do not match
-(the output names each difference), 2 a usage or environment problem (the message says what to do).
-The commands are thin: each calls the same library function the Python API and the service use.
+(the output names each difference), 2 a usage or environment problem (the message says what to do and names
+the setting's source: an option or an environment variable). The commands are thin: each calls the same
+library function the Python API and the service use.
+
+Start-up is part of the interface too: this module imports only typer and the settings. web3 is imported by
+the commands that touch the chain, torch by those that run a model, and help is plain text (typer's rich
+help alone costs ~0.15 s of CPU), so `--help`, `--version` and `cid` start in a fraction of a second.
 """
 
 from __future__ import annotations
 
 import contextlib
-import logging
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -30,10 +33,23 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
     add_completion=False,
+    context_settings=_output.CONTEXT_SETTINGS,
+    rich_markup_mode=None,
 )
-app.add_typer(chain_app, name="chain")
-app.add_typer(dispute_app, name="dispute")
-app.add_typer(watermark_app, name="watermark")
+for _name, _group in (("chain", chain_app), ("dispute", dispute_app), ("watermark", watermark_app)):
+    _group.rich_markup_mode = None  # plain help everywhere: rich's import is most of a --help
+    app.add_typer(_group, name=_name)
+
+RecordArgument = Annotated[str, typer.Argument(metavar="RECORD", help="Record id or 0x Merkle root.")]
+
+
+def _show_version(value: bool) -> None:
+    """Eager: print the version and stop before the settings are read."""
+    if value:
+        import registry
+
+        typer.echo(f"ledgermark {registry.__version__}")
+        raise typer.Exit()
 
 
 @app.callback()
@@ -41,26 +57,65 @@ def _global_options(
     ctx: typer.Context,
     data_dir: Annotated[
         Path | None,
-        typer.Option("--data-dir", help="State folder [env LEDGERMARK_HOME; default ~/.ledgermark]."),
+        typer.Option(
+            "--data-dir",
+            metavar="DIR",
+            envvar="LEDGERMARK_HOME",
+            show_envvar=True,
+            help="State folder (block store, chain database, deployments) [default: ~/.ledgermark].",
+        ),
     ] = None,
     chain: Annotated[
         str | None,
-        typer.Option("--chain", help="local | embedded | http(s)://RPC-URL [env LEDGERMARK_CHAIN]."),
+        typer.Option(
+            "--chain",
+            metavar="local|embedded|URL",
+            envvar="LEDGERMARK_CHAIN",
+            show_envvar=True,
+            help="The managed local node, the in-process EVM, or an http(s):// JSON-RPC URL [default: local].",
+        ),
     ] = None,
     ipfs: Annotated[
-        str | None, typer.Option("--ipfs", help="embedded | Kubo RPC multiaddr [env LEDGERMARK_IPFS].")
+        str | None,
+        typer.Option(
+            "--ipfs",
+            metavar="embedded|MULTIADDR",
+            envvar="LEDGERMARK_IPFS",
+            show_envvar=True,
+            help="The data dir's block store, or a Kubo RPC multiaddr [default: embedded].",
+        ),
     ] = None,
     cid_version: Annotated[
-        int | None, typer.Option("--cid-version", help="CID version for new uploads: 0 (Kubo default) or 1.")
+        str | None,
+        typer.Option(
+            "--cid-version",
+            metavar="0|1",
+            envvar="LEDGERMARK_CID_VERSION",
+            show_envvar=True,
+            help="CID version for new uploads and `cid`: 0 (Kubo's default) or 1 [default: 0].",
+        ),
     ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log what happens.")] = False,
+    version: Annotated[
+        bool,
+        typer.Option("--version", is_eager=True, callback=_show_version, help="Print the version and exit."),
+    ] = False,
 ) -> None:
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
-    )
-    ctx.obj = _output.guard(
-        lambda: configlib.Settings.load(data_dir=data_dir, chain=chain, ipfs=ipfs, cid_version=cid_version)
-    )
+    """Blockchain-anchored provenance registry for watermarked AI models."""
+    if verbose:
+        import logging
+
+        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    given = {"data_dir": data_dir, "chain": chain, "ipfs": ipfs, "cid_version": cid_version}
+    ctx.obj = _output.guard(lambda: configlib.Settings.load(**_from_command_line(ctx, given)))
+
+
+def _from_command_line(ctx: typer.Context, values: dict[str, Any]) -> dict[str, Any]:
+    """Keep only the values typed as options: Settings reads the environment itself, so it knows the source."""
+    return {
+        name: value if getattr(ctx.get_parameter_source(name), "name", None) == "COMMANDLINE" else None
+        for name, value in values.items()
+    }
 
 
 # --------------------------------------------------------------------------- commands
@@ -68,19 +123,31 @@ def _global_options(
 
 @app.command()
 def cid(
-    path: Annotated[Path, typer.Argument(help="File to hash.", exists=True, dir_okay=False)],
-    cid_version: Annotated[int, typer.Option("--cid-version", help="0 or 1 (1 implies raw leaves).")] = 0,
+    ctx: typer.Context,
+    path: Annotated[Path, typer.Argument(metavar="PATH", help="File to hash.", exists=True, dir_okay=False)],
+    cid_version: Annotated[
+        str | None,
+        typer.Option(
+            "--cid-version",
+            metavar="0|1",
+            help="0 or 1 (1 implies raw leaves) [default: the global --cid-version, else 0].",
+        ),
+    ] = None,
 ) -> None:
     """Print the CID that Kubo's `ipfs add` would print for PATH (nothing is stored)."""
     from ipfs import unixfs
 
-    if cid_version not in (0, 1):
-        _output.fail("--cid-version must be 0 or 1")
+    settings: configlib.Settings = ctx.obj
+    version = (
+        settings.cid_version
+        if cid_version is None
+        else _output.guard(lambda: configlib.parse_cid_version(cid_version, "--cid-version"))
+    )
     size = path.stat().st_size
     with _output.progress_factory() as progress:
         cid = _output.guard(
             lambda: unixfs.compute_cid(
-                path, cid_version=cid_version, progress=progress(f"hash {path.name}", size)
+                path, cid_version=version, progress=progress(f"hash {path.name}", size)
             )
         )
     typer.echo(cid)
@@ -90,20 +157,28 @@ def cid(
 def publish_command(
     ctx: typer.Context,
     artifacts: Annotated[
-        list[str], typer.Argument(help="Files as PATH or PATH:ROLE (roles: model, trigger, …).")
+        list[str],
+        typer.Argument(metavar="PATH[:ROLE]", help="Files, each with a role: model, trigger, card, …"),
     ],
-    name: Annotated[str | None, typer.Option("--name", help="Human name of the publication.")] = None,
-    parent: Annotated[int, typer.Option("--parent", help="Record this model derives from (lineage).")] = 0,
+    name: Annotated[
+        str | None, typer.Option("--name", metavar="NAME", help="Human name of the publication.")
+    ] = None,
+    parent: Annotated[
+        int, typer.Option("--parent", metavar="RECORD", help="Record this model derives from (lineage).")
+    ] = 0,
     derivation: Annotated[
         str,
         typer.Option(
-            "--derivation", help="How it derives from --parent: fine-tune, quantize, prune, distill, other."
+            "--derivation",
+            metavar="fine-tune|quantize|prune|distill|other",
+            help="How it derives from --parent.",
         ),
     ] = "fine-tune",
     watermark_key: Annotated[
         Path | None,
         typer.Option(
             "--watermark-key",
+            metavar="KEY",
             help="Plaintext watermark key: sealed into the publication, hash anchored.",
             exists=True,
             dir_okay=False,
@@ -125,6 +200,8 @@ def publish_command(
             progress = stack.enter_context(_output.progress_factory())
             sealed = None
             if watermark_key is not None:
+                import tempfile
+
                 workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="ledgermark-seal-")))
                 sealed = publish_flow.seal_watermark_key(watermark_key, workdir)
             publication = publish_flow.publish(
@@ -151,7 +228,7 @@ def publish_command(
 @app.command()
 def show(
     ctx: typer.Context,
-    record: Annotated[str, typer.Argument(help="Record id or 0x Merkle root.")],
+    record: RecordArgument,
     as_json: _output.JsonOption = False,
 ) -> None:
     """Show a record as the chain holds it, with its artifacts."""
@@ -171,8 +248,8 @@ def show(
 @app.command("fetch")
 def fetch_command(
     ctx: typer.Context,
-    record: Annotated[str, typer.Argument(help="Record id or 0x Merkle root.")],
-    out: Annotated[Path, typer.Option("--out", help="Destination folder.")],
+    record: RecordArgument,
+    out: Annotated[Path, typer.Option("--out", metavar="DIR", help="Destination folder.")],
     as_json: _output.JsonOption = False,
 ) -> None:
     """Download a record's artifacts and prove they are exactly what was anchored (exit 0 when intact)."""
@@ -190,8 +267,10 @@ def fetch_command(
 @app.command()
 def verify(
     ctx: typer.Context,
-    record: Annotated[str, typer.Argument(help="Record id or 0x Merkle root.")],
-    paths: Annotated[list[Path], typer.Argument(help="Local files (matched by name) or folders.")],
+    record: RecordArgument,
+    paths: Annotated[
+        list[Path], typer.Argument(metavar="PATH", help="Local files (matched by name) or folders.")
+    ],
     as_json: _output.JsonOption = False,
 ) -> None:
     """Check local files against a record: exit 0 intact, 1 mismatch, 2 usage or environment error."""
@@ -212,8 +291,10 @@ def verify(
 @app.command("lineage")
 def lineage_command(
     ctx: typer.Context,
-    record: Annotated[str, typer.Argument(help="Record id or 0x Merkle root.")],
-    fmt: Annotated[str, typer.Option("--format", help="text | dot (Graphviz).")] = "text",
+    record: RecordArgument,
+    fmt: Annotated[
+        str, typer.Option("--format", metavar="text|dot", help="Plain text or Graphviz dot.")
+    ] = "text",
     as_json: _output.JsonOption = False,
 ) -> None:
     """Walk a record's ancestry (what it was fine-tuned, quantised, … from) and draw its family."""
@@ -239,12 +320,16 @@ def lineage_command(
 @app.command()
 def transfer(
     ctx: typer.Context,
-    record: Annotated[str, typer.Argument(help="Record id or 0x Merkle root.")],
-    new_owner: Annotated[str, typer.Argument(help="Address that receives the model's rights.")],
+    record: RecordArgument,
+    new_owner: Annotated[
+        str, typer.Argument(metavar="ADDRESS", help="Address that receives the model's rights.")
+    ],
 ) -> None:
     """Transfer the rights to a record (only its owner may)."""
     from registry import backends as backendslib
     from registry import fetch as fetch_flow
+
+    _output.guard(lambda: configlib.check_address(new_owner, "ADDRESS"))
 
     def run() -> str:
         with backendslib.open_backends(ctx.obj) as backends:
@@ -257,7 +342,7 @@ def transfer(
 @app.command()
 def revoke(
     ctx: typer.Context,
-    record: Annotated[str, typer.Argument(help="Record id or 0x Merkle root.")],
+    record: RecordArgument,
 ) -> None:
     """Revoke a record (only its owner may): it stays readable and is reported as revoked everywhere."""
     from registry import backends as backendslib
@@ -274,8 +359,8 @@ def revoke(
 @app.command()
 def serve(
     ctx: typer.Context,
-    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    host: Annotated[str, typer.Option("--host", metavar="HOST", help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", metavar="PORT", help="TCP port.")] = 8000,
 ) -> None:
     """Run the HTTP service on the configured backends (OpenAPI docs at /docs)."""
     import uvicorn
@@ -318,5 +403,5 @@ def _write_secret(path: Path, data: bytes) -> Path:
 
 
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point; the name is fixed so that `python -m registry` reads the same."""
+    app(prog_name="ledgermark")

@@ -18,6 +18,9 @@ if TYPE_CHECKING:
     from registry.publish import ProgressFactory, Publication
     from verifier.integrity import manifest as manifestlib
 
+CONTEXT_SETTINGS: dict[str, Any] = {"help_option_names": ["-h", "--help"]}
+"""Click context settings of the whole command tree (sub-commands inherit them): `-h` works like `--help`."""
+
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document instead of text.")]
 """The `--json` flag every command that reports something takes."""
 
@@ -57,7 +60,11 @@ def progress_factory() -> Iterator[ProgressFactory]:
 
 
 def guard(action: Callable[[], Any], *, as_json: bool = False) -> Any:
-    """Run an action; turn known failures into a clean message and the documented exit code."""
+    """Run an action; turn known failures into a clean message and the documented exit code.
+
+    An ``OSError`` (unreadable file, full disk, refused connection) is the environment's problem: exit 2 with
+    what the system said, not a traceback. Anything else is a bug and keeps its traceback.
+    """
     try:
         return action()
     except VerificationFailed as err:
@@ -68,6 +75,15 @@ def guard(action: Callable[[], Any], *, as_json: bool = False) -> Any:
         raise typer.Exit(1) from None
     except LedgermarkError as err:
         fail(str(err), as_json)
+    except OSError as err:
+        fail(_os_message(err), as_json)
+
+
+def _os_message(err: OSError) -> str:
+    """``Permission denied: /x`` rather than ``[Errno 13] Permission denied: '/x'``."""
+    if err.strerror and err.filename is not None:
+        return f"{err.strerror}: {err.filename}"
+    return str(err) or type(err).__name__
 
 
 def fail(message: str, as_json: bool = False) -> NoReturn:

@@ -22,25 +22,35 @@ if TYPE_CHECKING:
 
 app = typer.Typer(help="Open, review, vote on and settle ownership disputes.", no_args_is_help=True)
 
+DisputeArgument = Annotated[int, typer.Argument(metavar="DISPUTE", help="The dispute's id.")]
+
 
 @app.command("open")
 def open_(
     ctx: typer.Context,
     claimant_record: Annotated[
-        str, typer.Argument(help="Your record (id or 0x root); it must anchor the key.")
+        str, typer.Argument(metavar="RECORD", help="Your record (id or 0x root); it must anchor the key.")
     ],
     model: Annotated[
-        Path, typer.Option("--model", help="The suspect model file.", exists=True, dir_okay=False)
+        Path,
+        typer.Option("--model", metavar="MODEL", help="The suspect model file.", exists=True, dir_okay=False),
     ],
     key: Annotated[
-        Path, typer.Option("--key", help="Your plaintext watermark key file.", exists=True, dir_okay=False)
+        Path,
+        typer.Option(
+            "--key", metavar="KEY", help="Your plaintext watermark key file.", exists=True, dir_okay=False
+        ),
     ],
     suspect: Annotated[
         str | None,
-        typer.Option("--suspect", help="Suspect record id or 0x root (default: the model file's root)."),
+        typer.Option(
+            "--suspect",
+            metavar="RECORD",
+            help="Suspect record id or 0x root (default: the model file's root).",
+        ),
     ] = None,
     report_dir: Annotated[
-        Path, typer.Option("--report-dir", help="Where to write the evidence report.")
+        Path, typer.Option("--report-dir", metavar="DIR", help="Where to write the evidence report.")
     ] = Path("evidence"),
     force: Annotated[
         bool, typer.Option("--force", help="Open even if the test does not say 'copy'.")
@@ -106,14 +116,16 @@ def reveal(
 @app.command()
 def review(
     ctx: typer.Context,
-    dispute_id: Annotated[int, typer.Argument(help="The dispute.")],
+    dispute_id: DisputeArgument,
     model: Annotated[
         Path | None,
-        typer.Option("--model", help="Suspect model file (only if the suspect is not registered)."),
+        typer.Option(
+            "--model", metavar="MODEL", help="Suspect model file (only if the suspect is not registered)."
+        ),
     ] = None,
-    report_dir: Annotated[Path, typer.Option("--report-dir", help="Where to write your report.")] = Path(
-        "review"
-    ),
+    report_dir: Annotated[
+        Path, typer.Option("--report-dir", metavar="DIR", help="Where to write your report.")
+    ] = Path("review"),
     as_json: _output.JsonOption = False,
 ) -> None:
     """Arbiter: re-run the ownership test from the revealed key and pin your own report (then `vote`)."""
@@ -140,8 +152,8 @@ def review(
 @app.command()
 def vote(
     ctx: typer.Context,
-    dispute_id: Annotated[int, typer.Argument(help="The dispute.")],
-    report: Annotated[str, typer.Option("--report", help="CID of your review report.")],
+    dispute_id: DisputeArgument,
+    report: Annotated[str, typer.Option("--report", metavar="CID", help="CID of your review report.")],
     uphold: Annotated[bool, typer.Option("--uphold/--reject", help="Your ruling.")],
 ) -> None:
     """Arbiter: vote on the dispute with the CID of your report."""
@@ -159,7 +171,7 @@ def vote(
 @app.command()
 def finalise(
     ctx: typer.Context,
-    dispute_id: Annotated[int, typer.Argument(help="The dispute.")],
+    dispute_id: DisputeArgument,
     skip_wait: Annotated[
         bool, typer.Option("--skip-wait", help="On a dev chain, advance its clock past the deadline first.")
     ] = False,
@@ -187,7 +199,7 @@ def finalise(
 @app.command()
 def show(
     ctx: typer.Context,
-    dispute_id: Annotated[int, typer.Argument(help="The dispute.")],
+    dispute_id: DisputeArgument,
     as_json: _output.JsonOption = False,
 ) -> None:
     """The dispute's state, priority facts and every vote with its report CID."""
@@ -205,10 +217,15 @@ def show(
 @app.command("grant-arbiter")
 def grant_arbiter(
     ctx: typer.Context,
-    account: Annotated[str, typer.Argument(help="Address to make an arbiter (admin only).")],
+    account: Annotated[
+        str, typer.Argument(metavar="ADDRESS", help="Address to make an arbiter (admin only).")
+    ],
 ) -> None:
     """Admin: give an account the arbiter role."""
     from registry import backends as backendslib
+    from registry.config import check_address
+
+    _output.guard(lambda: check_address(account, "ADDRESS"))
 
     def run() -> dict[str, Any]:
         with backendslib.open_backends(ctx.obj) as backends:

@@ -17,18 +17,23 @@ from registry.cli import _output
 app = typer.Typer(help="Embed and verify interpretable watermarks.", no_args_is_help=True)
 
 DatasetOption = Annotated[
-    str, typer.Option("--dataset", help="fashion-mnist | digits | breast-cancer | wine (all offline).")
+    str,
+    typer.Option(
+        "--dataset", metavar="fashion-mnist|digits|breast-cancer|wine", help="A bundled dataset (offline)."
+    ),
 ]
 
 
 @app.command()
 def train(
-    out: Annotated[Path, typer.Option("--out", help="Where to write the trained model.")],
+    out: Annotated[Path, typer.Option("--out", metavar="FILE", help="Where to write the trained model.")],
     dataset: DatasetOption = "digits",
-    arch: Annotated[str, typer.Option("--arch", help="cnn | resnet18 | mlp.")] = "cnn",
-    width: Annotated[int, typer.Option("--width", help="Base channel width (resnet18: 64 is full).")] = 32,
-    epochs: Annotated[int, typer.Option("--epochs")] = 5,
-    seed: Annotated[int, typer.Option("--seed")] = 0,
+    arch: Annotated[str, typer.Option("--arch", metavar="cnn|resnet18|mlp", help="Architecture.")] = "cnn",
+    width: Annotated[
+        int, typer.Option("--width", metavar="N", help="Base channel width (resnet18: 64 is full).")
+    ] = 32,
+    epochs: Annotated[int, typer.Option("--epochs", metavar="N", help="Passes over the training set.")] = 5,
+    seed: Annotated[int, typer.Option("--seed", metavar="N", help="Initialisation and shuffling.")] = 0,
 ) -> None:
     """Train a classifier on a bundled dataset, to watermark afterwards."""
 
@@ -43,19 +48,28 @@ def train(
 
 @app.command()
 def embed(
-    model: Annotated[Path, typer.Argument(help="A trained model file.", exists=True, dir_okay=False)],
-    out: Annotated[Path, typer.Option("--out", help="Where to write the watermarked model.")],
-    key: Annotated[Path, typer.Option("--key", help="Where to write the secret watermark key (0600).")],
+    model: Annotated[
+        Path, typer.Argument(metavar="MODEL", help="A trained model file.", exists=True, dir_okay=False)
+    ],
+    out: Annotated[Path, typer.Option("--out", metavar="FILE", help="Where to write the watermarked model.")],
+    key: Annotated[
+        Path, typer.Option("--key", metavar="FILE", help="Where to write the secret watermark key (0600).")
+    ],
     dataset: DatasetOption = "digits",
     bits: Annotated[int, typer.Option("--bits", help="Watermark length (a perfect square for images).")] = 64,
     triggers: Annotated[int, typer.Option("--triggers", help="Trigger inputs (their bits pool).")] = 1,
     trigger_kind: Annotated[
-        str, typer.Option("--trigger-kind", help="clean | noise | patch | edge.")
+        str, typer.Option("--trigger-kind", metavar="clean|noise|patch|edge", help="Trigger inputs' kind.")
     ] = "noise",
     metric: Annotated[
-        str, typer.Option("--metric", help="logit | probability | label (hard-label APIs).")
+        str,
+        typer.Option(
+            "--metric", metavar="logit|probability|label", help="What is explained (label: hard-label APIs)."
+        ),
     ] = "logit",
-    masks: Annotated[str, typer.Option("--masks", help="leave-one-out | random.")] = "leave-one-out",
+    masks: Annotated[
+        str, typer.Option("--masks", metavar="leave-one-out|random", help="How segments are masked.")
+    ] = "leave-one-out",
     mask_count: Annotated[int, typer.Option("--mask-count", help="Random masks (0: 4 × bits).")] = 0,
     mask_keep: Annotated[float, typer.Option("--mask-keep", help="Random masks: keep-probability.")] = 0.5,
     fill: Annotated[float, typer.Option("--fill", help="Value of a removed segment.")] = 0.5,
@@ -119,10 +133,15 @@ def _given(**options: Any) -> dict[str, Any]:
 
 @app.command()
 def verify(
-    model: Annotated[Path, typer.Argument(help="The suspect model file.", exists=True, dir_okay=False)],
-    key: Annotated[Path, typer.Argument(help="The watermark key file.", exists=True, dir_okay=False)],
+    model: Annotated[
+        Path, typer.Argument(metavar="MODEL", help="The suspect model file.", exists=True, dir_okay=False)
+    ],
+    key: Annotated[
+        Path, typer.Argument(metavar="KEY", help="The watermark key file.", exists=True, dir_okay=False)
+    ],
     report_dir: Annotated[
-        Path | None, typer.Option("--report", help="Write the evidence report (JSON + HTML) here.")
+        Path | None,
+        typer.Option("--report", metavar="DIR", help="Write the evidence report (JSON + HTML) here."),
     ] = None,
     alpha: Annotated[float, typer.Option("--alpha", help="Significance level of the test.")] = 0.01,
     as_json: _output.JsonOption = False,
