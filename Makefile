@@ -4,16 +4,17 @@ PY    := .venv/bin/python
 PIP   := .venv/bin/pip
 NPM   := npm install --prefer-offline --no-audit --no-fund --loglevel=error
 FASHION_MNIST := /usr/share/datasets/fashion-mnist
+IPFS_CID      := /usr/bin/ipfs_cid
 
 .PHONY: setup demo test test-fast bench-gas bench-watermark contracts clean
 
 setup: .venv/.installed ganache/node_modules/.installed contracts/solcjs/node_modules/.installed \
-       ipfs/jsipfs/node_modules/.installed $(FASHION_MNIST)
+       ipfs/jsipfs/node_modules/.installed $(FASHION_MNIST) $(IPFS_CID)
 
 # torch first and pinned: any later 'torch' requirement is then already satisfied by the CPU build.
 .venv/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv .venv
-	$(PIP) install -q --upgrade pip
+	$(PIP) install -q --upgrade pip 'setuptools>=77'  # the wheel test builds offline with these (no isolation)
 	$(PIP) install -q torch==2.13.0
 	$(PIP) install -q -e '.[test,dev]'
 	touch $@
@@ -25,6 +26,11 @@ setup: .venv/.installed ganache/node_modules/.installed contracts/solcjs/node_mo
 $(FASHION_MNIST):
 	if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist; \
 	else sudo apt-get update -qq && sudo apt-get install -y -qq dataset-fashion-mnist; fi
+
+# Debian's CID tool: the reference `bench/exp_cli_overhead.py` times `ledgermark cid` against.
+$(IPFS_CID):
+	if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq ipfs-cid; \
+	else sudo apt-get update -qq && sudo apt-get install -y -qq ipfs-cid; fi
 
 demo: setup
 	$(PY) -m registry.demo

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -46,6 +47,20 @@ def test_artifacts_target_shanghai_and_carry_abi() -> None:
         assert errors and all(e["name"].startswith(("ModelRegistry", "OwnershipDisputes")) for e in errors)
         documented = {signature.split("(")[0] for signature in artifact["errorDocs"]}
         assert {e["name"] for e in errors} <= documented  # every custom error has NatSpec for messages
+
+
+def test_build_writes_where_the_package_loads_from() -> None:
+    """``contracts/build.py`` writes the package data that ``importlib.resources`` serves at run time."""
+    from registry.chain import abi
+
+    spec = importlib.util.spec_from_file_location("contracts_build", ROOT / "contracts/build.py")
+    assert spec is not None and spec.loader is not None
+    contracts_build = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(contracts_build)
+    assert contracts_build.BUILD_DIR == ROOT / "registry/chain/artifacts"
+    for name in contracts_build.ARTIFACTS:
+        on_disk = json.loads((contracts_build.BUILD_DIR / f"{name}.json").read_text())
+        assert abi.load_artifact(name) == on_disk
 
 
 def test_every_external_function_has_natspec() -> None:
