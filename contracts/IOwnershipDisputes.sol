@@ -7,11 +7,14 @@ pragma solidity 0.8.37;
  *
  * Flow: the owner of a registered record (the claimant) opens a dispute against a suspect model, named by its
  * Merkle root (registered or not), with a bond and the CID of the evidence; the contract records mechanically
- * whose commitment came first. The claimant reveals the watermark key's CID; the contract checks
- * `keccak256(bytes(keyCid))` against the claimant record's `watermarkKeyHash`. Arbiters (role granted by an
- * admin) vote on the watermark evidence, each with a report CID, until the deadline; then anyone finalises:
- * upheld iff at least `quorum` arbiters voted to uphold. The bond goes back to the claimant when upheld and to
- * the suspect record's current owner when rejected (to the treasury when the suspect is unregistered).
+ * whose commitment came first. The claimant reveals the watermark key's CID and the data key of its sealed
+ * copy; the contract checks `keccak256(bytes(keyCid))` against the claimant record's `watermarkKeyHash`. The
+ * plaintext key is never published: the record's manifest anchors the key sealed with AES-256-GCM, and the
+ * revealed data key lets anyone open that anchored ciphertext and check that its plaintext hashes to the record.
+ * Arbiters (role granted by an admin) vote on the watermark evidence, each with a report CID, until the deadline;
+ * then anyone finalises: upheld iff at least `quorum` arbiters voted to uphold. The bond goes back to the
+ * claimant when upheld and to the suspect record's current owner when rejected (to the treasury when the suspect
+ * is unregistered).
  */
 interface IOwnershipDisputes {
     /// @dev Whose registration commitment came first, as far as the chain knows.
@@ -38,6 +41,7 @@ interface IOwnershipDisputes {
         Status status;
         bool keyRevealed;
         bytes32 suspectRoot;
+        bytes32 dataKey;
         uint64 suspectRecord;
         uint64 openedAt;
         uint64 deadline;
@@ -78,6 +82,9 @@ interface IOwnershipDisputes {
 
     /// @dev The key was already revealed.
     error OwnershipDisputesKeyAlreadyRevealed(uint256 disputeId);
+
+    /// @dev The data key is zero: a reveal must carry the key that opens the anchored sealed copy.
+    error OwnershipDisputesEmptyDataKey(uint256 disputeId);
 
     /// @dev `keccak256(bytes(keyCid))` is `actual`, but the claimant record committed to `expected`.
     error OwnershipDisputesKeyHashMismatch(uint256 disputeId, bytes32 expected, bytes32 actual);
@@ -125,8 +132,9 @@ interface IOwnershipDisputes {
         string evidenceCid
     );
 
-    /// @dev Emitted when the claimant reveals a key CID that matches the record's hash.
-    event KeyRevealed(uint256 indexed disputeId, string keyCid);
+    /// @dev Emitted when the claimant revealed a key CID that matches the record's hash, with the data key that
+    /// opens the record's sealed key artifact.
+    event KeyRevealed(uint256 indexed disputeId, string keyCid, bytes32 dataKey);
 
     /// @dev Emitted when `arbiter` votes.
     event VoteCast(uint256 indexed disputeId, address indexed arbiter, bool uphold, string reportCid);
@@ -161,16 +169,19 @@ interface IOwnershipDisputes {
         returns (uint256 disputeId);
 
     /**
-     * @notice Reveals the claimant's watermark key CID.
+     * @notice Reveals the claimant's watermark key: its CID and the data key of the sealed copy the record anchors.
      * @dev WARNING: the check is `keccak256(bytes(keyCid)) == record.watermarkKeyHash`; the string must be byte
-     * for byte the one hashed at registration (canonical CIDv1 base32), or the reveal fails.
+     * for byte the one hashed at registration (canonical CIDv1 base32), or the reveal fails. The contract cannot
+     * decrypt: that `dataKey` opens the anchored ciphertext to a plaintext with this CID is checked off-chain by
+     * every arbiter before any model runs. The CID is a hash and leaks nothing; the plaintext is never published.
      *
      * Requirements:
-     * - the caller is the dispute's claimant; the dispute is open, before its deadline, key not yet revealed.
+     * - the caller is the dispute's claimant; the dispute is open, before its deadline, key not yet revealed;
+     * - `keyCid` is non-empty and `dataKey` is non-zero.
      *
      * Emits a {KeyRevealed} event.
      */
-    function revealKey(uint256 disputeId, string calldata keyCid) external;
+    function revealKey(uint256 disputeId, string calldata keyCid, bytes32 dataKey) external;
 
     /**
      * @notice Casts an arbiter's vote on the watermark evidence, with the CID of the arbiter's report.

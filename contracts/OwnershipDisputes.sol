@@ -81,15 +81,16 @@ contract OwnershipDisputes is IOwnershipDisputes {
     }
 
     /// @inheritdoc IOwnershipDisputes
-    function revealKey(uint256 disputeId, string calldata keyCid) external {
+    function revealKey(uint256 disputeId, string calldata keyCid, bytes32 dataKey) external {
         Dispute storage d = _openDispute(disputeId);
         if (d.claimant != msg.sender) revert OwnershipDisputesNotClaimant(msg.sender, disputeId);
         if (d.keyRevealed) revert OwnershipDisputesKeyAlreadyRevealed(disputeId);
         if (bytes(keyCid).length == 0) revert OwnershipDisputesEmptyCid();
+        if (dataKey == bytes32(0)) revert OwnershipDisputesEmptyDataKey(disputeId);
         bytes32 expected = _registry.record(d.claimantRecord).watermarkKeyHash;
         bytes32 actual = keccak256(bytes(keyCid));
         if (actual != expected) revert OwnershipDisputesKeyHashMismatch(disputeId, expected, actual);
-        _revealKey(d, disputeId, keyCid);
+        _revealKey(d, disputeId, keyCid, dataKey);
     }
 
     /// @inheritdoc IOwnershipDisputes
@@ -232,12 +233,13 @@ contract OwnershipDisputes is IOwnershipDisputes {
     }
 
     /**
-     * @dev Stores the revealed key CID; no checks.
+     * @dev Stores the revealed key CID and data key; no checks.
      */
-    function _revealKey(Dispute storage d, uint256 disputeId, string calldata keyCid) internal {
+    function _revealKey(Dispute storage d, uint256 disputeId, string calldata keyCid, bytes32 dataKey) internal {
         d.keyRevealed = true;
+        d.dataKey = dataKey;
         d.keyCid = keyCid;
-        emit KeyRevealed(disputeId, keyCid);
+        emit KeyRevealed(disputeId, keyCid, dataKey);
     }
 
     /**

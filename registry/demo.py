@@ -104,7 +104,7 @@ def run(workdir: Path) -> int:
         except RecordError as err:
             print(f"   refused: {err}")
 
-        if not _dispute(backends, pub.record_id, embedded, workdir):
+        if not _dispute(backends, pub.record_id, embedded, sealed.data_key, workdir):
             return 1
     say("Done", f"everything the demo wrote is under {workdir}")
     return 0
@@ -127,7 +127,11 @@ def _tamper_is_caught(backends: backendslib.Backends, record_id: int, workdir: P
 
 
 def _dispute(
-    backends: backendslib.Backends, record_id: int, embedded: watermarking.Embedded, workdir: Path
+    backends: backendslib.Backends,
+    record_id: int,
+    embedded: watermarking.Embedded,
+    data_key: bytes,
+    workdir: Path,
 ) -> bool:
     suspect = thief_copies(embedded.model_path, workdir / "thief-model.pt")
     thief = backends.chain.dev_accounts()[2]
@@ -152,27 +156,30 @@ def _dispute(
         return False
     root = dispute_flow.suspect_root_of(suspect)
     opened, _ = dispute_flow.open_dispute(backends.disputes, record_id, root, claim.report_cid)
-    key_cid = backends.store.add_file(embedded.key_path, cid_version=1)
-    dispute_flow.reveal_key(backends.disputes, opened.dispute_id, key_cid)
+    key_cid, _ = dispute_flow.reveal(backends, opened.dispute_id, embedded.key_path.read_bytes(), data_key)
     say(
-        f"Owner: opened dispute {opened.dispute_id} with a bond of {opened.bond / 1e18:g} ETH and revealed the key",
-        f"the contract checked keccak256({key_cid}) against record {record_id}",
+        f"Owner: opened dispute {opened.dispute_id} with a bond of {opened.bond / 1e18:g} ETH and revealed "
+        "the sealed key's data key",
+        f"the contract checked keccak256({key_cid}) against record {record_id}; the plaintext key was never "
+        "uploaded: the data key opens the sealed copy the record anchors",
     )
 
     arbiter_account = backends.chain.dev_accounts()[1]
     backends.disputes.grant_arbiter(arbiter_account.address)
     arbiter = backends.disputes.using(backends.chain.with_account(arbiter_account))
+    unsealed = dispute_flow.unseal_revealed_key(backends, arbiter.dispute(opened.dispute_id))
     review = dispute_flow.gather_evidence(
         backends,
         claimant=record,
-        key_bytes=dispute_flow.revealed_key(backends, arbiter.dispute(opened.dispute_id)),
+        key_bytes=unsealed,
         suspect_model=suspect,
         out_dir=workdir / "review",
         suspect_label="disputed model",
     )
     dispute_flow.vote(arbiter, opened.dispute_id, review.result.is_copy, review.report_cid)
     say(
-        "Arbiter: re-ran the test from the revealed key and voted with its own pinned report",
+        "Arbiter: unsealed the anchored key with the revealed data key (its hash matches the record), "
+        "re-ran the test and voted with its own pinned report",
         f"{'uphold' if review.result.is_copy else 'reject'} (report {review.report_cid})",
     )
     resolution = dispute_flow.finalise(backends.disputes, opened.dispute_id, skip_wait_on_dev_chain=True)

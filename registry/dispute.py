@@ -11,11 +11,18 @@ steps that run a model.
 
 The watermark key is bound to the claimant's record by ``keccak256(key CID)``, where the key CID is the CIDv1
 (raw leaves) of the plaintext key file (see ``IModelRegistry``): it is checked before any model is run.
+
+The plaintext key is never published, not even at the reveal. The record's manifest anchors the key sealed with
+AES-256-GCM (artifact role ``watermark-key``); the claimant reveals the key CID (a hash, computed locally) and the
+sealed copy's 32-byte data key. Anyone then fetches the anchored ciphertext through the verified path (manifest
+against the root, bytes against the CID and SHA-256, Merkle proof accepted by the contract), opens it with the
+revealed data key, and checks the plaintext's hash against the record (``unseal_revealed_key``).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -23,23 +30,37 @@ from typing import TYPE_CHECKING
 
 from registry import chain as chainlib
 from registry.backends import Backends
-from registry.errors import LedgermarkError
-from registry.fetch import fetch, resolve_record
+from registry.errors import IntegrityError, LedgermarkError, VerificationFailed
+from registry.fetch import fetch, load_manifest, resolve_record
 from registry.publish import key_cid, key_hash
 from verifier.integrity import manifest as manifestlib
+from verifier.integrity import sealing
+
+DATA_KEY_SIZE = 32
+KEY_CAT_LIMIT = 256 << 20
 
 if TYPE_CHECKING:
     from verifier.watermark import stats
 
 
+class RevealedKeyError(IntegrityError):
+    """The revealed data key does not open the claimant record's anchored sealed key, or opens one whose
+    plaintext is not the key the record anchors: the reveal cannot be trusted (exit 1, HTTP 409)."""
+
+
 @dataclasses.dataclass(frozen=True)
 class DisputeReport:
-    """Everything known about one dispute, for display: the stored state plus every vote's report."""
+    """Everything known about one dispute, for display: the stored state plus every vote's report.
+
+    ``key_check`` says whether the revealed data key opens the anchored sealed key to the plaintext the record
+    anchors (None when not checked, or not revealed yet).
+    """
 
     dispute: chainlib.Dispute
     votes: list[chainlib.Vote]
     quorum: int
     arbiter_count: int
+    key_check: str | None = None
 
     @property
     def resolved(self) -> bool:
@@ -64,9 +85,11 @@ def open_dispute(
 
 
 def reveal_key(
-    disputes: chainlib.OwnershipDisputesClient, dispute_id: int, key_cid: str
+    disputes: chainlib.OwnershipDisputesClient, dispute_id: int, key_cid: str, data_key: bytes
 ) -> chainlib.TxResult:
-    """Reveal the claimant's watermark key CID, after checking it against the record's hash locally."""
+    """Reveal the key CID and the sealed copy's data key, after checking what the contract checks locally
+    (so a mismatch costs no transaction). ``reveal`` also proves the data key opens the anchored copy."""
+    check_data_key(data_key, f"dispute {dispute_id}")
     dispute = disputes.dispute(dispute_id)
     registry = chainlib.ModelRegistryClient(disputes.chain, disputes.registry_address())
     expected = registry.record(dispute.claimant_record).watermark_key_hash
@@ -77,7 +100,34 @@ def reveal_key(
             {"disputeId": dispute_id, "expected": expected, "actual": actual},
             "keccak256 of this key CID is not the watermark-key hash the claimant record committed to",
         )
-    return disputes.reveal_key(dispute_id, key_cid)
+    return disputes.reveal_key(dispute_id, key_cid, data_key)
+
+
+def reveal(
+    backends: Backends,
+    dispute_id: int,
+    key_bytes: bytes,
+    data_key: bytes,
+    *,
+    disputes: chainlib.OwnershipDisputesClient | None = None,
+) -> tuple[str, chainlib.TxResult]:
+    """The claimant's reveal: prove locally that ``data_key`` opens the record's anchored sealed key to exactly
+    ``key_bytes``, then reveal the key CID (computed here, nothing uploaded) and the data key on-chain.
+
+    Any mismatch raises before a transaction is sent. ``disputes`` is the signer (default: the backends').
+    Returns the key CID and the transaction.
+    """
+    signer = disputes or backends.disputes
+    dispute = signer.dispute(dispute_id)
+    record = backends.registry.record(dispute.claimant_record)
+    check_key_matches(record, key_bytes)
+    unsealed = unseal_record_key(backends, record, data_key, context=f"dispute {dispute_id}")
+    if unsealed != key_bytes:  # same hash, so unreachable short of a keccak collision; stated for the reader
+        raise RevealedKeyError(
+            f"dispute {dispute_id}: the sealed key opens to another key than the one given"
+        )
+    cid = key_cid(key_bytes)
+    return cid, reveal_key(signer, dispute_id, cid, data_key)
 
 
 def vote(
@@ -111,13 +161,33 @@ def finalise(
     return Resolution(dispute_id, outcome, resolved["recipient"], int(resolved["bond"]), tx)
 
 
-def report(disputes: chainlib.OwnershipDisputesClient, dispute_id: int) -> DisputeReport:
-    """The dispute's state, its votes with report CIDs, and the M-of-N parameters."""
+def report(
+    disputes: chainlib.OwnershipDisputesClient, dispute_id: int, backends: Backends | None = None
+) -> DisputeReport:
+    """The dispute's state, its votes with report CIDs, and the M-of-N parameters; with ``backends``, also
+    whether the revealed data key opens the anchored sealed key to the anchored plaintext (``key_check``)."""
+    dispute = disputes.dispute(dispute_id)
     return DisputeReport(
-        dispute=disputes.dispute(dispute_id),
+        dispute=dispute,
         votes=disputes.votes(dispute_id),
         quorum=disputes.quorum(),
         arbiter_count=disputes.arbiter_count(),
+        key_check=check_revealed_key(backends, dispute) if backends and dispute.key_revealed else None,
+    )
+
+
+def check_revealed_key(backends: Backends, dispute: chainlib.Dispute) -> str:
+    """A one-line verdict on the reveal, for display: "ok: …", "FAILED: …" or "not checked: …" (never raises:
+    ``show`` must still display a dispute whose reveal is bad)."""
+    try:
+        plaintext = unseal_revealed_key(backends, dispute)
+    except IntegrityError as err:
+        return f"FAILED: {err}"
+    except LedgermarkError as err:  # e.g. the sealed copy is not reachable from this store
+        return f"not checked: {err}"
+    return (
+        f"ok: the revealed data key opens record {dispute.claimant_record}'s anchored sealed key, and the "
+        f"plaintext ({len(plaintext)} bytes, CID {key_cid(plaintext)}) is the key the record anchors"
     )
 
 
@@ -129,20 +199,97 @@ def run_dispute(
     key_cid: str,
     rulings: Sequence[tuple[chainlib.OwnershipDisputesClient, bool, str]],
     *,
+    data_key: bytes,
     skip_wait_on_dev_chain: bool = True,
 ) -> tuple[Resolution, DisputeReport]:
-    """The whole flow in one call: open, reveal, one vote per ``(arbiter client, uphold, report CID)``, finalise."""
+    """The whole on-chain flow in one call: open, reveal (key CID and data key), one vote per
+    ``(arbiter client, uphold, report CID)``, finalise. No store: the sealed copy is not checked here."""
     dispute, _ = open_dispute(claimant, claimant_record, suspect, evidence_cid)
-    reveal_key(claimant, dispute.dispute_id, key_cid)
+    reveal_key(claimant, dispute.dispute_id, key_cid, data_key)
     for arbiter, uphold, report_cid in rulings:
         vote(arbiter, dispute.dispute_id, uphold, report_cid)
     resolution = finalise(claimant, dispute.dispute_id, skip_wait_on_dev_chain=skip_wait_on_dev_chain)
     return resolution, report(claimant, dispute.dispute_id)
 
 
-# --------------------------------------------------------------------------- evidence
+# --------------------------------------------------------------------------- the sealed key
 
-KEY_CAT_LIMIT = 256 << 20
+
+def check_data_key(data_key: bytes, where: str) -> None:
+    """A data key is 32 non-zero bytes (the contract refuses zero: it marks "not revealed")."""
+    if len(data_key) != DATA_KEY_SIZE:
+        raise LedgermarkError(f"{where}: a data key is {DATA_KEY_SIZE} bytes, this one has {len(data_key)}")
+    if not any(data_key):
+        raise LedgermarkError(f"{where}: the data key is all zeros, which no sealed key uses")
+
+
+def parse_data_key(text: bytes, source: str) -> bytes:
+    """A data key file as ``publish --watermark-key`` writes it: 64 hex digits (whitespace ignored)."""
+    try:
+        data_key = bytes.fromhex(text.decode("ascii").strip())
+    except (UnicodeDecodeError, ValueError):
+        data_key = b""
+    if len(data_key) != DATA_KEY_SIZE:
+        raise LedgermarkError(f"{source} does not hold a data key (expected {2 * DATA_KEY_SIZE} hex digits)")
+    return data_key
+
+
+def sealed_key_of(backends: Backends, record: chainlib.Record) -> bytes:
+    """The record's sealed ``watermark-key`` artifact, through the verified path: manifest against the anchored
+    root, bytes against the CID, size and SHA-256 against the entry, and the entry's Merkle proof accepted by the
+    contract. The artifact is small (a key), so it is read into memory."""
+    manifest = load_manifest(backends, record)
+    found = [i for i, e in enumerate(manifest.entries) if e.role == "watermark-key"]
+    if len(found) != 1:
+        raise LedgermarkError(
+            f"record {record.record_id} has {len(found)} artifacts with role 'watermark-key' (need exactly one "
+            "sealed key to open)"
+        )
+    index = found[0]
+    entry = manifest.entries[index]
+    sealed = backends.store.cat(entry.cid, max_size=KEY_CAT_LIMIT)
+    if len(sealed) != entry.size or hashlib.sha256(sealed).hexdigest() != entry.sha256:
+        raise VerificationFailed(
+            f"record {record.record_id}: the sealed key {entry.path} does not match its manifest entry"
+        )
+    if not backends.registry.verify_artifact(record.record_id, entry.leaf(), index, manifest.proof(index)):
+        raise VerificationFailed(
+            f"record {record.record_id}: the contract rejected the proof of the sealed key {entry.path}"
+        )
+    return sealed
+
+
+def unseal_record_key(backends: Backends, record: chainlib.Record, data_key: bytes, *, context: str) -> bytes:
+    """Open the record's anchored sealed key with ``data_key`` and prove the plaintext is the anchored key."""
+    check_data_key(data_key, context)
+    sealed = sealed_key_of(backends, record)
+    try:
+        plaintext = sealing.unseal(sealed, data_key)
+    except sealing.SealedKeyTampered as err:
+        raise RevealedKeyError(
+            f"{context}: the data key does not open record {record.record_id}'s anchored sealed watermark key "
+            f"({err})"
+        ) from err
+    if key_hash(plaintext) != record.watermark_key_hash:
+        raise RevealedKeyError(
+            f"{context}: record {record.record_id}'s sealed key opens, but its plaintext hashes to "
+            f"0x{key_hash(plaintext).hex()}, not to the anchored 0x{record.watermark_key_hash.hex()}"
+        )
+    return plaintext
+
+
+def unseal_revealed_key(backends: Backends, dispute: chainlib.Dispute) -> bytes:
+    """The plaintext key, opened from the claimant record's anchored sealed copy with the data key revealed
+    on-chain and checked against the record's hash, before any model runs."""
+    if not dispute.key_revealed:
+        raise LedgermarkError(
+            f"dispute {dispute.dispute_id}: the claimant has not revealed the watermark key yet"
+        )
+    record = backends.registry.record(dispute.claimant_record)
+    return unseal_record_key(backends, record, dispute.data_key, context=f"dispute {dispute.dispute_id}")
+
+
+# --------------------------------------------------------------------------- evidence
 
 
 @dataclasses.dataclass(frozen=True)
@@ -188,10 +335,10 @@ def gather_evidence(
 ) -> Evidence:
     """Extract the claimant's watermark from the suspect model, test it, write and pin the report."""
     from registry import watermarking
-    from verifier import watermark
+    from verifier.watermark import keys
 
     check_key_matches(claimant, key_bytes)
-    key = watermark.WatermarkKey.from_bytes(key_bytes)
+    key = keys.WatermarkKey.from_bytes(key_bytes)
     assessment = watermarking.assess(suspect_model, key, alpha)
     facts = {
         "chain id": str(backends.chain.chain_id),
@@ -214,15 +361,6 @@ def gather_evidence(
         html_path=html_path,
         suspect_sha256=assessment.model_sha256,
     )
-
-
-def revealed_key(backends: Backends, dispute: chainlib.Dispute) -> bytes:
-    """The plaintext key a claimant revealed, fetched from IPFS and proven against the CID on-chain."""
-    if not dispute.key_revealed:
-        raise LedgermarkError(
-            f"dispute {dispute.dispute_id}: the claimant has not revealed the watermark key yet"
-        )
-    return backends.store.cat(dispute.key_cid, max_size=KEY_CAT_LIMIT)
 
 
 def suspect_model_for(
@@ -299,10 +437,11 @@ def claim(
 
 
 def review(backends: Backends, dispute_id: int, *, report_dir: Path, model: Path | None = None) -> Evidence:
-    """An arbiter's own test: fetch the revealed key and the suspect (verified), re-run it, pin the report."""
+    """An arbiter's own test: unseal the anchored key with the revealed data key (checked against the record),
+    fetch the suspect (verified), re-run the test, pin the report."""
     with tempfile.TemporaryDirectory(prefix="ledgermark-dispute-") as scratch:
         dispute = backends.disputes.dispute(dispute_id)
-        key_bytes = revealed_key(backends, dispute)
+        key_bytes = unseal_revealed_key(backends, dispute)
         suspect_model = suspect_model_for(backends, dispute, model, Path(scratch))
         return gather_evidence(
             backends,

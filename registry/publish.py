@@ -111,8 +111,16 @@ class SealedKey:
 
 
 def seal_watermark_key(key_path: Path, workdir: Path) -> SealedKey:
-    """Encrypt the key file (DESIGN.md §7) into ``workdir``; the record will anchor the plaintext's hash."""
+    """Encrypt the key file (DESIGN.md §7) into ``workdir``; the record will anchor the plaintext's hash.
+
+    Only the ciphertext is published; the plaintext stays local. The caller keeps ``data_key`` secret until a
+    dispute, whose reveal publishes it so that anyone can open the anchored copy (``dispute.reveal``).
+    """
     plaintext = key_path.read_bytes()
+    if plaintext.startswith(sealing.MAGIC):
+        raise LedgermarkError(
+            f"{key_path} is already a sealed key; pass the plaintext watermark key (the record anchors its hash)"
+        )
     sealed, data_key = sealing.seal(plaintext)
     sealed_path = workdir / "watermark-key.sealed"
     sealed_path.write_bytes(sealed)

@@ -30,9 +30,10 @@ class OwnershipDisputesClient(ContractClient):
         result = self.chain.transact(fn, value=value, events_from=self.contract)
         return int(result.event("DisputeOpened")["disputeId"]), result
 
-    def reveal_key(self, dispute_id: int, key_cid: str) -> TxResult:
-        """Reveal the watermark key CID; the contract checks keccak256(key_cid) against the claimant record."""
-        return self._transact(self.contract.functions.revealKey(dispute_id, key_cid))
+    def reveal_key(self, dispute_id: int, key_cid: str, data_key: bytes) -> TxResult:
+        """Reveal the key CID (checked on-chain against the claimant record) and the sealed copy's data key."""
+        check_bytes32(data_key, "data key")
+        return self._transact(self.contract.functions.revealKey(dispute_id, key_cid, bytes(data_key)))
 
     def vote(self, dispute_id: int, uphold: bool, report_cid: str) -> TxResult:
         """An arbiter's ruling on the watermark evidence, with the CID of its report."""
@@ -64,7 +65,7 @@ class OwnershipDisputesClient(ContractClient):
         raw = call(self.contract.functions.dispute(dispute_id))
         return _dispute_from_tuple(dispute_id, raw)
 
-    def votes(self, dispute_id: int, from_block: int = 0) -> list[Vote]:
+    def votes(self, dispute_id: int) -> list[Vote]:
         """Every vote on the dispute with its report CID (from ``VoteCast`` events)."""
         return [
             Vote(
@@ -74,7 +75,7 @@ class OwnershipDisputesClient(ContractClient):
                 e["args"]["reportCid"],
                 e["block_number"],
             )
-            for e in self.events("VoteCast", from_block, disputeId=dispute_id)
+            for e in self.events("VoteCast", disputeId=dispute_id)
         ]
 
     def is_arbiter(self, account: str) -> bool:
@@ -125,6 +126,7 @@ def _dispute_from_tuple(dispute_id: int, raw: Sequence[Any]) -> Dispute:
         status,
         key_revealed,
         suspect_root,
+        data_key,
         suspect_record,
         opened_at,
         deadline,
@@ -144,6 +146,7 @@ def _dispute_from_tuple(dispute_id: int, raw: Sequence[Any]) -> Dispute:
         status=DisputeStatus(status),
         key_revealed=bool(key_revealed),
         key_cid=str(key_cid),
+        data_key=bytes(data_key),
         evidence_cid=str(evidence_cid),
         opened_at=int(opened_at),
         deadline=int(deadline),

@@ -76,6 +76,7 @@ class Dispute:
     status: DisputeStatus
     key_revealed: bool
     key_cid: str
+    data_key: bytes  # opens the claimant record's sealed key artifact; 32 zero bytes until revealed
     evidence_cid: str
     opened_at: int
     deadline: int

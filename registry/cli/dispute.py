@@ -1,8 +1,9 @@
 """`ledgermark dispute …`: claim ownership of a suspect model and settle it on-chain.
 
 Claimant: `open` (runs the watermark test, pins the evidence report, pays the bond) then `reveal` (publishes
-the plaintext watermark key; the contract checks it against the record). Arbiters: `review` (re-run the test
-from the revealed key, pin their own report) then `vote`. Anyone: `finalise` after the deadline, `show`.
+the key's CID and the sealed copy's data key, never the key; the contract checks the CID against the
+record). Arbiters: `review` (unseal the anchored key with the revealed data key, re-run the test, pin their own
+report) then `vote`. Anyone: `finalise` after the deadline, `show`.
 The signer is LEDGERMARK_PRIVATE_KEY, or the local chain's first dev account. The watermark engine (torch) is
 imported only by the commands that run it, so the rest of the CLI starts fast.
 """
@@ -94,20 +95,40 @@ def open_(
 @app.command()
 def reveal(
     ctx: typer.Context,
-    dispute_id: Annotated[int, typer.Argument(help="The dispute.")],
+    dispute_id: DisputeArgument,
     key: Annotated[
-        Path, typer.Option("--key", help="Your plaintext watermark key file.", exists=True, dir_okay=False)
+        Path,
+        typer.Option(
+            "--key", metavar="KEY", help="Your plaintext watermark key file.", exists=True, dir_okay=False
+        ),
     ],
+    data_key: Annotated[
+        Path | None,
+        typer.Option(
+            "--data-key",
+            metavar="FILE",
+            help="The sealed key's data key, written by `publish --watermark-key` (default: KEY.datakey).",
+            dir_okay=False,
+        ),
+    ] = None,
 ) -> None:
-    """Publish the plaintext watermark key to IPFS and reveal its CID on-chain (checked against your record)."""
+    """Reveal the key's CID (computed locally) and the sealed copy's data key; the key itself stays private.
 
+    Before any transaction, the data key must open the sealed key your record anchors to exactly --key.
+    """
     from registry import backends as backendslib
     from registry import dispute as dispute_flow
+    from registry.errors import ConfigError
+
+    data_key_path = data_key or key.with_name(key.name + ".datakey")
+    source = "--data-key" if data_key else f"--data-key (default beside --key {key})"
 
     def run() -> dict[str, Any]:
+        if not data_key_path.is_file():
+            raise ConfigError(f"{source}: {data_key_path} is not a readable file")
+        secret = dispute_flow.parse_data_key(data_key_path.read_bytes(), f"{source}: {data_key_path}")
         with backendslib.open_backends(ctx.obj) as backends:
-            cid = backends.store.add_file(key, cid_version=1)
-            tx = dispute_flow.reveal_key(backends.disputes, dispute_id, cid)
+            cid, tx = dispute_flow.reveal(backends, dispute_id, key.read_bytes(), secret)
             return {"dispute_id": dispute_id, "key_cid": cid, "tx_hash": tx.tx_hash}
 
     _emit(False, _output.guard(run))
@@ -208,7 +229,7 @@ def show(
 
     def run() -> dict[str, Any]:
         with backendslib.open_backends(ctx.obj) as backends:
-            state = dispute_flow.report(backends.disputes, dispute_id)
+            state = dispute_flow.report(backends.disputes, dispute_id, backends)
             return dispute_view(state)
 
     _emit(as_json, _output.guard(run, as_json=as_json))
@@ -247,6 +268,7 @@ def dispute_view(state: dispute_flow.DisputeReport) -> dict[str, Any]:
         "priority": d.priority.name.lower(),
         "evidence_cid": d.evidence_cid,
         "key_cid": d.key_cid if d.key_revealed else None,
+        "key_check": state.key_check,
         "deadline": d.deadline,
         "bond_wei": d.bond,
         "votes": {

@@ -15,6 +15,7 @@ BOND = 10**17
 QUORUM = 2
 VOTING_PERIOD = 3600
 KEY_CID = "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku"
+DATA_KEY = bytes(range(1, 33))  # opens the (notional) sealed key; the contract only stores it
 
 
 @pytest.fixture

@@ -10,7 +10,8 @@ import pytest
 from registry import chain as chainlib
 from registry import dispute as flow
 from registry.chain import deployments
-from tests.contracts.conftest import BOND, KEY_CID, QUORUM, VOTING_PERIOD, expect_revert
+from registry.errors import LedgermarkError
+from tests.contracts.conftest import BOND, DATA_KEY, KEY_CID, QUORUM, VOTING_PERIOD, expect_revert
 
 Clients = tuple[chainlib.OwnershipDisputesClient, list[chainlib.OwnershipDisputesClient]]
 
@@ -50,11 +51,13 @@ def test_upheld_dispute_returns_bond_to_claimant(
             (arbiters[1], True, "bafyreport1"),
             (arbiters[2], False, "bafyreport2"),
         ],
+        data_key=DATA_KEY,
     )
     assert resolution.outcome is chainlib.DisputeStatus.UPHELD
     assert resolution.recipient == disputes.chain.address and resolution.bond_wei == BOND
     assert report.dispute.priority is chainlib.Priority.CLAIMANT_FIRST
     assert report.dispute.suspect_record == suspect_record and report.dispute.key_cid == KEY_CID
+    assert report.dispute.key_revealed and report.dispute.data_key == DATA_KEY
     assert (report.dispute.uphold_votes, report.dispute.reject_votes) == (2, 1)
     assert [v.report_cid for v in report.votes] == ["bafyreport0", "bafyreport1", "bafyreport2"]
     assert report.quorum == QUORUM and report.arbiter_count == 3 and report.resolved
@@ -85,6 +88,7 @@ def test_rejected_dispute_pays_suspect_owner(
         "bafyevidence",
         KEY_CID,
         [(arbiters[0], True, "r0"), (arbiters[1], False, "r1")],
+        data_key=DATA_KEY,
     )
     assert (report.dispute.uphold_votes, report.dispute.reject_votes) == (1, 1)  # 1 < quorum 2
     assert resolution.outcome is chainlib.DisputeStatus.REJECTED
@@ -163,15 +167,15 @@ def test_key_reveal_checks_hash(
     dispute, _ = flow.open_dispute(disputes, publish(), os.urandom(32), "bafyevidence")
     wrong = "bafkreiwrongkey"
     err = expect_revert(
-        "OwnershipDisputesKeyHashMismatch", lambda: disputes.reveal_key(dispute.dispute_id, wrong)
+        "OwnershipDisputesKeyHashMismatch", lambda: disputes.reveal_key(dispute.dispute_id, wrong, DATA_KEY)
     )
     assert err.error_args["actual"] == chainlib.watermark_key_hash(wrong)
     assert err.error_args["expected"] == chainlib.watermark_key_hash(KEY_CID)
     with pytest.raises(chainlib.ContractRevertError, match="OwnershipDisputesKeyHashMismatch"):
-        flow.reveal_key(disputes, dispute.dispute_id, wrong)  # caught locally, no transaction
+        flow.reveal_key(disputes, dispute.dispute_id, wrong, DATA_KEY)  # caught locally, no transaction
     expect_revert(
         "OwnershipDisputesNotClaimant",
-        lambda: disputes.using(accounts[2]).reveal_key(dispute.dispute_id, KEY_CID),
+        lambda: disputes.using(accounts[2]).reveal_key(dispute.dispute_id, KEY_CID, DATA_KEY),
         chainlib.UnauthorizedError,
     )
     expect_revert(
@@ -179,11 +183,25 @@ def test_key_reveal_checks_hash(
         lambda: arbiters[0].vote(dispute.dispute_id, True, "r"),
         chainlib.DisputeStateError,
     )
-    tx = flow.reveal_key(disputes, dispute.dispute_id, KEY_CID)
-    assert tx.event("KeyRevealed") == {"disputeId": dispute.dispute_id, "keyCid": KEY_CID}
+    expect_revert(
+        "OwnershipDisputesEmptyDataKey", lambda: disputes.reveal_key(dispute.dispute_id, KEY_CID, bytes(32))
+    )
+    expect_revert("OwnershipDisputesEmptyCid", lambda: disputes.reveal_key(dispute.dispute_id, "", DATA_KEY))
+    with pytest.raises(LedgermarkError, match=f"dispute {dispute.dispute_id}: the data key is all zeros"):
+        flow.reveal_key(disputes, dispute.dispute_id, KEY_CID, bytes(32))  # caught locally, no transaction
+    assert not disputes.dispute(dispute.dispute_id).key_revealed
+    assert disputes.dispute(dispute.dispute_id).data_key == bytes(32)
+    tx = flow.reveal_key(disputes, dispute.dispute_id, KEY_CID, DATA_KEY)
+    assert tx.event("KeyRevealed") == {
+        "disputeId": dispute.dispute_id,
+        "keyCid": KEY_CID,
+        "dataKey": DATA_KEY,
+    }
+    stored = disputes.dispute(dispute.dispute_id)
+    assert stored.key_revealed and stored.key_cid == KEY_CID and stored.data_key == DATA_KEY
     expect_revert(
         "OwnershipDisputesKeyAlreadyRevealed",
-        lambda: disputes.reveal_key(dispute.dispute_id, KEY_CID),
+        lambda: disputes.reveal_key(dispute.dispute_id, KEY_CID, DATA_KEY),
         chainlib.DisputeStateError,
     )
 
@@ -199,7 +217,7 @@ def test_vote_reverts(
     suspect_record = publish(registry.using(suspect_owner), key_cid=None)
     dispute, _ = flow.open_dispute(disputes, publish(), suspect_record, "bafyevidence")
     did = dispute.dispute_id
-    flow.reveal_key(disputes, did, KEY_CID)
+    flow.reveal_key(disputes, did, KEY_CID, DATA_KEY)
     expect_revert(
         "OwnershipDisputesUnauthorizedAccount",
         lambda: disputes.using(accounts[3]).vote(did, True, "r"),
@@ -234,7 +252,9 @@ def test_vote_reverts(
         "OwnershipDisputesVotingClosed", lambda: arbiters[1].vote(did, True, "r1"), chainlib.DisputeStateError
     )
     expect_revert(
-        "OwnershipDisputesVotingClosed", lambda: disputes.reveal_key(did, KEY_CID), chainlib.DisputeStateError
+        "OwnershipDisputesVotingClosed",
+        lambda: disputes.reveal_key(did, KEY_CID, DATA_KEY),
+        chainlib.DisputeStateError,
     )
 
 
@@ -258,7 +278,7 @@ def test_finalise_reverts_and_resolves_once(
     )
     expect_revert(
         "OwnershipDisputesAlreadyResolved",
-        lambda: disputes.reveal_key(did, KEY_CID),
+        lambda: disputes.reveal_key(did, KEY_CID, DATA_KEY),
         chainlib.DisputeStateError,
     )
     expect_revert(

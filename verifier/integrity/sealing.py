@@ -1,7 +1,8 @@
 """Sealing a watermark key for publication (DESIGN.md §7): AES-256-GCM with a fresh random data key.
 
 The sealed file is an ordinary artifact (anchored and available like the rest) while the key stays secret;
-the owner keeps the 32-byte data key and can reveal it in a dispute so anyone can decrypt the anchored copy.
+the owner keeps the 32-byte data key and can reveal it in a dispute so anyone can decrypt the anchored copy
+(``unseal``) and check the plaintext against the hash the record anchors; the plaintext itself is never published.
 
 Format (version 1): ``b"LMSEAL" ‖ 0x01 ‖ 12-byte nonce ‖ ciphertext+tag``; the 7-byte header is also the
 GCM associated data, so a changed header is detected like a changed ciphertext.
@@ -14,6 +15,7 @@ import os
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from ipfs.errors import IntegrityError
 from verifier.errors import VerifierError
 
 MAGIC = b"LMSEAL"
@@ -24,7 +26,14 @@ _KEY_SIZE = 32
 
 
 class SealError(VerifierError):
-    """A sealed key cannot be opened: wrong data key, altered bytes, or not a sealed key at all."""
+    """A sealed key cannot be opened: a malformed data key (usage), or see ``SealedKeyTampered``."""
+
+
+class SealedKeyTampered(SealError, IntegrityError):
+    """The bytes do not open: a wrong data key, altered ciphertext or header, or not a sealed key at all.
+
+    AES-GCM cannot tell a wrong key from altered bytes, so both are integrity failures (exit 1, HTTP 409).
+    """
 
 
 def seal(plaintext: bytes) -> tuple[bytes, bytes]:
@@ -35,17 +44,17 @@ def seal(plaintext: bytes) -> tuple[bytes, bytes]:
 
 
 def unseal(sealed: bytes, data_key: bytes) -> bytes:
-    """Decrypt and authenticate; any mismatch raises ``SealError`` and returns nothing."""
+    """Decrypt and authenticate; bytes that do not open raise ``SealedKeyTampered`` and return nothing."""
     if len(data_key) != _KEY_SIZE:
         raise SealError(f"a data key is {_KEY_SIZE} bytes, not {len(data_key)}")
-    if not sealed.startswith(MAGIC):
-        raise SealError("not a Ledgermark sealed key (bad magic bytes)")
+    if len(sealed) < len(_HEADER) + _NONCE_SIZE or not sealed.startswith(MAGIC):
+        raise SealedKeyTampered("not a Ledgermark sealed key (bad magic bytes or truncated)")
     if sealed[len(MAGIC)] != VERSION:
-        raise SealError(f"unsupported sealed-key version {sealed[len(MAGIC)]}")
+        raise SealedKeyTampered(f"unsupported sealed-key version {sealed[len(MAGIC)]}")
     nonce = sealed[len(_HEADER) : len(_HEADER) + _NONCE_SIZE]
     try:
         return AESGCM(data_key).decrypt(nonce, sealed[len(_HEADER) + _NONCE_SIZE :], _HEADER)
     except InvalidTag:
-        raise SealError(
+        raise SealedKeyTampered(
             "the sealed key does not open with this data key, or its bytes were altered"
         ) from None
