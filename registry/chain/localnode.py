@@ -20,6 +20,7 @@ import importlib.resources
 import json
 import os
 import shutil
+import time
 from pathlib import Path
 from types import TracebackType
 from typing import Any, ClassVar, Self
@@ -274,11 +275,39 @@ class AnvilNode(LocalNode):
     def _uses_data(self) -> bool:
         return self.data_path is not None and self.data_path.exists()
 
+    def start(self) -> Self:
+        """Start, then set the clock to now (never back in time): see ``_set_clock``."""
+        super().start()
+        try:
+            self._set_clock()
+        except (requests.RequestException, ValueError, KeyError, TypeError) as err:
+            self.stop()
+            raise DevChainError(f"anvil at {self.url} did not accept anvil_setTime: {err}") from err
+        return self
+
+    def _set_clock(self) -> None:
+        """Blocks get wall-clock times again, after the latest loaded block.
+
+        The genesis timestamp is pinned in ``localchain.json``: Anvil re-creates block 0 at each start, and
+        with a new timestamp its hash would change, so a reloaded chain would no longer match its own history
+        (nor the deployment book, which is keyed by genesis hash). Pinning it leaves the clock at that date.
+        """
+        latest = _rpc(self.url, "eth_getBlockByNumber", ["latest", False])
+        now = max(int(time.time()), int(latest["timestamp"], 16))
+        _rpc(self.url, "anvil_setTime", [now])
+
     def save_state(self) -> None:
         """Write the node's whole state to ``data_path`` now (atomically; see ``save_state``)."""
         if self.data_path is None:
             raise DevChainError("this anvil has no state file to save to")
         save_state(self.url, self.data_path)
+
+
+def _rpc(url: str, method: str, params: list[Any]) -> Any:
+    reply = requests.post(
+        url, json={"jsonrpc": "2.0", "id": 1, "method": method, "params": params}, timeout=30
+    )
+    return reply.json()["result"]
 
 
 def save_state(url: str, state_path: Path) -> None:
