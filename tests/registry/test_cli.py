@@ -44,6 +44,65 @@ def test_cid_prints_what_kubo_prints(tmp_path: Path, content: bytes, version: in
     assert result.stdout.strip() == expected
 
 
+@pytest.mark.parametrize(
+    ("args", "env", "expected"),
+    [
+        (["cid", "{f}"], {}, "QmT78zSuBmuS4z925WZfrqQ1qHaJ56DQaTfyMUF7F8ff5o"),
+        (
+            ["--cid-version", "1", "cid", "{f}"],
+            {},
+            "bafkreifjjcie6lypi6ny7amxnfftagclbuxndqonfipmb64f2km2devei4",
+        ),
+        (
+            ["cid", "--cid-version", "1", "{f}"],
+            {},
+            "bafkreifjjcie6lypi6ny7amxnfftagclbuxndqonfipmb64f2km2devei4",
+        ),
+        (
+            ["cid", "{f}", "--cid-version", "1"],
+            {},
+            "bafkreifjjcie6lypi6ny7amxnfftagclbuxndqonfipmb64f2km2devei4",
+        ),
+        (
+            ["cid", "{f}"],
+            {"LEDGERMARK_CID_VERSION": "1"},
+            "bafkreifjjcie6lypi6ny7amxnfftagclbuxndqonfipmb64f2km2devei4",
+        ),
+        (
+            ["cid", "{f}", "--cid-version", "0"],
+            {"LEDGERMARK_CID_VERSION": "1"},
+            "QmT78zSuBmuS4z925WZfrqQ1qHaJ56DQaTfyMUF7F8ff5o",
+        ),
+        (
+            ["-v", "cid", "{f}"],
+            {"LEDGERMARK_CID_VERSION": "1"},
+            "bafkreifjjcie6lypi6ny7amxnfftagclbuxndqonfipmb64f2km2devei4",
+        ),
+    ],
+)
+def test_cid_honours_the_global_option_its_own_and_the_environment(
+    tmp_path: Path, args: list[str], env: dict[str, str], expected: str
+) -> None:
+    """In a real process (the plain forms take the fast path in `main`) and through the typer app alike."""
+    target = tmp_path / "file"
+    target.write_bytes(b"hello world\n")
+    argv = [a.replace("{f}", str(target)) for a in args]
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("LEDGERMARK_")}
+
+    process = subprocess.run(
+        [sys.executable, "-m", "registry", *argv],
+        env={**environment, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    in_app = runner.invoke(app, argv, env={"LEDGERMARK_CID_VERSION": None, **env})
+
+    assert (process.returncode, process.stdout) == (0, expected + "\n"), process.stderr
+    assert (in_app.exit_code, in_app.stdout) == (0, expected + "\n"), in_app.output
+
+
 def test_cid_rejects_an_unknown_version(tmp_path: Path) -> None:
     (tmp_path / "f").write_bytes(b"x")
 
