@@ -22,7 +22,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Self
 
 from ipfs import unixfs
 from ipfs.cid import Cid
@@ -84,11 +84,13 @@ class EmbeddedStore(ContentStore):
             if location is None:
                 return self._block_path(cid).read_bytes()
             name, offset, length = location
-            with open(self._packs / f"{name}.pack", "rb") as pack:
-                pack.seek(offset)
-                return pack.read(length)
+            fd = os.open(self._packs / f"{name}.pack", os.O_RDONLY)
         except FileNotFoundError:
             raise ContentNotFoundError(root, self.describe()) from None
+        try:
+            return os.pread(fd, length, offset)  # exactly the block: a buffered read would overshoot
+        finally:
+            os.close(fd)
 
     def _locate(self, digest: bytes) -> tuple[str, int, int] | None:
         """Where a block sits in a pack; re-reads the index folder once on a miss (another process may add)."""
@@ -150,7 +152,7 @@ class _PackWriter:
         _fsync_dir(self._folder)
         self._pack = None
 
-    def __enter__(self) -> _PackWriter:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:

@@ -1,8 +1,11 @@
 """``KuboStore``: content on any node that speaks the Kubo RPC API (Kubo, or js-ipfs in tests).
 
 Transport only: encoding and verification live in ``unixfs`` and ``ContentStore``. An upload is hashed by our
-own importer as the client streams it (one read of the file), and the node's CID must equal ours; a download
-fetches the DAG block by block (``block/get``) and every block is checked against its CID on arrival. Built on ``ipfshttpclient.Client(addr)`` rather than ``connect()``, whose version check
+own importer as the client streams it (one read of the file), and the node's CID must equal ours. A download
+streams the whole DAG in one request (``dag/export``, a CAR in depth-first order) and every block is checked
+against its CID on arrival; a block the CAR does not bring in walk order (a repeated chunk, which the export
+sends once, or a node ordering differently) is asked for alone with ``block/get``. Per-block requests only
+were measured 9× slower than one export on a 44 MB file (js-ipfs). Built on ``ipfshttpclient.Client(addr)`` rather than ``connect()``, whose version check
 rejects every Kubo since 0.8. Every call carries a timeout: asking a node for a block it does not have waits
 forever otherwise.
 """
@@ -11,10 +14,11 @@ from __future__ import annotations
 
 import contextlib
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, BinaryIO
 
 import ipfshttpclient
+import requests
 from ipfshttpclient import exceptions as ipfs_exc
 
 from ipfs import unixfs
@@ -87,6 +91,25 @@ class KuboStore(ContentStore):
             return bytes(self._client.block.get(str(cid), timeout=self.timeout))
 
     @contextlib.contextmanager
+    def _block_source(self, root: str) -> Iterator[Callable[[Cid], bytes]]:
+        """Blocks from one CAR export while it follows the walk, single ``block/get`` requests otherwise."""
+        with self._translated("dag export", root):
+            car = _CarReader(self._client.dag.export(root, stream=True, timeout=self.timeout))
+
+        def get(node: Cid) -> bytes:
+            if car.live:
+                with self._translated("dag export", root):
+                    block = car.take(node)
+                if block is not None:
+                    return block
+            return self._get_block(node, root)
+
+        try:
+            yield get
+        finally:
+            car.close()
+
+    @contextlib.contextmanager
     def _translated(self, action: str, cid: str | None = None) -> Iterator[None]:
         """Map the client's exceptions to ours: unreachable, not found, or any other node error."""
         try:
@@ -101,6 +124,67 @@ class KuboStore(ContentStore):
             raise IpfsError(f"IPFS node at {self.addr} refused {action}: {err}") from err
         except ipfs_exc.Error as err:
             raise IpfsError(f"IPFS {action} via {self.addr} failed: {err}") from err
+        except requests.RequestException as err:  # raised unwrapped while a streamed response is read
+            if cid is not None and "timed out" in str(err).lower():
+                raise ContentNotFoundError(cid, f"{self.describe()} within {self.timeout:g} s") from err
+            raise IpfsUnavailableError(self.addr, _first_line(err)) from err
+
+
+class _CarReader:
+    """Reads CARv1 sections (varint length, CID, block) from a byte stream, as long as they come in walk order.
+
+    The header (roots) is skipped: the walk starts from the CID we asked for, and every block is verified by
+    the caller. The first section that is not the block the walk needs ends the stream's use (``live``).
+    """
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._chunks = chunks
+        self._buffer = bytearray()
+        self._seen: set[bytes] = set()
+        self.live = True
+        header = self._read(self._varint())
+        self.live = header is not None
+
+    def take(self, node: Cid) -> bytes | None:
+        """The next section's block if it is ``node``; None (and the stream dropped) otherwise."""
+        if node.digest in self._seen:  # the export sends a repeated block once
+            return None
+        size = self._varint() if self.live else None
+        section = self._read(size) if size is not None else None
+        if section is None or not section.startswith(node.to_bytes()):
+            self.close()
+            return None
+        self._seen.add(node.digest)
+        return section[len(node.to_bytes()) :]
+
+    def close(self) -> None:
+        self.live = False
+        close = getattr(self._chunks, "close", None)
+        if close:
+            close()
+
+    def _varint(self) -> int | None:
+        value = shift = 0
+        while True:
+            byte = self._read(1)
+            if byte is None or shift > 63:
+                return None
+            value |= (byte[0] & 0x7F) << shift
+            shift += 7
+            if not byte[0] & 0x80:
+                return value
+
+    def _read(self, size: int | None) -> bytes | None:
+        if size is None:
+            return None
+        while len(self._buffer) < size:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                return None
+            self._buffer += chunk
+        data = bytes(self._buffer[:size])
+        del self._buffer[:size]
+        return data
 
 
 class _TeeReader:

@@ -24,7 +24,7 @@ from typing import BinaryIO, Self
 
 from ipfs import unixfs
 from ipfs.cid import DAG_PB, RAW, Cid
-from ipfs.errors import ContentIntegrityError, IpfsError, InvalidCidError
+from ipfs.errors import ContentIntegrityError, InvalidCidError, IpfsError
 from ipfs.unixfs import FileDigest
 
 Progress = Callable[[int], None]
@@ -103,20 +103,26 @@ class ContentStore(abc.ABC):
         A verified root pins down every block below it, so the content is proven without re-hashing the
         file through the importer; the walk is iterative, so no DAG shape can exhaust the stack.
         """
-        stack = [Cid.parse(cid)]
-        while stack:
-            node = stack.pop()
-            block = self._get_block(node, cid)
-            _check_block(node, block, cid)
-            if node.codec == RAW:
-                yield block
-                continue
-            if node.codec != DAG_PB:
-                raise InvalidCidError(f"{node} is not a UnixFS file")
-            decoded = unixfs.decode_file_node(block)
-            if decoded.data:
-                yield decoded.data
-            stack.extend(reversed(decoded.children))
+        with self._block_source(cid) as get_block:
+            stack = [Cid.parse(cid)]
+            while stack:
+                node = stack.pop()
+                block = get_block(node)
+                _check_block(node, block, cid)
+                if node.codec == RAW:
+                    yield block
+                    continue
+                if node.codec != DAG_PB:
+                    raise InvalidCidError(f"{node} is not a UnixFS file")
+                decoded = unixfs.decode_file_node(block)
+                if decoded.data:
+                    yield decoded.data
+                stack.extend(reversed(decoded.children))
+
+    @contextlib.contextmanager
+    def _block_source(self, root: str) -> Iterator[Callable[[Cid], bytes]]:
+        """How the walk obtains blocks, in depth-first order; a store that streams a whole DAG overrides it."""
+        yield lambda node: self._get_block(node, root)
 
     def __enter__(self) -> Self:
         return self

@@ -114,7 +114,7 @@ class _ReadCounter:
         self.watched = {p.resolve() for p in watched}
         self.read: dict[Path, int] = {p: 0 for p in self.watched}
 
-    def open(self, path, mode="r", *args, **kwargs):  # noqa: ANN001, ANN201 (the signature of open)
+    def open(self, path, mode="r", *args, **kwargs):
         handle = open(path, mode, *args, **kwargs)  # noqa: SIM115 (returned to the caller)
         resolved = Path(path).resolve()
         if resolved not in self.watched or "r" not in mode:
@@ -166,7 +166,7 @@ def test_fetch_takes_each_block_out_once_and_never_rereads(
     served: list[str] = []
     original = backends.store._get_block
 
-    def counting(cid, root):  # noqa: ANN001, ANN202
+    def counting(cid, root):
         served.append(str(cid))
         return original(cid, root)
 

@@ -17,6 +17,7 @@ import json
 import posixpath
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
+
 from ipfs import cid as cidlib
 from ipfs import unixfs
 from verifier.errors import VerifierError
@@ -136,7 +137,7 @@ class Manifest:
 
 # --------------------------------------------------------------------------- hashing local files
 
-FileDigest = unixfs.FileDigest  # size, SHA-256 and CID from one pass (re-exported: callers need not know ipfs)
+FileDigest = unixfs.FileDigest  # size, SHA-256, CID of one pass (re-exported for callers)
 
 
 def digest_file(
