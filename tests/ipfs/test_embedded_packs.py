@@ -24,7 +24,9 @@ def _pack_files(store: EmbeddedStore) -> list[str]:
 
 def _blocks_of(data: bytes, cid_version: int = 0) -> list[tuple[Cid, bytes]]:
     blocks: list[tuple[Cid, bytes]] = []
-    unixfs.import_stream(io.BytesIO(data), cid_version=cid_version, on_block=lambda c, b: blocks.append((c, b)))
+    unixfs.import_stream(
+        io.BytesIO(data), cid_version=cid_version, on_block=lambda c, b: blocks.append((c, b))
+    )
     return blocks
 
 

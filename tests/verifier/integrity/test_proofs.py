@@ -74,9 +74,7 @@ def test_manifest_hashes_each_leaf_once_for_root_and_all_proofs(monkeypatch: pyt
 
     assert calls["leaf"] == 40  # n, not n²
     assert proofs == [manifest.proof(i) for i in range(40)]
-    assert all(
-        merkle.verify_proof(leaf, i, 40, proofs[i], root) for i, leaf in enumerate(manifest.leaves())
-    )
+    assert all(merkle.verify_proof(leaf, i, 40, proofs[i], root) for i, leaf in enumerate(manifest.leaves()))
 
 
 def test_proofs_of_an_empty_or_duplicated_list_are_refused() -> None:
@@ -90,4 +88,6 @@ def test_proofs_of_an_empty_or_duplicated_list_are_refused() -> None:
 
 def _manifest_entries(n: int) -> list[manifestlib.ManifestEntry]:
     digests = [unixfs.digest_stream(io.BytesIO(f"artifact {i}".encode()), cid_version=1) for i in range(n)]
-    return [manifestlib.entry_from_digest(d, role="trigger", name=f"t{i:03}.bin") for i, d in enumerate(digests)]
+    return [
+        manifestlib.entry_from_digest(d, role="trigger", name=f"t{i:03}.bin") for i, d in enumerate(digests)
+    ]
