@@ -32,8 +32,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from verifier import watermark
-from verifier.watermark import data, models, stats, training
+from verifier.watermark import data, embedding, explain, keys, models, segments, stats, training
 
 log = logging.getLogger("bench.watermark")
 
@@ -49,7 +48,7 @@ class Settings:
     bits: tuple[int, ...]
     trigger_kinds: tuple[str, ...]
     triggers: int  # triggers per key (all carry the same bits; their bits pool)
-    embed: watermark.EmbedConfig
+    embed: embedding.EmbedConfig
     epsilons: tuple[float, ...]  # hinge margins compared: DESIGN's 0.01, and a wider one for robustness
     finetune_steps: int  # attacker's fine-tuning steps (batch 64) on data disjoint from the owner's
     finetune_lr: float
@@ -67,9 +66,9 @@ FULL = Settings(
     base_epochs=4,
     test_size=10_000,
     bits=(64, 256),
-    trigger_kinds=watermark.TRIGGER_KINDS,
+    trigger_kinds=keys.TRIGGER_KINDS,
     triggers=1,
-    embed=watermark.EmbedConfig(steps=500, fidelity=100.0),
+    embed=embedding.EmbedConfig(steps=500, fidelity=100.0),
     epsilons=(0.01, 0.2),
     finetune_steps=300,
     finetune_lr=1e-3,
@@ -181,22 +180,20 @@ def prune(model: nn.Module, fraction: float) -> nn.Module:
 # --------------------------------------------------------------------------- measurements
 
 
-def ownership(model: nn.Module, key: watermark.WatermarkKey, alpha: float) -> stats.OwnershipResult:
-    extraction = watermark.extract(model, key)
+def ownership(model: nn.Module, key: keys.WatermarkKey, alpha: float) -> stats.OwnershipResult:
+    extraction = explain.extract(model, key)
     return stats.ownership_test(extraction.bits, extraction.reference, alpha=alpha)
 
 
 @torch.no_grad()
-def extraction_timing(model: nn.Module, key: watermark.WatermarkKey, repeats: int = 5) -> tuple[float, float]:
+def extraction_timing(model: nn.Module, key: keys.WatermarkKey, repeats: int = 5) -> tuple[float, float]:
     """(min extract seconds, min seconds of ONE batched forward pass over the same masked inputs)."""
-    inputs = watermark.Explainer(key).masked_inputs(key.triggers)
+    inputs = explain.Explainer(key).masked_inputs(key.triggers)
     model.eval()
     extract_times, forward_times = [], []
     for _ in range(repeats):
         start = time.perf_counter()
-        watermark.extract(
-            model, key, batch_size=len(inputs) + key.num_triggers
-        )  # one pass, like the reference
+        explain.extract(model, key, batch_size=len(inputs) + key.num_triggers)  # one pass, like the reference
         extract_times.append(time.perf_counter() - start)
         start = time.perf_counter()
         model(inputs)
@@ -217,13 +214,13 @@ def run_configuration(
 ) -> dict[str, Any]:
     """Embed one watermark, then measure it on the watermarked model, its attacked copies and the innocents."""
     x_owner, y_owner = dataset.x_train[: settings.base_train], dataset.y_train[: settings.base_train]
-    triggers, labels = watermark.make_triggers(x_owner, y_owner, settings.triggers, kind, seed=seed + bits)
+    triggers, labels = keys.make_triggers(x_owner, y_owner, settings.triggers, kind, seed=seed + bits)
     secret = hashlib.sha256(f"bench/{seed}/{bits}/{kind}".encode()).digest()
-    segmentation = watermark.ImageGrid(bits, dataset.input_shape)
-    key = watermark.create_key(triggers, labels, segmentation, secret, model=base)
+    segmentation = segments.ImageGrid(bits, dataset.input_shape)
+    key = keys.create_key(triggers, labels, segmentation, secret, model=base)
     model = copy.deepcopy(base)
     config = dataclasses.replace(settings.embed, epsilon=epsilon)
-    key, report = watermark.embed(model, key, x_owner, y_owner, config)
+    key, report = embedding.embed(model, key, x_owner, y_owner, config)
     clean_after = training.evaluate(model, dataset.x_test, dataset.y_test)
     result = ownership(model, key, settings.alpha)
     extract_s, forward_s = extraction_timing(model, key)

@@ -23,8 +23,7 @@ from registry import publish as publish_flow
 from registry import watermarking
 from registry.config import CHAIN_EMBEDDED, IPFS_EMBEDDED, Settings
 from registry.errors import RecordError
-from verifier import watermark
-from verifier.watermark import data, models, training
+from verifier.watermark import data, embedding, models, training
 
 DATASET = "digits"
 
@@ -40,7 +39,7 @@ def owner_prepares(folder: Path) -> tuple[watermarking.Embedded, Path]:
     folder.mkdir(parents=True)
     base, accuracy = watermarking.train_base(DATASET, folder / "base.pt", arch="cnn", width=16, epochs=30)
     say("Owner: trained a small CNN on the bundled digits", f"test accuracy {accuracy:.4f}  ({base})")
-    options = watermarking.EmbedOptions(bits=16, triggers=2, config=watermark.EmbedConfig(steps=400))
+    options = watermarking.EmbedOptions(bits=16, triggers=2, config=embedding.EmbedConfig(steps=400))
     embedded = watermarking.embed_file(base, DATASET, folder / "model.pt", folder / "key.wmk", options)
     r = embedded.report
     say(

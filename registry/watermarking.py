@@ -18,8 +18,7 @@ from torch import nn
 
 from registry import files
 from registry.errors import LedgermarkError
-from verifier import watermark
-from verifier.watermark import data, models, stats, training
+from verifier.watermark import data, embedding, explain, keys, models, segments, stats, training
 from verifier.watermark import report as reportlib
 
 _READ_SIZE = 1 << 20
@@ -38,13 +37,13 @@ class EmbedOptions:
     mask_keep: float = 0.5  # random masks: probability a segment is kept (0.75 for "label")
     fill: float = 0.5  # value of a removed segment; must differ from the triggers
     seed: int = 0  # trigger choice
-    config: watermark.EmbedConfig = dataclasses.field(default_factory=watermark.EmbedConfig)
+    config: embedding.EmbedConfig = dataclasses.field(default_factory=embedding.EmbedConfig)
 
 
 @dataclasses.dataclass(frozen=True)
 class Embedded:
-    key: watermark.WatermarkKey
-    report: watermark.EmbedReport
+    key: keys.WatermarkKey
+    report: embedding.EmbedReport
     model_path: Path
     key_path: Path
 
@@ -53,7 +52,7 @@ class Embedded:
 class Assessment:
     """A suspect model tested against a key: the extraction, the verdict, and which bytes were tested."""
 
-    extraction: watermark.Extraction
+    extraction: explain.Extraction
     result: stats.OwnershipResult
     model_sha256: str
 
@@ -94,13 +93,13 @@ def embed_file(
             f"{model_path} takes inputs shaped {tuple(model.spec.input_shape)}, "
             f"but {dataset_name} has {dataset.input_shape}"
         )
-    triggers, labels = watermark.make_triggers(
+    triggers, labels = keys.make_triggers(
         dataset.x_train, dataset.y_train, options.triggers, options.trigger_kind, seed=options.seed
     )
-    key = watermark.create_key(
+    key = keys.create_key(
         triggers,
         labels,
-        watermark.segmentation_for(options.bits, dataset.input_shape, dataset.modality),
+        segments.segmentation_for(options.bits, dataset.input_shape, dataset.modality),
         os.urandom(32),
         mask_kind=options.masks,
         mask_count=options.mask_count,
@@ -109,7 +108,7 @@ def embed_file(
         fill=options.fill,
         model=model,
     )
-    key, report = watermark.embed(
+    key, report = embedding.embed(
         model,
         key,
         dataset.x_train,
@@ -128,14 +127,14 @@ def embed_file(
     return Embedded(key=key, report=report, model_path=out_model, key_path=out_key)
 
 
-def read_key(path: Path) -> watermark.WatermarkKey:
+def read_key(path: Path) -> keys.WatermarkKey:
     try:
-        return watermark.WatermarkKey.from_bytes(path.read_bytes())
+        return keys.WatermarkKey.from_bytes(path.read_bytes())
     except OSError as err:
         raise LedgermarkError(f"cannot read the watermark key {path}: {err.strerror}") from None
 
 
-def assess(model_path: Path, key: watermark.WatermarkKey, alpha: float = stats.DEFAULT_ALPHA) -> Assessment:
+def assess(model_path: Path, key: keys.WatermarkKey, alpha: float = stats.DEFAULT_ALPHA) -> Assessment:
     """Extract the key's watermark from a model file and run the ownership test."""
     model = models.load_model(model_path)
     extraction = _extract(model, key)
@@ -147,7 +146,7 @@ def assess(model_path: Path, key: watermark.WatermarkKey, alpha: float = stats.D
 
 
 def write_report(
-    assessment: Assessment, key: watermark.WatermarkKey, out_dir: Path, facts: dict[str, str]
+    assessment: Assessment, key: keys.WatermarkKey, out_dir: Path, facts: dict[str, str]
 ) -> tuple[Path, Path]:
     """The evidence report (JSON and a self-contained HTML page) of an assessment."""
     built = reportlib.build_report(
@@ -168,7 +167,7 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _extract(model: nn.Module, key: watermark.WatermarkKey) -> watermark.Extraction:
+def _extract(model: nn.Module, key: keys.WatermarkKey) -> explain.Extraction:
     expected = tuple(model.spec.input_shape)
     if expected != key.segmentation.input_shape:
         raise LedgermarkError(
@@ -180,4 +179,4 @@ def _extract(model: nn.Module, key: watermark.WatermarkKey) -> watermark.Extract
             f"the key's triggers are labelled up to class {int(key.labels.max())} but the model has "
             f"{model.spec.num_classes} classes: this key was not made for this kind of model"
         )
-    return watermark.extract(model, key)
+    return explain.extract(model, key)

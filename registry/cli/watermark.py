@@ -89,7 +89,7 @@ def embed(
 
     def run() -> Any:
         from registry import watermarking
-        from verifier import watermark
+        from verifier.watermark import embedding
 
         options = watermarking.EmbedOptions(
             bits=bits,
@@ -101,7 +101,7 @@ def embed(
             mask_keep=mask_keep,
             fill=fill,
             seed=seed,
-            config=watermark.EmbedConfig(**_given(steps=steps, lr=lr, epsilon=epsilon, fidelity=fidelity)),
+            config=embedding.EmbedConfig(**_given(steps=steps, lr=lr, epsilon=epsilon, fidelity=fidelity)),
         )
         return watermarking.embed_file(model, dataset, out, key, options)
 

@@ -11,7 +11,7 @@ from web3 import EthereumTesterProvider
 
 from registry import chain as chainlib
 from registry.chain import deployments
-from tests.verifier.test_merkle import VECTOR_SIZES, vector_leaves
+from tests.verifier.integrity.test_merkle import VECTOR_SIZES, vector_leaves
 from verifier.integrity import merkle
 
 

@@ -66,10 +66,10 @@ class WatermarkFiles:
 @pytest.fixture(scope="session")
 def watermark_files(tmp_path_factory: pytest.TempPathFactory) -> WatermarkFiles:
     from registry import watermarking
-    from verifier import watermark
+    from verifier.watermark import embedding
 
     folder = tmp_path_factory.mktemp("watermark")
     base, _ = watermarking.train_base("digits", folder / "base.pt", arch="cnn", width=16, epochs=30)
-    options = watermarking.EmbedOptions(bits=16, triggers=2, config=watermark.EmbedConfig(steps=400))
+    options = watermarking.EmbedOptions(bits=16, triggers=2, config=embedding.EmbedConfig(steps=400))
     watermarking.embed_file(base, "digits", folder / "watermarked.pt", folder / "key.wmk", options)
     return WatermarkFiles(base=base, watermarked=folder / "watermarked.pt", key=folder / "key.wmk")

@@ -31,7 +31,7 @@ from verifier.errors import VerifierError
 from verifier.watermark import _render, stats
 
 if TYPE_CHECKING:
-    from verifier import watermark
+    from verifier.watermark import explain, keys
 
 FORMAT = "ledgermark-evidence"
 VERSION = 1
@@ -149,8 +149,8 @@ class EvidenceReport:
 
 def build_report(
     *,
-    key: watermark.WatermarkKey,
-    extraction: watermark.Extraction,
+    key: keys.WatermarkKey,
+    extraction: explain.Extraction,
     result: stats.OwnershipResult,
     model_sha256: str,
     extra_facts: dict[str, str] | None = None,
@@ -228,7 +228,7 @@ def _check_sizes(key: object, extraction: object, result: stats.OwnershipResult,
         raise ReportError(f"the ownership test pooled {result.n_bits} bits, the extraction has {count * n}")
 
 
-def _assignment(key: watermark.WatermarkKey, n: int) -> np.ndarray:
+def _assignment(key: keys.WatermarkKey, n: int) -> np.ndarray:
     """The segment of every element of one input, checked against the input shape and the bit count."""
     segmentation = key.segmentation
     if int(segmentation.n) != n:
