@@ -4,7 +4,8 @@ Each command runs as a user runs it (the console script, a fresh process, the de
 local chain and the embedded block store in a fresh data dir) and is paired, in the same run, with a reference
 for the same job on the same file:
 
-- `--help`, `show`: `python -c pass` (the interpreter's own start-up, the floor of any Python CLI);
+- `--help`, `show`: `python -c pass` (the interpreter's own start-up, the floor of any Python CLI); `show` and
+  `fetch` also `python -c 'import web3'` (the floor of any command that reads the chain);
 - `cid` (1 B and the big file): Debian's `ipfs_cid` (Rust; `apt-get install ipfs-cid`, skipped with a note if
   absent), and `cp` + `sha256sum` on the big file;
 - `fetch` (big file): `cp` + `sha256sum` (copy the bytes out and hash them once: the least a verified download
@@ -107,6 +108,7 @@ def measure(repeat: int, size_mb: float, workdir: Path) -> dict[str, Any]:
     ipfs_cid = shutil.which("ipfs_cid")
     python_pass = [sys.executable, "-c", "pass"]
     framework = [sys.executable, "-c", FRAMEWORK_FLOOR]
+    web3_import = [sys.executable, "-c", "import web3"]
     copy_target = workdir / "copy.bin"
     cp_sha = ["sh", "-c", 'cp "$1" "$2" && sha256sum "$2" >/dev/null', "sh", str(big), str(copy_target)]
 
@@ -146,12 +148,14 @@ def measure(repeat: int, size_mb: float, workdir: Path) -> dict[str, Any]:
         {"ipfs_cid": ipfs_big, "cp + sha256sum": cp_sha, "typer + pydantic import": framework},
     )
     pair(
-        f"ledgermark show (record of {size_mb:g} MB)", [*lm, "show", record], {"python -c pass": python_pass}
+        f"ledgermark show (record of {size_mb:g} MB)",
+        [*lm, "show", record],
+        {"python -c pass": python_pass, "import web3": web3_import},
     )
     pair(
         f"ledgermark fetch ({size_mb:g} MB)",
         [*lm, "fetch", record, "--out", str(out_dir)],
-        {"cp + sha256sum": cp_sha},
+        {"cp + sha256sum": cp_sha, "import web3": web3_import},
         before=fresh_out,
     )
     return {
@@ -248,7 +252,8 @@ def render(result: dict[str, Any]) -> str:
             f"`ledgermark cid` and `ipfs_cid` print the same CIDv0 for the big file: {agrees}. "
             f"`unixfs.compute_cid` of the big file inside a started process: {result['cid_in_process_s']:.3f} s "
             "(the hashing alone; the rest of the `cid` row is start-up). `typer + pydantic import` is "
-            f"`python -c '{FRAMEWORK_FLOOR}'`: the floor of any command that takes an argument."
+            f"`python -c '{FRAMEWORK_FLOOR}'`: the floor of any command that takes an argument. `import web3` "
+            "is `python -c 'import web3'`: the floor of any command that reads the chain."
         ),
     ]
     return "\n".join(lines) + "\n"
