@@ -181,10 +181,12 @@ def stop_managed_chain(settings: Settings) -> tuple[str, int] | None:
     node = localnode.default_node_class().find_running(settings.chain_dir)
     if node is None:
         return None
-    if isinstance(node, localnode.AnvilNode):
-        node.save_state()
     pid = node.pid
-    node.stop()
+    try:
+        if isinstance(node, localnode.AnvilNode):
+            node.save_state()  # already saved after every block; this covers blocks mined by other clients
+    finally:
+        node.stop()
     return (node.kind, pid) if pid is not None else None
 
 

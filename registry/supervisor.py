@@ -112,6 +112,7 @@ def start(
     a daemon that serves one command must not outlive it.
     """
     log_path.parent.mkdir(parents=True, exist_ok=True)
+    _rotate(log_path)
     with open(log_path, "ab") as log:
         try:
             proc = subprocess.Popen(
@@ -230,6 +231,15 @@ def _wait_ready(daemon: Daemon, ready: Callable[[], bool], name: str, timeout_s:
 
 
 # --------------------------------------------------------------------------- small files
+
+LOG_LIMIT_BYTES = 1 << 20
+
+
+def _rotate(log_path: Path) -> None:
+    """Keep one previous log: a daemon started once per command would otherwise grow its log forever."""
+    with contextlib.suppress(OSError):
+        if log_path.stat().st_size > LOG_LIMIT_BYTES:
+            os.replace(log_path, log_path.with_name(log_path.name + ".1"))
 
 
 def read_json(path: Path) -> dict[str, Any] | None:

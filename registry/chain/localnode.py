@@ -102,6 +102,7 @@ class LocalNode:
     """One local chain process. Use as a context manager, or ``start()``/``stop()`` explicitly."""
 
     kind: ClassVar[str] = "node"
+    data_name: ClassVar[str] = "data"  # the data file or folder ``managed`` puts in the data dir
 
     def __init__(
         self,
@@ -216,7 +217,7 @@ class LocalNode:
         """A node whose data, log and pidfile all live in ``data_dir`` (not started yet)."""
         data_dir = Path(data_dir)
         return cls(
-            data_dir / cls.data_name,  # type: ignore[attr-defined]
+            data_dir / cls.data_name,
             port=port,
             log_path=data_dir / f"{cls.kind}.log",
             pidfile=data_dir / PIDFILE_NAME,

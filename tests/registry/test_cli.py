@@ -339,7 +339,7 @@ def test_background_chain_transfer_and_revoke(tmp_path: Path) -> None:
         assert "WARNING: the owner has revoked this record" in checked.stdout
     finally:
         stopped = _ledgermark(home, "chain", "stop")
-    assert stopped.returncode == 0 and "stopped ganache (pid" in stopped.stdout
+    assert stopped.returncode == 0 and "stopped anvil (pid" in stopped.stdout
     assert not (home / "chain" / "node.json").exists()
 
 

@@ -121,3 +121,11 @@ def test_die_with_parent_ends_the_daemon_when_its_starter_is_killed(tmp_path: Pa
     if supervisor.alive(pid):  # never leave it running, even when the assertion fails
         supervisor.Daemon(pid, tmp_path / "log").stop()
         pytest.fail(f"daemon {pid} outlived its SIGKILLed starter")
+
+
+def test_a_large_log_is_rotated_at_start(tmp_path: Path) -> None:
+    (tmp_path / "daemon.log").write_bytes(b"x" * (supervisor.LOG_LIMIT_BYTES + 1))
+    daemon = _start(tmp_path)
+    daemon.stop()
+    assert (tmp_path / "daemon.log.1").stat().st_size == supervisor.LOG_LIMIT_BYTES + 1
+    assert (tmp_path / "daemon.log").stat().st_size < supervisor.LOG_LIMIT_BYTES
