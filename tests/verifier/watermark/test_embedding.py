@@ -91,7 +91,7 @@ def test_a_score_api_model_carries_the_watermark_in_its_probabilities(
 
 def test_a_tabular_model_carries_a_watermark_in_feature_groups() -> None:
     wine = data.load("wine")
-    torch.manual_seed(0)  # the initial weights: without it, the outcome hung on which tests ran before
+    torch.manual_seed(0)  # the initial weights, whichever tests ran before
     model = models.ModelSpec(arch="mlp", num_classes=3, input_shape=wine.input_shape).build()
     training.train(
         model, wine.x_train, wine.y_train, training.TrainConfig(epochs=30, lr=1e-2, optimizer="adam")
@@ -105,7 +105,9 @@ def test_a_tabular_model_carries_a_watermark_in_feature_groups() -> None:
         key,
         wine.x_train,
         wine.y_train,
-        embedding.EmbedConfig(steps=300),
+        # lr 1e-3: at the default 1e-4 the hinge was still ~2.4 after 300 steps for initial seeds 0-2 (before
+        # and after the split alike); the test passed only on the RNG state earlier tests left behind
+        embedding.EmbedConfig(steps=300, lr=1e-3),
         x_test=wine.x_test,
         y_test=wine.y_test,
     )
