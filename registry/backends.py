@@ -124,10 +124,21 @@ def _managed_node(chain_dir: Path) -> Iterator[tuple[BaseProvider, str]]:
         fcntl.flock(lock, fcntl.LOCK_EX)
         running = node_class.find_running(chain_dir)
         if running is not None:
-            yield _node_provider(running), running.first_key
+            provider = _node_provider(running)
+            yield provider, running.first_key
+            _flush(provider)
             return
         with node_class.managed(chain_dir, die_with_parent=True) as node:
-            yield _node_provider(node), node.first_key
+            provider = _node_provider(node)
+            yield provider, node.first_key
+            _flush(provider)
+
+
+def _flush(provider: BaseProvider) -> None:
+    """At the end of a command: save blocks mined without transactions (see ``StateSavingProvider``)."""
+    flush = getattr(provider, "flush", None)
+    if flush is not None:
+        flush()
 
 
 def _node_provider(node: localnode.LocalNode) -> BaseProvider:

@@ -7,8 +7,9 @@ wins), else the project's npm folder ``ganache/node_modules/.bin``, else ``PATH`
 
 The default persistent chain is Anvil with its state in a file of the data dir (``docs/results/default_chain.md``
 has the measurement behind that choice). Anvil keeps state in memory, so ``StateSavingProvider`` asks it for
-``anvil_dumpState`` after every mined block and replaces the file atomically: a record reported published is
-on disk before the command says so, and a SIGKILL at any moment leaves the previous complete state.
+``anvil_dumpState`` whenever a transaction receipt names a new block and replaces the file atomically: a
+record reported published is on disk before the command says so, and a SIGKILL at any moment leaves the
+previous complete state.
 """
 
 from __future__ import annotations
@@ -330,10 +331,12 @@ def save_state(url: str, state_path: Path) -> None:
 
 
 class StateSavingProvider(HTTPProvider):
-    """An HTTP provider for an Anvil whose state lives in a file: it saves the state after every new block.
+    """An HTTP provider for an Anvil whose state lives in a file: it saves the state when a block matters.
 
-    A block is new when a transaction receipt names a block above the last one saved, or after ``evm_mine``;
-    the save happens before the receipt reaches the caller, so nothing is reported that is not on disk.
+    Every transaction receipt for a block above the last one saved triggers a save, before the receipt reaches
+    the caller, so nothing is reported that is not on disk. Blocks made without transactions (``evm_mine``,
+    time travel) only mark the state dirty: they are saved with the next receipt, or by ``flush`` when the
+    command ends, which spares a publish one save per block of commitment age.
     """
 
     _BLOCK_MAKERS = frozenset({"evm_mine", "anvil_mine", "evm_increaseTime", "evm_setNextBlockTimestamp"})
@@ -342,18 +345,28 @@ class StateSavingProvider(HTTPProvider):
         super().__init__(url, request_kwargs={"timeout": timeout_s})
         self.state_path = Path(state_path)
         self._saved_block = -1
+        self._dirty = False
 
     def make_request(self, method: RPCEndpoint, params: Any) -> RPCResponse:
         response = super().make_request(method, params)
         result = response.get("result") if "error" not in response else None
         if method in self._BLOCK_MAKERS and "error" not in response:
-            save_state(str(self.endpoint_uri), self.state_path)
+            self._dirty = True
         elif method == "eth_getTransactionReceipt" and isinstance(result, dict):
             block = int(str(result.get("blockNumber") or "0x0"), 16)
-            if block > self._saved_block:
-                save_state(str(self.endpoint_uri), self.state_path)
-                self._saved_block = block
+            if block > self._saved_block or self._dirty:
+                self._save()
+                self._saved_block = max(block, self._saved_block)
         return response
+
+    def flush(self) -> None:
+        """Save what is not saved yet (blocks mined without a transaction since the last save)."""
+        if self._dirty:
+            self._save()
+
+    def _save(self) -> None:
+        save_state(str(self.endpoint_uri), self.state_path)
+        self._dirty = False
 
 
 NODES: dict[str, type[LocalNode]] = {"anvil": AnvilNode, "ganache": GanacheNode}
