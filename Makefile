@@ -23,14 +23,11 @@ setup: .venv/.installed ganache/node_modules/.installed contracts/solcjs/node_mo
 	cd $* && $(NPM)
 	touch $@
 
-$(FASHION_MNIST):
-	if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist; \
-	else sudo apt-get update -qq && sudo apt-get install -y -qq dataset-fashion-mnist; fi
-
-# Debian's CID tool: the reference `bench/exp_cli_overhead.py` times `ledgermark cid` against.
-$(IPFS_CID):
-	if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq ipfs-cid; \
-	else sudo apt-get update -qq && sudo apt-get install -y -qq ipfs-cid; fi
+# Debian packages: the Fashion-MNIST data set, and Debian's CID tool (the reference bench/exp_cli_overhead.py
+# times `ledgermark cid` against). One grouped rule: one `apt-get update` for both.
+$(FASHION_MNIST) $(IPFS_CID) &:
+	SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq dataset-fashion-mnist ipfs-cid
 
 demo: setup
 	$(PY) -m registry.demo

@@ -18,6 +18,7 @@ from registry.config import CHAIN_EMBEDDED, CHAIN_LOCAL, IPFS_EMBEDDED, Settings
 from registry.errors import ConfigError
 
 if TYPE_CHECKING:
+    from eth_account.signers.local import LocalAccount
     from web3.providers import BaseProvider
 
     from ipfs.store import ContentStore
@@ -32,6 +33,13 @@ class Backends:
     chain: chainlib.Chain
     registry: chainlib.ModelRegistryClient
     disputes: chainlib.OwnershipDisputesClient
+
+    def signed_by(self, account: LocalAccount) -> Backends:
+        """The same connections, another signer: an arbiter or a thief in the demo and tests."""
+        chain = self.chain.with_account(account)
+        return dataclasses.replace(
+            self, chain=chain, registry=self.registry.using(chain), disputes=self.disputes.using(chain)
+        )
 
     def describe(self) -> dict[str, str]:
         return {

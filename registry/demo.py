@@ -2,7 +2,7 @@
 
 An owner trains a small classifier, embeds an interpretable watermark, and publishes the model, its card and
 the sealed watermark key (which carries the secret trigger set); a buyer fetches and verifies every byte
-against the chain; one flipped bit in a copy is caught and itemised. Then a thief republishes a fine-tuned
+against the chain; one flipped bit in a copy is caught and itemised. Then a thief circulates a fine-tuned
 copy: the owner proves the watermark is in it, pins the evidence, and an arbiter settles the dispute on-chain.
 Everything runs in this process (the in-process EVM and the embedded block store), in ./.ledgermark/demo.
 """
@@ -133,58 +133,40 @@ def _dispute(
     workdir: Path,
 ) -> bool:
     suspect = thief_copies(embedded.model_path, workdir / "thief-model.pt")
-    thief = backends.chain.dev_accounts()[2]
     say(
         "A thief fine-tunes a copy of the model and passes it off as their own",
         f"{suspect} (sha256 {watermarking.sha256_file(suspect)[:16]}…, not the published bytes)",
     )
-    record = backends.registry.record(record_id)
-    claim = dispute_flow.gather_evidence(
-        backends,
-        claimant=record,
-        key_bytes=embedded.key_path.read_bytes(),
-        suspect_model=suspect,
-        out_dir=workdir / "evidence",
-        suspect_label=f"model circulated by {thief.address}",
+    claim = dispute_flow.claim(
+        backends, str(record_id), suspect, embedded.key_path.read_bytes(), report_dir=workdir / "evidence"
     )
     say(
-        "Owner: extracted the watermark from the suspect and pinned the evidence report",
-        f"{claim.result.verdict}\nreport {claim.html_path}\nJSON CID {claim.report_cid}",
+        "Owner: extracted the watermark from the suspect, pinned the evidence report and opened a dispute",
+        f"{claim.evidence.result.verdict}\nreport {claim.evidence.html_path}\nJSON CID {claim.evidence.report_cid}"
+        f"\ndispute {claim.dispute.dispute_id}, bond {claim.dispute.bond / 1e18:g} ETH",
     )
-    if not claim.result.is_copy:
-        return False
-    root = dispute_flow.suspect_root_of(suspect)
-    opened, _ = dispute_flow.open_dispute(backends.disputes, record_id, root, claim.report_cid)
-    key_cid, _ = dispute_flow.reveal(backends, opened.dispute_id, embedded.key_path.read_bytes(), data_key)
+    dispute_id = claim.dispute.dispute_id
+    key_cid, _ = dispute_flow.reveal(backends, dispute_id, embedded.key_path.read_bytes(), data_key)
     say(
-        f"Owner: opened dispute {opened.dispute_id} with a bond of {opened.bond / 1e18:g} ETH and revealed "
-        "the sealed key's data key",
+        "Owner: revealed the sealed key's data key",
         f"the contract checked keccak256({key_cid}) against record {record_id}; the plaintext key was never "
         "uploaded: the data key opens the sealed copy the record anchors",
     )
 
-    arbiter_account = backends.chain.dev_accounts()[1]
+    arbiter_account = backends.chain.dev_accounts(2)[1]
     backends.disputes.grant_arbiter(arbiter_account.address)
-    arbiter = backends.disputes.using(backends.chain.with_account(arbiter_account))
-    unsealed = dispute_flow.unseal_revealed_key(backends, arbiter.dispute(opened.dispute_id))
-    review = dispute_flow.gather_evidence(
-        backends,
-        claimant=record,
-        key_bytes=unsealed,
-        suspect_model=suspect,
-        out_dir=workdir / "review",
-        suspect_label="disputed model",
-    )
-    dispute_flow.vote(arbiter, opened.dispute_id, review.result.is_copy, review.report_cid)
+    arbiter = backends.signed_by(arbiter_account)
+    review = dispute_flow.review(arbiter, dispute_id, report_dir=workdir / "review", model=suspect)
+    dispute_flow.vote(arbiter.disputes, dispute_id, review.result.is_copy, review.report_cid)
     say(
         "Arbiter: unsealed the anchored key with the revealed data key (its hash matches the record), "
         "re-ran the test and voted with its own pinned report",
         f"{'uphold' if review.result.is_copy else 'reject'} (report {review.report_cid})",
     )
-    resolution = dispute_flow.finalise(backends.disputes, opened.dispute_id, skip_wait_on_dev_chain=True)
+    resolution = dispute_flow.finalise(backends.disputes, dispute_id, skip_wait_on_dev_chain=True)
     say(
         "Anyone: finalised after the deadline",
-        f"dispute {opened.dispute_id} {resolution.outcome.name.lower()}; "
+        f"dispute {dispute_id} {resolution.outcome.name.lower()}; "
         f"bond of {resolution.bond_wei / 1e18:g} ETH returned to {resolution.recipient}",
     )
     return resolution.outcome is chainlib.DisputeStatus.UPHELD

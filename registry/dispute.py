@@ -28,6 +28,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ipfs import unixfs
 from registry import chain as chainlib
 from registry.backends import Backends
 from registry.errors import IntegrityError, LedgermarkError, VerificationFailed
@@ -135,6 +136,23 @@ def vote(
 ) -> chainlib.TxResult:
     """Cast the signing arbiter's vote with the CID of its evidence report."""
     return disputes.vote(dispute_id, uphold, report_cid)
+
+
+def pinned_report_cid(backends: Backends, report: str) -> str:
+    """The CID a vote cites: ``report`` itself, or the CID of a local report file that the store holds.
+
+    A vote must cite a report anyone can fetch, so a file that was never pinned is refused before the vote.
+    """
+    path = Path(report)
+    if not path.is_file():
+        return report
+    cid = unixfs.compute_cid(path, cid_version=1)  # gather_evidence pins reports as CIDv1
+    if not backends.store.has(cid):
+        raise LedgermarkError(
+            f"--report {report}: its CID {cid} is not pinned in {backends.store.describe()}; "
+            "`ledgermark dispute review` pins the report it writes"
+        )
+    return cid
 
 
 def finalise(

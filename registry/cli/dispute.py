@@ -174,7 +174,14 @@ def review(
 def vote(
     ctx: typer.Context,
     dispute_id: DisputeArgument,
-    report: Annotated[str, typer.Option("--report", metavar="CID", help="CID of your review report.")],
+    report: Annotated[
+        str,
+        typer.Option(
+            "--report",
+            metavar="CID|FILE",
+            help="Your review report: its CID, or the evidence.json that `dispute review` wrote and pinned.",
+        ),
+    ],
     uphold: Annotated[bool, typer.Option("--uphold/--reject", help="Your ruling.")],
 ) -> None:
     """Arbiter: vote on the dispute with the CID of your report."""
@@ -183,8 +190,14 @@ def vote(
 
     def run() -> dict[str, Any]:
         with backendslib.open_backends(ctx.obj) as backends:
-            tx = dispute_flow.vote(backends.disputes, dispute_id, uphold, report)
-            return {"dispute_id": dispute_id, "uphold": uphold, "report_cid": report, "tx_hash": tx.tx_hash}
+            report_cid = dispute_flow.pinned_report_cid(backends, report)
+            tx = dispute_flow.vote(backends.disputes, dispute_id, uphold, report_cid)
+            return {
+                "dispute_id": dispute_id,
+                "uphold": uphold,
+                "report_cid": report_cid,
+                "tx_hash": tx.tx_hash,
+            }
 
     _emit(False, _output.guard(run))
 
