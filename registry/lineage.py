@@ -14,6 +14,7 @@ from collections import deque
 from registry import chain as chainlib
 from registry.backends import Backends
 from registry.fetch import resolve_record
+from registry.views import derivation_label
 
 MAX_FAMILY = 200
 FORMATS = ("text", "dot")
@@ -64,13 +65,9 @@ def _family(
 
 
 def _label(rec: chainlib.Record) -> str:
-    how = "" if rec.derivation is chainlib.Derivation.NONE else f"{_derivation(rec)} "
+    how = "" if rec.derivation is chainlib.Derivation.NONE else f"{derivation_label(rec)} "
     state = " [REVOKED]" if rec.revoked else ""
     return f"#{rec.record_id} {how}root 0x{rec.root.hex()[:12]}… owner {rec.owner} manifest {rec.manifest_cid}{state}"
-
-
-def _derivation(rec: chainlib.Record) -> str:
-    return rec.derivation.name.lower().replace("_", "-")
 
 
 def _render_text(
@@ -102,6 +99,6 @@ def _render_dot(nodes: dict[int, chainlib.Record], edges: tuple[tuple[int, int],
         label = f"#{rid}\\n0x{rec.root.hex()[:12]}…{revoked}"
         out.append(f'  r{rid} [label="{label}"{style}{peri}];')
     for parent, child in edges:
-        out.append(f'  r{parent} -> r{child} [label="{_derivation(nodes[child])}"];')
+        out.append(f'  r{parent} -> r{child} [label="{derivation_label(nodes[child])}"];')
     out.append("}")
     return "\n".join(out) + "\n"

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from registry import chain as chainlib
-from verifier.integrity import manifest as manifestlib
+if TYPE_CHECKING:
+    from registry import chain as chainlib
+    from verifier.integrity import manifest as manifestlib
+
+
+def derivation_label(record: chainlib.Record) -> str:
+    """How a record derives from its parent, spelt as the CLI's --derivation takes it (``fine-tune``)."""
+    return record.derivation.name.lower().replace("_", "-")
 
 
 def record_summary(record: chainlib.Record) -> dict[str, Any]:
@@ -17,7 +23,7 @@ def record_summary(record: chainlib.Record) -> dict[str, Any]:
         "manifest_cid": record.manifest_cid,
         "watermark_key_hash": "0x" + record.watermark_key_hash.hex(),
         "parent_id": record.parent_id,
-        "derivation": record.derivation.name.lower(),
+        "derivation": derivation_label(record),
         "commit_block": record.commit_block,
         "registered_block": record.registered_block,
         "registered_at": record.registered_at,

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
+from registry import views
 from registry.errors import IntegrityError, LedgermarkError, VerificationFailed
 
 if TYPE_CHECKING:
@@ -126,7 +127,7 @@ def record_lines(record: chainlib.Record, manifest: manifestlib.Manifest) -> lis
         f"registered  block {record.registered_block} at {when} (committed in block {record.commit_block})",
     ]
     if record.parent_id:
-        lines.append(f"derives     from record {record.parent_id} ({record.derivation.name.lower()})")
+        lines.append(f"derives     from record {record.parent_id} ({views.derivation_label(record)})")
     if any(record.watermark_key_hash):
         lines.append(f"wm key hash 0x{record.watermark_key_hash.hex()}")
     lines += [f"  {e.role:<13} {e.path}  {e.size} B  {e.cid}" for e in manifest.entries]
