@@ -15,12 +15,10 @@ import gzip
 import logging
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
-from sklearn import datasets as sk_datasets
-from sklearn.model_selection import train_test_split
-from sklearn.utils import Bunch
 
 from verifier.errors import VerifierError
 
@@ -72,8 +70,8 @@ def load(name: str, **kwargs: object) -> Dataset:
     loaders: dict[str, Callable[..., Dataset]] = {
         "fashion-mnist": load_fashion_mnist,
         "digits": load_digits,
-        "breast-cancer": lambda: _load_tabular("breast-cancer", sk_datasets.load_breast_cancer),
-        "wine": lambda: _load_tabular("wine", sk_datasets.load_wine),
+        "breast-cancer": lambda: _load_tabular("breast-cancer", "load_breast_cancer"),
+        "wine": lambda: _load_tabular("wine", "load_wine"),
     }
     if name not in loaders:
         raise DatasetUnavailable(f"unknown dataset {name!r}; known: {', '.join(NAMES)}")
@@ -102,15 +100,23 @@ def load_fashion_mnist(root: Path | str = FASHION_MNIST_ROOT, pad_to: int | None
 
 def load_digits() -> Dataset:
     """scikit-learn's 8×8 digits in [0, 1], shape (N, 1, 8, 8), stratified 75/25 split."""
-    bunch = sk_datasets.load_digits()
+    bunch = _sklearn_bundle("load_digits")
     x = (bunch.data / 16.0).astype(np.float32).reshape(-1, 1, 8, 8)
     x_train, x_test, y_train, y_test = _split(x, bunch.target)
     return Dataset("digits", x_train, y_train, x_test, y_test, num_classes=10, modality="image")
 
 
-def _load_tabular(name: str, loader: Callable[[], Bunch]) -> Dataset:
+def _sklearn_bundle(loader: str) -> Any:
+    """A data set bundled with scikit-learn, imported only here: testing a model file needs no data set, and
+    scikit-learn costs about a second to import."""
+    from sklearn import datasets
+
+    return getattr(datasets, loader)()
+
+
+def _load_tabular(name: str, loader: str) -> Dataset:
     """Stratified 75/25 split, standardised with the train split's statistics only (no test leakage)."""
-    bunch = loader()
+    bunch = _sklearn_bundle(loader)
     x_train, x_test, y_train, y_test = _split(bunch.data.astype(np.float32), bunch.target)
     mean, std = x_train.mean(0), x_train.std(0, correction=0)
     std = torch.where(std > 0, std, torch.ones_like(std))  # a constant column stays 0, not NaN
@@ -121,6 +127,8 @@ def _load_tabular(name: str, loader: Callable[[], Bunch]) -> Dataset:
 
 
 def _split(x: np.ndarray, y: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    from sklearn.model_selection import train_test_split
+
     x_train, x_test, y_train, y_test = train_test_split(
         x, y, test_size=_TEST_FRACTION, stratify=y, random_state=_SPLIT_SEED
     )
