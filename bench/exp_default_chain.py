@@ -7,7 +7,7 @@ Anvil that is already running and saves nothing: the least any alternative can c
 
 - ganache per command: start Ganache 7.9.2 on its LevelDB (``--database.dbPath``), work, stop (today's default);
 - anvil per command: start Anvil 1.7.1 with ``--load-state``, work, save ``anvil_dumpState`` atomically after
-  every block (``StateSavingProvider``), stop;
+  every block (``StateSavingTransport``), stop;
 - anvil kept alive: find the node ``ledgermark chain start`` left (pidfile), work, save after every block;
 - ganache kept alive: find the running Ganache, work.
 
@@ -29,10 +29,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from web3 import Web3
-
 from registry import chain as chainlib
 from registry.chain import deployments, localnode
+from registry.chain.rpc import HttpTransport, Transport
 
 RESULTS = Path(__file__).resolve().parents[1] / "docs" / "results"
 COMMAND = ".venv/bin/python bench/exp_default_chain.py --records 1 100 --repeat 5"
@@ -49,10 +48,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def provider_for(node: localnode.LocalNode, saving: bool) -> Web3.HTTPProvider:
+def provider_for(node: localnode.LocalNode, saving: bool) -> Transport:
     if saving and isinstance(node, localnode.AnvilNode) and node.state_path is not None:
-        return localnode.StateSavingProvider(node.url, node.state_path)
-    return Web3.HTTPProvider(node.url, request_kwargs={"timeout": 30})
+        return localnode.StateSavingTransport(node.url, node.state_path)
+    return HttpTransport(node.url, timeout_s=30)
 
 
 def populate(node_class: type[localnode.LocalNode], data_dir: Path, records: int) -> str:
@@ -86,8 +85,8 @@ def kept_alive(
 
 def flush(chain: chainlib.Chain) -> None:
     """What the CLI does when a command ends: save blocks mined without transactions."""
-    if isinstance(chain.w3.provider, localnode.StateSavingProvider):
-        chain.w3.provider.flush()
+    if isinstance(chain.transport, localnode.StateSavingTransport):
+        chain.transport.flush()
 
 
 def work_read(chain: chainlib.Chain, address: str) -> None:
@@ -226,7 +225,7 @@ noisy: differences under ~0.1 s are noise (a negative overhead is noise).
 {table}
 
 Choice: **Anvil per command**, its state in `DATA_DIR/chain/anvil-state.json`, loaded with `--load-state`
-and replaced atomically (temp file, fsync, rename) by `StateSavingProvider` whenever a transaction receipt
+and replaced atomically (temp file, fsync, rename) by `StateSavingTransport` whenever a transaction receipt
 names a new block, before the receipt reaches the caller (blocks mined without transactions are saved with
 the next receipt or when the command ends). It is the only alternative that is both within ~0.3 s of the work and leaves no
 process behind: the node dies with its command (PR_SET_PDEATHSIG), even when the command is SIGKILLed.

@@ -1,8 +1,9 @@
 """The composition root: open the content store and the chain that a set of Settings names, and close them.
 
 Everything a flow needs arrives in one ``Backends`` value, so publish/fetch/dispute never care whether they run
-on the embedded defaults or on real daemons. web3 and the IPFS client are imported only when a command
-actually opens backends, so commands that need neither start fast.
+on the embedded defaults or on real daemons. The IPFS client is imported only when a command opens backends;
+chain reads go through a plain JSON-RPC transport, and web3 and eth-account are imported, and the signing key
+derived, only when a command sends a transaction (``registry.chain.connection``).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import fcntl
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,11 +20,11 @@ from registry.errors import ConfigError
 
 if TYPE_CHECKING:
     from eth_account.signers.local import LocalAccount
-    from web3.providers import BaseProvider
 
     from ipfs.store import ContentStore
     from registry import chain as chainlib
     from registry.chain import deployments, localnode
+    from registry.chain.rpc import Transport
 
 
 @dataclasses.dataclass
@@ -94,9 +95,11 @@ def open_store(settings: Settings) -> Iterator[ContentStore]:
 
 @contextlib.contextmanager
 def open_chain(settings: Settings) -> Iterator[chainlib.Chain]:
-    """A connection with the configured signer: the in-process EVM, the managed local chain, or a URL."""
-    from web3 import Web3
+    """A connection with the configured signer: the in-process EVM, the managed local chain, or a URL.
 
+    The signing key is derived at the first transaction (eth-account is imported then), so reads never pay
+    for it. A URL chain still needs ``LEDGERMARK_PRIVATE_KEY`` up front, as the CLI has always asked.
+    """
     from registry import chain as chainlib
 
     if settings.chain == CHAIN_EMBEDDED:
@@ -104,25 +107,26 @@ def open_chain(settings: Settings) -> Iterator[chainlib.Chain]:
 
         yield chainlib.Chain.connect(EthereumTesterProvider(), settings.private_key)
     elif settings.chain == CHAIN_LOCAL:
-        with _managed_node(settings.chain_dir) as (provider, dev_key):
-            yield chainlib.Chain.connect(provider, settings.private_key or dev_key)
+        with _managed_node(settings.chain_dir) as (transport, dev_key):
+            yield chainlib.Chain.connect(transport, settings.private_key or dev_key)
     else:
+        from registry.chain.rpc import HttpTransport
+
         if not settings.private_key:
             raise ConfigError(
                 f"chain {settings.chain} needs a signing key: set LEDGERMARK_PRIVATE_KEY to the account's hex key"
             )
-        yield chainlib.Chain.connect(
-            Web3.HTTPProvider(settings.chain, request_kwargs={"timeout": 30}), settings.private_key
-        )
+        yield chainlib.Chain.connect(HttpTransport(settings.chain, timeout_s=30), settings.private_key)
 
 
 @contextlib.contextmanager
-def _managed_node(chain_dir: Path) -> Iterator[tuple[BaseProvider, str]]:
-    """A provider for the data dir's chain: the node `chain start` left running, else one for this command.
+def _managed_node(chain_dir: Path) -> Iterator[tuple[Transport, Callable[[], str]]]:
+    """A transport to the data dir's chain: the node `chain start` left running, else one for this command.
 
-    The default node (Anvil) keeps its state in ``chain_dir``; the provider saves it after every block, so what
-    a command reports is on disk. A per-command node dies with this process, even on SIGKILL. A lock file
-    serialises commands on one data dir: they share one state file.
+    The default node (Anvil) keeps its state in ``chain_dir``; the transport saves it on every receipt of a new
+    block, so what a command reports is on disk. A per-command node dies with this process, even on SIGKILL. A
+    lock file serialises commands on one data dir: they share one state file. The dev key comes as a function:
+    deriving it imports eth-account, which only a transaction needs.
     """
     from registry.chain import localnode
 
@@ -132,32 +136,31 @@ def _managed_node(chain_dir: Path) -> Iterator[tuple[BaseProvider, str]]:
         fcntl.flock(lock, fcntl.LOCK_EX)
         running = node_class.find_running(chain_dir)
         if running is not None:
-            provider = _node_provider(running)
-            yield provider, running.first_key
-            _flush(provider)
+            transport = _node_transport(running)
+            yield transport, lambda: running.first_key
+            _flush(transport)
             return
         with node_class.managed(chain_dir, die_with_parent=True) as node:
-            provider = _node_provider(node)
-            yield provider, node.first_key
-            _flush(provider)
+            transport = _node_transport(node)
+            yield transport, lambda: node.first_key
+            _flush(transport)
 
 
-def _flush(provider: BaseProvider) -> None:
-    """At the end of a command: save blocks mined without transactions (see ``StateSavingProvider``)."""
-    flush = getattr(provider, "flush", None)
+def _flush(transport: Transport) -> None:
+    """At the end of a command: save blocks mined without transactions (see ``StateSavingTransport``)."""
+    flush = getattr(transport, "flush", None)
     if flush is not None:
         flush()
 
 
-def _node_provider(node: localnode.LocalNode) -> BaseProvider:
-    """HTTP to the node; for Anvil one that saves its state file after every block."""
-    from web3 import Web3
-
+def _node_transport(node: localnode.LocalNode) -> Transport:
+    """HTTP to the node; for Anvil one that saves its state file on every receipt of a new block."""
     from registry.chain import localnode
+    from registry.chain.rpc import HttpTransport
 
     if isinstance(node, localnode.AnvilNode) and node.state_path is not None:
-        return localnode.StateSavingProvider(node.url, node.state_path)
-    return Web3.HTTPProvider(node.url, request_kwargs={"timeout": 30})
+        return localnode.StateSavingTransport(node.url, node.state_path)
+    return HttpTransport(node.url, timeout_s=30)
 
 
 def _deployment(settings: Settings, chain: chainlib.Chain, deploy_if_missing: bool) -> deployments.Deployment:

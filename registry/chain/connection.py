@@ -1,212 +1,212 @@
-"""The connection: a web3 provider from outside, one local signer, fees, and the RPC-policy middleware.
+"""The connection: one JSON-RPC transport for reads, and a signer whose web3 is built on the first write.
 
-The provider comes from outside (STYLE.md): ``EthereumTesterProvider`` for the in-process EVM, an
-``HTTPProvider`` for Ganache, Anvil or any Ethereum JSON-RPC node. Transactions are signed here with
-eth-account and sent raw, so the same code works against a node that holds no keys. Fees are EIP-1559 when the
-chain reports a base fee, legacy otherwise. A node that cannot be reached becomes ``ChainUnavailableError``
-naming the URL; that translation is RPC policy and lives in a middleware, not at call sites.
+Reads (contract calls, event logs, code, blocks) go through a ``Transport`` (``registry.chain.rpc``) and the
+ABI codec (``registry.chain.abi``): the same path on every chain, and no web3 import, so read-only commands start
+fast. Writes need web3 and eth-account (signing, fees, gas estimation): ``registry.chain.signer`` builds a
+``Web3`` over the *same* transport the first time a transaction is sent, and derives the signing key only
+then. A node that cannot be reached becomes ``ChainUnavailableError`` naming the URL (the transport's policy).
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, Union
 
-import requests
-from eth_account import Account
-from eth_account.signers.local import LocalAccount
-from eth_utils import to_checksum_address
-from web3 import Web3
-from web3.contract import Contract
-from web3.exceptions import ProviderConnectionError, TimeExhausted
-from web3.middleware import Web3Middleware
-from web3.providers import BaseProvider
-from web3.providers.eth_tester import EthereumTesterProvider
-
-from registry.chain.abi import decode_events, load_artifact, translate_errors
-from registry.chain.errors import ChainError, ChainUnavailableError, ContractRevertError
+from registry.chain import abi
+from registry.chain.errors import ChainError
+from registry.chain.rpc import HttpTransport, ProviderTransport, RpcError, Transport
 from registry.chain.types import TxResult
 
-RECEIPT_TIMEOUT_S = 120.0
+if TYPE_CHECKING:
+    from eth_account.signers.local import LocalAccount
+    from web3 import Web3
+    from web3.contract import Contract
+
+KeySource = Union[str, bytes, "LocalAccount", Callable[[], str | bytes], None]
+"""A signer: a private key, an account, a function giving the key when first needed, or None (dev account 0)."""
 
 
-class UnavailableNodeMiddleware(Web3Middleware):
-    """RPC policy: a transport failure surfaces as ``ChainUnavailableError`` naming the node's URL."""
+class Link:
+    """One node: the transport every read uses, and the ``Web3`` that writes use, made on first need."""
 
-    def wrap_make_request(self, make_request: Callable[..., Any]) -> Callable[..., Any]:
-        def middleware(method: Any, params: Any) -> Any:
-            try:
-                return make_request(method, params)
-            except (
-                requests.ConnectionError,
-                requests.Timeout,
-                ProviderConnectionError,
-                ConnectionError,
-            ) as err:
-                raise ChainUnavailableError(_provider_url(self._w3.provider), err) from err
+    def __init__(self, transport: Transport, provider: Any = None) -> None:
+        self.transport = transport
+        self.provider = (
+            provider  # a web3 provider the caller gave (eth-tester); None: web3 over the transport
+        )
 
-        return middleware
+    @functools.cached_property
+    def w3(self) -> Web3:
+        from registry.chain import signer
 
+        return signer.make_web3(self.transport, self.provider)
 
-def _provider_url(provider: Any) -> str:
-    return str(getattr(provider, "endpoint_uri", None) or provider)
+    @property
+    def tester(self) -> Any:
+        """eth-tester behind the in-process EVM, else None."""
+        return getattr(self.provider, "ethereum_tester", None)
 
 
 class Chain:
     """A connection plus one signing account. ``with_account`` gives another signer on the same connection."""
 
-    def __init__(self, w3: Web3, account: LocalAccount) -> None:
-        self.w3 = w3
-        self.account = account
-        self.chain_id: int = w3.eth.chain_id
+    def __init__(self, link: Link, key: KeySource, chain_id: int) -> None:
+        self.link = link
+        self._key = key
+        self.chain_id = chain_id
 
     @classmethod
-    def connect(cls, provider: BaseProvider, private_key: str | bytes | None = None) -> Chain:
-        """Connect and pick the signer: ``private_key``, else the first funded dev account of the chain."""
-        w3 = Web3(provider)
-        w3.middleware_onion.add(UnavailableNodeMiddleware, name="ledgermark_unavailable")
-        try:
-            _ = w3.eth.chain_id  # fail here, naming the URL, rather than at the first transaction
-        except (requests.RequestException, OSError) as err:
-            raise ChainUnavailableError(_provider_url(provider), err) from err
-        account = Account.from_key(private_key) if private_key is not None else _default_account(w3)
-        return cls(w3, account)
+    def connect(cls, node: Transport | str | Any, private_key: KeySource = None) -> Chain:
+        """Connect to ``node`` (a transport, an RPC URL, or a web3 provider) with a signer chosen lazily.
+
+        The signer is ``private_key`` (or what it returns when callable), else the first funded dev account of
+        the chain; it is resolved at the first write, so reads need neither a key nor eth-account.
+        """
+        if isinstance(node, Transport):
+            link = Link(node)
+        elif isinstance(node, str):
+            link = Link(HttpTransport(node))
+        else:
+            link = Link(ProviderTransport(node), provider=node)
+        chain_id = abi.to_int(link.transport.request("eth_chainId"))  # fails here, naming the URL
+        return cls(link, private_key, chain_id)
+
+    # -- the signer ----------------------------------------------------------------------------
+
+    @functools.cached_property
+    def account(self) -> LocalAccount:
+        """The signing account (derived now: this imports eth-account)."""
+        from registry.chain import signer
+
+        return signer.load_account(self, self._key)
 
     @property
     def address(self) -> str:
         return self.account.address
 
-    @property
-    def url(self) -> str:
-        return _provider_url(self.w3.provider)
-
     def with_account(self, private_key: str | bytes | LocalAccount) -> Chain:
         """Same connection, another signer (arbiters, a buyer, an attacker in tests)."""
-        account = private_key if isinstance(private_key, LocalAccount) else Account.from_key(private_key)
-        return Chain(self.w3, account)
+        return Chain(self.link, private_key, self.chain_id)
 
     def dev_accounts(self, count: int | None = None) -> list[LocalAccount]:
         """The funded accounts of a dev chain (eth-tester keys, or the Ganache/Anvil dev mnemonic)."""
-        return _dev_accounts(self.w3, count)
+        from registry.chain import signer
+
+        return signer.dev_accounts(self, count)
+
+    # -- the connection ------------------------------------------------------------------------
+
+    @property
+    def transport(self) -> Transport:
+        return self.link.transport
+
+    @property
+    def url(self) -> str:
+        return self.link.transport.url
+
+    @property
+    def w3(self) -> Web3:
+        """web3 over the same node, for transactions (imported and built on first use)."""
+        return self.link.w3
+
+    def request(self, method: str, params: list[Any] | None = None) -> Any:
+        return self.link.transport.request(method, params)
+
+    # -- reads ---------------------------------------------------------------------------------
+
+    def call(self, to: str, data: bytes, block: int | str = "latest") -> bytes:
+        """``eth_call``; a revert becomes the contract's typed error (``ContractRevertError`` subclasses)."""
+        tag = hex(block) if isinstance(block, int) else block
+        try:
+            result = self.request("eth_call", [{"to": to, "data": "0x" + data.hex()}, tag])
+        except RpcError as err:
+            if not err.is_revert:
+                raise
+            raise abi.revert_from_rpc(err.revert_data, err.rpc_message) from err
+        return abi.to_bytes(result or "0x")
+
+    def get_logs(
+        self, address: str, topics: list[str | None], from_block: int = 0, to_block: int | str = "latest"
+    ) -> list[dict[str, Any]]:
+        """``eth_getLogs`` of one contract (raw logs, oldest first)."""
+        end = hex(to_block) if isinstance(to_block, int) else to_block
+        query = {"address": address, "fromBlock": hex(from_block), "toBlock": end, "topics": topics}
+        return list(self.request("eth_getLogs", [query]) or [])
+
+    def get_code(self, address: str) -> bytes:
+        return abi.to_bytes(self.request("eth_getCode", [address, "latest"]) or "0x")
+
+    def block(self, number: int | str = "latest") -> dict[str, Any]:
+        """A block header (without transactions) as the node sent it: quantities may be hex or int."""
+        tag = hex(number) if isinstance(number, int) else number
+        found = self.request("eth_getBlockByNumber", [tag, False])
+        if not found:
+            raise ChainError(f"block {number} not found on {self.url}")
+        return dict(found)
+
+    def block_number(self) -> int:
+        return abi.to_int(self.request("eth_blockNumber"))
+
+    def latest_timestamp(self) -> int:
+        return abi.to_int(self.block("latest")["timestamp"])
+
+    def balance(self, address: str) -> int:
+        return abi.to_int(self.request("eth_getBalance", [address, "latest"]))
+
+    # -- writes (web3) ---------------------------------------------------------------------------
 
     def deploy(self, name: str, *constructor_args: Any) -> str:
         """Deploy the packaged contract ``name`` and return its checksum address."""
-        artifact = load_artifact(name)
-        factory = self.w3.eth.contract(abi=artifact["abi"], bytecode=artifact["bytecode"])
-        result = self.transact(factory.constructor(*constructor_args))
-        receipt = self.w3.eth.get_transaction_receipt(result.tx_hash)
-        return to_checksum_address(receipt["contractAddress"])
+        from registry.chain import signer
+
+        return signer.deploy(self, name, constructor_args)
 
     def contract(self, name: str, address: str) -> Contract:
-        return self.w3.eth.contract(address=to_checksum_address(address), abi=load_artifact(name)["abi"])
+        """The web3 contract object (for building transactions)."""
+        from registry.chain import signer
 
-    # -- transactions --------------------------------------------------------------------------
+        return signer.contract(self, name, address)
 
-    def transact(self, fn: Any, *, value: int = 0, events_from: Contract | None = None) -> TxResult:
-        """Sign, send and wait for ``fn`` (a contract function call or constructor); raise on revert."""
-        with translate_errors():
-            tx = fn.build_transaction(self._tx_params(value))
-        signed = self.account.sign_transaction(tx)
-        tx_hash = self.w3.eth.send_raw_transaction(signed.raw_transaction)
-        try:
-            receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=RECEIPT_TIMEOUT_S)
-        except TimeExhausted as err:
-            raise ChainError(
-                f"transaction {tx_hash.to_0x_hex()} not mined within {RECEIPT_TIMEOUT_S:.0f} s"
-            ) from err
-        if receipt["status"] != 1:
-            raise self._revert_reason(tx, receipt["blockNumber"])
-        events = decode_events(events_from, receipt) if events_from is not None else []
-        return TxResult(tx_hash.to_0x_hex(), receipt["blockNumber"], receipt["gasUsed"], events)
+    def transact(self, fn: Any, *, value: int = 0, events_from: tuple[str, str] | None = None) -> TxResult:
+        """Sign, send and wait for ``fn`` (a web3 function call or constructor); raise on revert.
 
-    def _tx_params(self, value: int) -> dict[str, Any]:
-        params: dict[str, Any] = {
-            "from": self.address,
-            "nonce": self.w3.eth.get_transaction_count(self.address, "pending"),
-            "chainId": self.chain_id,
-            "value": value,
-        }
-        base_fee = self.w3.eth.get_block("latest").get("baseFeePerGas")
-        if base_fee is None:
-            params["gasPrice"] = self.w3.eth.gas_price
-        else:
-            tip = self._priority_fee()
-            params["maxPriorityFeePerGas"] = tip
-            params["maxFeePerGas"] = 2 * base_fee + tip
-        return params
+        ``events_from`` is ``(contract name, address)``: that contract's events in the receipt are decoded.
+        """
+        from registry.chain import signer
 
-    def _priority_fee(self) -> int:
-        try:
-            return int(self.w3.eth.max_priority_fee)
-        except Exception:  # noqa: BLE001 - not every node implements eth_maxPriorityFeePerGas
-            return Web3.to_wei(1, "gwei")
-
-    def _revert_reason(self, tx: dict[str, Any], block_number: int) -> ChainError:
-        """A mined-but-failed transaction: replay it as a call at its block to recover the custom error."""
-        call = {k: tx[k] for k in ("from", "to", "data", "value") if k in tx}
-        try:
-            with translate_errors():
-                self.w3.eth.call(call, block_number)
-        except ContractRevertError as err:
-            return err
-        return ChainError("transaction failed on-chain without a decodable revert (out of gas?)")
+        return signer.transact(self, fn, value=value, events_from=events_from)
 
     # -- dev-chain controls --------------------------------------------------------------------
 
     @property
     def is_dev_chain(self) -> bool:
         """True for eth-tester, Ganache and Anvil: chains where ``mine`` and ``time_travel`` work."""
-        if isinstance(self.w3.provider, EthereumTesterProvider):
+        if self.link.tester is not None:
             return True
         try:
-            version = self.w3.client_version.lower()
-        except Exception:  # noqa: BLE001
+            version = str(self.request("web3_clientVersion")).lower()
+        except ChainError:
             return False
         return "ganache" in version or "anvil" in version or "ethereumjs" in version
-
-    def block_number(self) -> int:
-        return self.w3.eth.block_number
 
     def mine(self, blocks: int = 1) -> None:
         """Mine ``blocks`` empty blocks (dev chains only)."""
         if blocks <= 0:
             return
-        tester = self._tester()
+        tester = self.link.tester
         if tester is not None:
             tester.mine_blocks(blocks)
             return
         for _ in range(blocks):
-            self.w3.provider.make_request("evm_mine", [])
+            self.request("evm_mine", [])
 
     def time_travel(self, seconds: int) -> None:
         """Advance the chain clock by ``seconds`` and mine a block carrying the new time (dev chains only)."""
-        tester = self._tester()
+        tester = self.link.tester
         if tester is not None:
-            latest = self.w3.eth.get_block("latest")["timestamp"]
-            tester.time_travel(int(latest) + int(seconds))  # sets the pending block's time only
+            tester.time_travel(self.latest_timestamp() + int(seconds))  # sets the pending block's time only
             tester.mine_blocks(1)
             return
-        self.w3.provider.make_request("evm_increaseTime", [int(seconds)])
-        self.w3.provider.make_request("evm_mine", [])
-
-    def _tester(self) -> Any:
-        provider = self.w3.provider
-        return provider.ethereum_tester if isinstance(provider, EthereumTesterProvider) else None
-
-
-def _default_account(w3: Web3) -> LocalAccount:
-    """The chain's first dev account: only that one key is derived (deriving all ten costs ~0.3 s)."""
-    account = _dev_accounts(w3, count=1)[0]
-    if w3.eth.get_balance(account.address) == 0:
-        raise ChainError("the chain's first dev account has no funds: pass a private key")
-    return account
-
-
-def _dev_accounts(w3: Web3, count: int | None = None) -> list[LocalAccount]:
-    provider = w3.provider
-    if isinstance(provider, EthereumTesterProvider):
-        keys = provider.ethereum_tester.backend.account_keys[:count]
-        return [Account.from_key(k.to_bytes()) for k in keys]
-    from registry.chain import localnode  # only Ganache/Anvil dev wallets need the mnemonic
-
-    return localnode.dev_accounts() if count is None else localnode.dev_accounts(count)
+        self.request("evm_increaseTime", [int(seconds)])
+        self.request("evm_mine", [])

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from eth_utils import to_checksum_address
 
+from registry.chain.abi import to_bytes
 from registry.chain.connection import Chain
 
 log = logging.getLogger(__name__)
@@ -91,7 +92,7 @@ class DeploymentBook:
         if not entry:
             return None
         deployment = Deployment(entry["registry"], entry["disputes"], int(entry.get("block", 0)))
-        if not chain.w3.eth.get_code(deployment.registry) or not chain.w3.eth.get_code(deployment.disputes):
+        if not chain.get_code(deployment.registry) or not chain.get_code(deployment.disputes):
             log.warning("remembered contracts on chain %s have no code; ignoring them", chain.chain_id)
             return None
         return deployment
@@ -111,5 +112,5 @@ class DeploymentBook:
 
     @staticmethod
     def _key(chain: Chain) -> str:
-        genesis = chain.w3.eth.get_block(0)["hash"]
-        return f"{chain.chain_id}:{bytes(genesis).hex()}"
+        genesis = to_bytes(chain.block(0)["hash"])
+        return f"{chain.chain_id}:{genesis.hex()}"

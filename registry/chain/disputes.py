@@ -7,7 +7,6 @@ from typing import Any
 
 from eth_utils import to_checksum_address
 
-from registry.chain.abi import call
 from registry.chain.client import ContractClient
 from registry.chain.registry import ModelRegistryClient
 from registry.chain.types import Dispute, DisputeStatus, Priority, TxResult, Vote, check_bytes32
@@ -27,7 +26,7 @@ class OwnershipDisputesClient(ContractClient):
         suspect_root = self._suspect_root(suspect)
         value = self.bond() if bond_wei is None else bond_wei
         fn = self.contract.functions.openDispute(claimant_record, suspect_root, evidence_cid)
-        result = self.chain.transact(fn, value=value, events_from=self.contract)
+        result = self._transact(fn, value=value)
         return int(result.event("DisputeOpened")["disputeId"]), result
 
     def reveal_key(self, dispute_id: int, key_cid: str, data_key: bytes) -> TxResult:
@@ -62,7 +61,7 @@ class OwnershipDisputesClient(ContractClient):
 
     def dispute(self, dispute_id: int) -> Dispute:
         """The dispute; ``UnknownDisputeError`` for an unknown id."""
-        raw = call(self.contract.functions.dispute(dispute_id))
+        raw = self.call("dispute", dispute_id)
         return _dispute_from_tuple(dispute_id, raw)
 
     def votes(self, dispute_id: int) -> list[Vote]:
@@ -79,34 +78,34 @@ class OwnershipDisputesClient(ContractClient):
         ]
 
     def is_arbiter(self, account: str) -> bool:
-        return bool(call(self.contract.functions.hasRole(self.arbiter_role(), to_checksum_address(account))))
+        return bool(self.call("hasRole", self.arbiter_role(), to_checksum_address(account)))
 
     def has_voted(self, dispute_id: int, account: str) -> bool:
-        return bool(call(self.contract.functions.hasVoted(dispute_id, to_checksum_address(account))))
+        return bool(self.call("hasVoted", dispute_id, to_checksum_address(account)))
 
     def arbiter_count(self) -> int:
-        return int(call(self.contract.functions.arbiterCount()))
+        return int(self.call("arbiterCount"))
 
     def dispute_count(self) -> int:
-        return int(call(self.contract.functions.disputeCount()))
+        return int(self.call("disputeCount"))
 
     def credited(self, account: str) -> int:
-        return int(call(self.contract.functions.credited(to_checksum_address(account))))
+        return int(self.call("credited", to_checksum_address(account)))
 
     def bond(self) -> int:
-        return int(call(self.contract.functions.bond()))
+        return int(self.call("bond"))
 
     def quorum(self) -> int:
-        return int(call(self.contract.functions.quorum()))
+        return int(self.call("quorum"))
 
     def voting_period(self) -> int:
-        return int(call(self.contract.functions.votingPeriod()))
+        return int(self.call("votingPeriod"))
 
     def registry_address(self) -> str:
-        return to_checksum_address(call(self.contract.functions.registry()))
+        return to_checksum_address(self.call("registry"))
 
     def arbiter_role(self) -> bytes:
-        return bytes(call(self.contract.functions.ARBITER_ROLE()))
+        return bytes(self.call("ARBITER_ROLE"))
 
     # -- internals -----------------------------------------------------------------------------
 

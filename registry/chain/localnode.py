@@ -6,7 +6,7 @@ Binaries are found by ``find_binary``: the ``LEDGERMARK_<NODE>_BIN`` variable wh
 wins), else the project's npm folder ``ganache/node_modules/.bin``, else ``PATH``.
 
 The default persistent chain is Anvil with its state in a file of the data dir (``docs/results/default_chain.md``
-has the measurement behind that choice). Anvil keeps state in memory, so ``StateSavingProvider`` asks it for
+has the measurement behind that choice). Anvil keeps state in memory, so ``StateSavingTransport`` asks it for
 ``anvil_dumpState`` whenever a transaction receipt names a new block and replaces the file atomically: a
 record reported published is on disk before the command says so, and a SIGKILL at any moment leaves the
 previous complete state.
@@ -24,16 +24,16 @@ import shutil
 import time
 from pathlib import Path
 from types import TracebackType
-from typing import Any, ClassVar, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import requests
-from eth_account import Account
-from eth_account.signers.local import LocalAccount
-from web3 import HTTPProvider
-from web3.types import RPCEndpoint, RPCResponse
 
 from registry import supervisor
 from registry.chain.errors import ChainError, ChainUnavailableError
+from registry.chain.rpc import DEFAULT_TIMEOUT_S, HttpTransport
+
+if TYPE_CHECKING:
+    from eth_account.signers.local import LocalAccount
 
 ROOT = Path(__file__).resolve().parents[2]
 NODE_MODULES = ROOT / "ganache" / "node_modules"
@@ -57,7 +57,12 @@ HOST: str = config()["host"]
 
 
 def dev_accounts(count: int = DEV_ACCOUNT_COUNT) -> list[LocalAccount]:
-    """The first ``count`` accounts of the dev wallet (BIP-44 m/44'/60'/0'/0/i, ~30 ms each: derive only what you use)."""
+    """The first ``count`` accounts of the dev wallet (BIP-44 m/44'/60'/0'/0/i, ~30 ms each: derive only what you use).
+
+    eth-account is imported here, not at the top: reads never need a key, and its import costs ~0.5 s.
+    """
+    from eth_account import Account
+
     Account.enable_unaudited_hdwallet_features()
     return [Account.from_mnemonic(DEV_MNEMONIC, account_path=f"m/44'/60'/0'/0/{i}") for i in range(count)]
 
@@ -330,25 +335,26 @@ def save_state(url: str, state_path: Path) -> None:
     os.replace(tmp, state_path)
 
 
-class StateSavingProvider(HTTPProvider):
-    """An HTTP provider for an Anvil whose state lives in a file: it saves the state when a block matters.
+class StateSavingTransport(HttpTransport):
+    """HTTP to an Anvil whose state lives in a file: it saves the state when a block matters.
 
     Every transaction receipt for a block above the last one saved triggers a save, before the receipt reaches
     the caller, so nothing is reported that is not on disk. Blocks made without transactions (``evm_mine``,
     time travel) only mark the state dirty: they are saved with the next receipt, or by ``flush`` when the
-    command ends, which spares a publish one save per block of commitment age.
+    command ends, which spares a publish one save per block of commitment age. Reads and web3's writes share
+    this one transport (``registry.chain.signer.TransportProvider``), so every request passes here.
     """
 
     _BLOCK_MAKERS = frozenset({"evm_mine", "anvil_mine", "evm_increaseTime", "evm_setNextBlockTimestamp"})
 
-    def __init__(self, url: str, state_path: Path, timeout_s: float = 30) -> None:
-        super().__init__(url, request_kwargs={"timeout": timeout_s})
+    def __init__(self, url: str, state_path: Path, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
+        super().__init__(url, timeout_s=timeout_s)
         self.state_path = Path(state_path)
         self._saved_block = -1
         self._dirty = False
 
-    def make_request(self, method: RPCEndpoint, params: Any) -> RPCResponse:
-        response = super().make_request(method, params)
+    def exchange(self, method: str, params: list[Any]) -> dict[str, Any]:
+        response = super().exchange(method, params)
         result = response.get("result") if "error" not in response else None
         if method in self._BLOCK_MAKERS and "error" not in response:
             self._dirty = True
@@ -365,7 +371,7 @@ class StateSavingProvider(HTTPProvider):
             self._save()
 
     def _save(self) -> None:
-        save_state(str(self.endpoint_uri), self.state_path)
+        save_state(self.url, self.state_path)
         self._dirty = False
 
 

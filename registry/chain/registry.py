@@ -13,7 +13,6 @@ from typing import Any
 
 from eth_utils import to_checksum_address
 
-from registry.chain.abi import call
 from registry.chain.client import ContractClient
 from registry.chain.errors import ChainError, ContractRevertError, DuplicateRootError
 from registry.chain.types import ZERO_HASH, Derivation, Record, TxResult, check_bytes32, compute_commitment
@@ -90,34 +89,32 @@ class ModelRegistryClient(ContractClient):
 
     def record(self, record_id: int) -> Record:
         """The record; ``UnknownRecordError`` for an unknown id."""
-        raw = call(self.contract.functions.record(record_id))
+        raw = self.call("record", record_id)
         return _record_from_tuple(record_id, raw)
 
     def record_id_by_root(self, root: bytes) -> int | None:
-        record_id = call(self.contract.functions.recordIdByRoot(root))
+        record_id = self.call("recordIdByRoot", root)
         return int(record_id) or None
 
     def record_count(self) -> int:
-        return int(call(self.contract.functions.recordCount()))
+        return int(self.call("recordCount"))
 
     def parent_of(self, record_id: int) -> tuple[int, Derivation]:
-        parent_id, derivation = call(self.contract.functions.parentOf(record_id))
+        parent_id, derivation = self.call("parentOf", record_id)
         return int(parent_id), Derivation(derivation)
 
     def commitment_state(self, commitment: bytes) -> tuple[int, bool]:
         """(block the commitment was made in, 0 if never; whether it was consumed)."""
-        block, used = call(self.contract.functions.commitmentState(commitment))
+        block, used = self.call("commitmentState", commitment)
         return int(block), bool(used)
 
     def commit_ages(self) -> tuple[int, int]:
         """(minimum, maximum) commitment age in blocks."""
-        return int(call(self.contract.functions.minCommitAge())), int(
-            call(self.contract.functions.maxCommitAge())
-        )
+        return int(self.call("minCommitAge")), int(self.call("maxCommitAge"))
 
     def verify_artifact(self, record_id: int, leaf: bytes, index: int, proof: Sequence[bytes]) -> bool:
         """The contract's Merkle check (same rules as ``verifier.merkle``); revocation is in ``record``."""
-        return bool(call(self.contract.functions.verifyArtifact(record_id, leaf, index, list(proof))))
+        return bool(self.call("verifyArtifact", record_id, leaf, index, list(proof)))
 
     def ancestry(self, record_id: int, *, max_depth: int = MAX_ANCESTRY) -> list[Record]:
         """The record, its parent, grandparent… up to a root record (bounded by ``max_depth``)."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -39,11 +40,12 @@ CHAIN = {"web3", "eth_tester", "aiohttp"}
 MODEL = {"torch", "sklearn"}
 
 
-def _modules(tmp_path: Path, *args: str) -> tuple[int, set[str]]:
+def _modules(tmp_path: Path, *args: str, **variables: str) -> tuple[int, set[str]]:
     """Exit code and top-level modules loaded by one `ledgermark ARGS` process with a fresh data dir."""
     out = tmp_path / "modules.json"
     env = {k: v for k, v in os.environ.items() if not k.startswith("LEDGERMARK_")}
     env["LEDGERMARK_HOME"] = str(tmp_path / "home")
+    env.update(variables)
     subprocess.run(
         [sys.executable, "-c", WRAPPER, str(out), *args],
         env=env,
@@ -129,6 +131,62 @@ def test_chain_commands_do_not_import_torch(tmp_path: Path, small_file: Path, ar
     assert code in (0, 2)  # publish succeeds; the others find no record 1 on a fresh chain
     assert "web3" in modules  # they did reach the chain
     assert modules.isdisjoint(MODEL), sorted(modules & MODEL)
+
+
+SIGNING = {"web3", "eth_account", "eth_keyfile", "py_ecc", "aiohttp", "eth_tester"}
+"""What a read of the chain must not import: web3 and the signing stack (~1 s of start-up together)."""
+
+
+def test_reads_on_the_default_chain_import_no_web3(tmp_path: Path, small_file: Path) -> None:
+    """show, fetch, verify, lineage and dispute show read the default chain (Anvil) without web3 or a key.
+
+    Each command starts its own Anvil for the command's duration and stops it by pid on exit (the CLI's
+    per-command node); the test checks that no node is left recorded in the data dir.
+    """
+    from tests.fixtures.chain_nodes import require_binary
+
+    require_binary("anvil")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LEDGERMARK_")}
+    env["LEDGERMARK_HOME"] = str(tmp_path / "home")
+    published = subprocess.run(
+        [sys.executable, "-m", "registry", "publish", f"{small_file}:model"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert published.returncode == 0, published.stderr
+    out = tmp_path / "out"
+
+    for args, expected in [
+        (["show", "1"], 0),
+        (["fetch", "1", "--out", str(out)], 0),
+        (["verify", "1", str(small_file)], 0),
+        (["lineage", "1"], 0),
+        (["dispute", "show", "1"], 2),  # no dispute 1: an error, but read without web3 all the same
+    ]:
+        code, modules = _modules(tmp_path, *args)
+
+        assert (code or 0) == expected, (args, code)
+        assert "eth_abi" in modules and "requests" in modules, args  # it did read the chain
+        assert modules.isdisjoint(SIGNING), (args, sorted(modules & SIGNING))
+    assert (out / small_file.name).read_bytes() == small_file.read_bytes()
+    assert not (tmp_path / "home" / "chain" / "node.json").exists(), "a per-command node outlived its command"
+
+    # The same chain as a URL (any JSON-RPC node): a copy of the state, served by an Anvil this test stops by pid.
+    from registry import supervisor
+    from registry.chain import localnode
+
+    state = tmp_path / "url-state.json"
+    shutil.copyfile(tmp_path / "home" / "chain" / localnode.AnvilNode.data_name, state)
+    with localnode.AnvilNode(state, log_path=tmp_path / "anvil.log") as node:
+        pid = node.pid
+        key = "0x" + "11" * 32  # a URL chain asks for a key up front; a read never derives it
+        code, modules = _modules(tmp_path, "--chain", node.url, "show", "1", LEDGERMARK_PRIVATE_KEY=key)
+    assert pid is not None and not supervisor.alive(pid)
+    assert code in (0, None)
+    assert "requests" in modules and modules.isdisjoint(SIGNING), sorted(modules & SIGNING)
 
 
 def test_watermark_verify_imports_neither_web3_nor_sklearn(

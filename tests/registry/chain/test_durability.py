@@ -18,7 +18,6 @@ import time
 from pathlib import Path
 
 import pytest
-from web3 import Web3
 
 from registry import chain as chainlib
 from registry import supervisor
@@ -96,7 +95,7 @@ def test_a_returned_publish_is_on_disk_before_the_node_dies(tmp_path: Path) -> N
     node = localnode.AnvilNode.managed(tmp_path).start()
     try:
         chain = chainlib.Chain.connect(
-            localnode.StateSavingProvider(node.url, node.state_path), node.first_key
+            localnode.StateSavingTransport(node.url, node.state_path), node.first_key
         )
         registry = chainlib.ModelRegistryClient(chain, deployments.deploy_registry(chain))
         root = os.urandom(32)
@@ -106,7 +105,7 @@ def test_a_returned_publish_is_on_disk_before_the_node_dies(tmp_path: Path) -> N
     finally:
         node.stop()
     with localnode.AnvilNode.managed(tmp_path) as again:
-        chain = chainlib.Chain.connect(Web3.HTTPProvider(again.url), again.first_key)
+        chain = chainlib.Chain.connect(again.url, again.first_key)
         assert chainlib.ModelRegistryClient(chain, registry.address).record(record_id).root == root
 
 

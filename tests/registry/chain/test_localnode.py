@@ -6,11 +6,11 @@ import os
 from pathlib import Path
 
 import pytest
-from web3 import Web3
 
 from registry import chain as chainlib
 from registry import dispute as flow
 from registry.chain import deployments, localnode
+from registry.chain.rpc import HttpTransport
 from tests.fixtures.chain_nodes import require_binary
 from tests.verifier.integrity.test_merkle import vector_leaves
 from verifier.integrity import merkle
@@ -85,11 +85,11 @@ def test_state_persists_and_pidfile_finds_node(tmp_path: Path, node_class: type[
         assert chainlib.ModelRegistryClient(chain, registry.address).record(record_id).root == root
 
 
-def _provider(node: localnode.LocalNode) -> Web3.HTTPProvider:
-    """Anvil keeps state in memory: the state-saving provider writes it after each block; Ganache writes its own."""
+def _provider(node: localnode.LocalNode) -> HttpTransport:
+    """Anvil keeps state in memory: the state-saving transport writes it on new blocks; Ganache writes its own."""
     if isinstance(node, localnode.AnvilNode) and node.state_path is not None:
-        return localnode.StateSavingProvider(node.url, node.state_path)
-    return Web3.HTTPProvider(node.url)
+        return localnode.StateSavingTransport(node.url, node.state_path)
+    return HttpTransport(node.url)
 
 
 def test_argv_comes_from_localchain_json(tmp_path: Path) -> None:
