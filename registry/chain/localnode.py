@@ -26,8 +26,6 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 
-import requests
-
 from registry import supervisor
 from registry.chain.errors import ChainError, ChainUnavailableError
 from registry.chain.rpc import DEFAULT_TIMEOUT_S, HttpTransport
@@ -38,6 +36,8 @@ if TYPE_CHECKING:
 ROOT = Path(__file__).resolve().parents[2]
 NODE_MODULES = ROOT / "ganache" / "node_modules"
 PIDFILE_NAME = "node.json"
+STATE_MAX_BYTES = 1 << 30
+"""Bound on a state dump's reply (a dev chain's whole state; far above any the CLI makes)."""
 
 
 class DevChainError(ChainError):
@@ -96,11 +96,8 @@ def free_port() -> int:
 def chain_id_at(url: str, timeout_s: float = 1.0) -> int | None:
     """``eth_chainId`` of the node at ``url``, or None when nothing answers."""
     try:
-        reply = requests.post(
-            url, json={"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}, timeout=timeout_s
-        )
-        return int(reply.json()["result"], 16)
-    except (requests.RequestException, ValueError, KeyError, TypeError):
+        return int(_rpc(url, "eth_chainId", [], timeout_s=timeout_s), 16)
+    except (ChainError, ValueError, TypeError, AttributeError):
         return None
 
 
@@ -287,7 +284,7 @@ class AnvilNode(LocalNode):
         super().start()
         try:
             self._set_clock()
-        except (requests.RequestException, ValueError, KeyError, TypeError) as err:
+        except (ChainError, ValueError, KeyError, TypeError) as err:
             self.stop()
             raise DevChainError(f"anvil at {self.url} did not accept anvil_setTime: {err}") from err
         return self
@@ -310,21 +307,22 @@ class AnvilNode(LocalNode):
         save_state(self.url, self.data_path)
 
 
-def _rpc(url: str, method: str, params: list[Any]) -> Any:
-    reply = requests.post(
-        url, json={"jsonrpc": "2.0", "id": 1, "method": method, "params": params}, timeout=30
-    )
-    return reply.json()["result"]
+def _rpc(url: str, method: str, params: list[Any], *, timeout_s: float = DEFAULT_TIMEOUT_S) -> Any:
+    """One JSON-RPC request on its own connection (node start-up, clock, state dumps)."""
+    transport = HttpTransport(url, timeout_s=timeout_s, max_response_bytes=STATE_MAX_BYTES)
+    try:
+        return transport.request(method, params)
+    finally:
+        transport.close()
 
 
 def save_state(url: str, state_path: Path) -> None:
     """``anvil_dumpState`` into ``state_path``: temp file, fsync, rename (the old state or the new, never half)."""
     try:
-        reply = requests.post(
-            url, json={"jsonrpc": "2.0", "id": 1, "method": "anvil_dumpState", "params": []}, timeout=30
-        ).json()
-        packed = bytes.fromhex(reply["result"].removeprefix("0x"))
-    except (requests.RequestException, ValueError, KeyError, TypeError, AttributeError) as err:
+        packed = bytes.fromhex(_rpc(url, "anvil_dumpState", []).removeprefix("0x"))
+    except ChainUnavailableError:
+        raise
+    except (ChainError, ValueError, TypeError, AttributeError) as err:
         raise ChainUnavailableError(url, err) from err
     data = gzip.decompress(packed) if packed[:2] == b"\x1f\x8b" else packed
     tmp = state_path.with_name(f".{state_path.name}.{os.getpid()}.tmp")

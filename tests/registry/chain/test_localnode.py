@@ -82,7 +82,11 @@ def test_state_persists_and_pidfile_finds_node(tmp_path: Path, node_class: type[
     assert not (tmp_path / localnode.PIDFILE_NAME).exists()
     with node_class.managed(tmp_path) as again:
         chain = chainlib.Chain.connect(_provider(again), again.first_key)
-        assert chainlib.ModelRegistryClient(chain, registry.address).record(record_id).root == root
+        reader = chainlib.ModelRegistryClient(chain, registry.address)
+        assert reader.record(record_id).root == root
+        # this node's revert format, decoded on the web3-free read path
+        with pytest.raises(chainlib.UnknownRecordError):
+            reader.record(record_id + 1)
 
 
 def _provider(node: localnode.LocalNode) -> HttpTransport:
