@@ -15,6 +15,7 @@ import base64
 import http.client
 import itertools
 import json
+import threading
 import urllib.parse
 from typing import Any
 
@@ -74,7 +75,10 @@ class Transport:
 
 
 class HttpTransport(Transport):
-    """JSON-RPC over HTTP(S) with ``http.client``: one kept-alive connection, a timeout, a bound on the reply."""
+    """JSON-RPC over HTTP(S) with ``http.client``: one kept-alive connection, a timeout, a bound on the reply.
+
+    A lock serialises requests on the one connection, so threads may share a transport (one at a time).
+    """
 
     def __init__(
         self,
@@ -84,6 +88,10 @@ class HttpTransport(Transport):
         max_response_bytes: int = MAX_RESPONSE_BYTES,
     ) -> None:
         parts = urllib.parse.urlsplit(url)
+        try:
+            self._port = parts.port
+        except ValueError as err:
+            raise ChainError(f"{url} is not a JSON-RPC URL: {err}") from err
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ChainError(f"{url} is not an http:// or https:// JSON-RPC URL")
         self.url = url
@@ -97,22 +105,27 @@ class HttpTransport(Transport):
             self._headers["Authorization"] = "Basic " + base64.b64encode(login.encode()).decode()
         self._conn: http.client.HTTPConnection | None = None
         self._ids = itertools.count(1)
+        self._lock = threading.Lock()
 
     def exchange(self, method: str, params: list[Any]) -> dict[str, Any]:
         payload = {"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": params}
         body = json.dumps(payload).encode()
+        with self._lock:
+            status, data = self._send(body, method)
+        return _parse_reply(data, status, self.url, method)
+
+    def _send(self, body: bytes, method: str) -> tuple[int, bytes]:
         reused = self._conn is not None
         try:
-            status, data = self._post(body, method)
+            return self._post(body, method)
         except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError) as err:
             self.close()
             if not reused:  # a fresh connection that fails is a node that is down
                 raise ChainUnavailableError(self.url, err) from err
-            status, data = self._retry(body, method)  # the node closed an idle kept-alive connection
+            return self._retry(body, method)  # the node closed an idle kept-alive connection
         except (OSError, http.client.HTTPException) as err:
             self.close()
             raise ChainUnavailableError(self.url, err) from err
-        return _parse_reply(data, status, self.url, method)
 
     def _retry(self, body: bytes, method: str) -> tuple[int, bytes]:
         try:
@@ -132,7 +145,7 @@ class HttpTransport(Transport):
 
     def _connection(self) -> http.client.HTTPConnection:
         if self._conn is None:
-            host, port = self._parts.hostname, self._parts.port
+            host, port = self._parts.hostname, self._port
             if self._parts.scheme == "https":
                 import ssl  # only for https nodes
 

@@ -26,11 +26,18 @@ class FakeNode(ThreadingHTTPServer):
     """Answers every POST with ``reply`` (bytes) and records the JSON-RPC methods it was asked."""
 
     reply: bytes = b""
+    drop_idle = False
     methods: list[str]
+    connections = 0
+
+    def process_request(self, request: object, client_address: object) -> None:
+        self.connections += 1
+        super().process_request(request, client_address)  # type: ignore[arg-type]
 
 
 class _Handler(BaseHTTPRequestHandler):
     server: FakeNode
+    protocol_version = "HTTP/1.1"  # keep-alive, as real nodes do
 
     def do_POST(self) -> None:
         request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
@@ -41,6 +48,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
+        self.close_connection = self.server.drop_idle  # close without saying so, as an idle timeout does
 
     def log_message(self, *args: object) -> None:
         """Quiet."""
@@ -73,7 +81,22 @@ def test_result_comes_back_over_one_kept_alive_connection(node: FakeNode) -> Non
     transport = HttpTransport(_url(node))
 
     assert [transport.request("eth_chainId") for _ in range(3)] == ["0x539"] * 3
-    assert node.methods == ["eth_chainId"] * 3
+    assert node.methods == ["eth_chainId"] * 3 and node.connections == 1
+
+
+def test_a_kept_alive_connection_the_node_dropped_is_reopened_once(node: FakeNode) -> None:
+    node.reply, node.drop_idle = _result("0x539"), True
+    transport = HttpTransport(_url(node))
+
+    assert [transport.request("eth_chainId") for _ in range(3)] == ["0x539"] * 3
+    assert node.methods == ["eth_chainId"] * 3  # each request reached the node exactly once
+    assert node.connections == 3
+
+
+@pytest.mark.parametrize("url", ["ftp://127.0.0.1:1", "http://127.0.0.1:port", "127.0.0.1:8545"])
+def test_a_url_that_is_not_http_is_refused(url: str) -> None:
+    with pytest.raises(ChainError, match="JSON-RPC URL"):
+        HttpTransport(url)
 
 
 def test_unreachable_node_names_the_url() -> None:
