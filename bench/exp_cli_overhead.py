@@ -5,7 +5,7 @@ local chain and the embedded block store in a fresh data dir) and is paired, in 
 for the same job on the same file:
 
 - `--help`, `show`: `python -c pass` (the interpreter's own start-up, the floor of any Python CLI); `show` and
-  `fetch` also `python -c 'import web3'` (the floor of any command that reads the chain);
+  `fetch` also `python -c 'import web3'` (what a chain read cost when reads went through web3; they no longer do);
 - `cid` (1 B and the big file): Debian's `ipfs_cid` (Rust; `apt-get install ipfs-cid`, skipped with a note if
   absent), and `cp` + `sha256sum` on the big file;
 - `fetch` (big file): `cp` + `sha256sum` (copy the bytes out and hash them once: the least a verified download
@@ -253,7 +253,7 @@ def render(result: dict[str, Any]) -> str:
             f"`unixfs.compute_cid` of the big file inside a started process: {result['cid_in_process_s']:.3f} s "
             "(the hashing alone; the rest of the `cid` row is start-up). `typer + pydantic import` is "
             f"`python -c '{FRAMEWORK_FLOOR}'`: the floor of any command that takes an argument. `import web3` "
-            "is `python -c 'import web3'`: the floor of any command that reads the chain."
+            "is `python -c 'import web3'`: what every chain read paid before reads stopped importing web3 (only signing commands import it now)."
         ),
     ]
     return "\n".join(lines) + "\n"

@@ -98,7 +98,7 @@ def open_chain(settings: Settings) -> Iterator[chainlib.Chain]:
     """A connection with the configured signer: the in-process EVM, the managed local chain, or a URL.
 
     The signing key is derived at the first transaction (eth-account is imported then), so reads never pay
-    for it. A URL chain still needs ``LEDGERMARK_PRIVATE_KEY`` up front, as the CLI has always asked.
+    for it. On a URL chain a read needs no key at all; ``LEDGERMARK_PRIVATE_KEY`` is demanded at the first write.
     """
     from registry import chain as chainlib
 
@@ -112,11 +112,15 @@ def open_chain(settings: Settings) -> Iterator[chainlib.Chain]:
     else:
         from registry.chain.rpc import HttpTransport
 
-        if not settings.private_key:
-            raise ConfigError(
-                f"chain {settings.chain} needs a signing key: set LEDGERMARK_PRIVATE_KEY to the account's hex key"
-            )
-        yield chainlib.Chain.connect(HttpTransport(settings.chain, timeout_s=30), settings.private_key)
+        def required_key() -> str:
+            if not settings.private_key:
+                raise ConfigError(
+                    f"chain {settings.chain} needs a signing key to send a transaction: "
+                    "set LEDGERMARK_PRIVATE_KEY to the account's hex key"
+                )
+            return settings.private_key
+
+        yield chainlib.Chain.connect(HttpTransport(settings.chain, timeout_s=30), required_key)
 
 
 @contextlib.contextmanager

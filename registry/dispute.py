@@ -164,7 +164,7 @@ def finalise(
     otherwise an early call raises ``DisputeStateError`` (``OwnershipDisputesVotingOpen``) without a transaction.
     """
     dispute = disputes.dispute(dispute_id)
-    now = disputes.chain.w3.eth.get_block("latest")["timestamp"]
+    now = disputes.chain.latest_timestamp()
     if dispute.status is chainlib.DisputeStatus.OPEN and now <= dispute.deadline:
         if skip_wait_on_dev_chain and disputes.chain.is_dev_chain:
             disputes.chain.time_travel(dispute.deadline - now + 1)

@@ -69,6 +69,7 @@ def publish(
 ) -> Publication:
     """Store every artifact and the manifest on IPFS, then anchor the Merkle root on-chain."""
     _check_artifacts(artifacts)
+    _ = backends.chain.address  # the signer now: a missing or bad key fails before anything is stored
     cid_version = backends.settings.cid_version
     entries = [_store_artifact(backends, a, cid_version, progress) for a in artifacts]
     manifest = manifestlib.Manifest.create(name, entries)

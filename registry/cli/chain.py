@@ -40,7 +40,7 @@ def status(ctx: typer.Context) -> None:
     def run() -> dict[str, str]:
         with backendslib.open_backends(ctx.obj) as backends:
             facts = backends.describe()
-            facts["block"] = str(backends.chain.w3.eth.block_number)
+            facts["block"] = str(backends.chain.block_number())
             return facts
 
     for key, value in _output.guard(run).items():

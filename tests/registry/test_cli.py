@@ -180,13 +180,26 @@ def test_chain_down_exits_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     assert f"http://127.0.0.1:{port}" in result.stderr
 
 
-def test_url_chain_without_a_key_says_what_to_set(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.daemon
+def test_url_chain_reads_need_no_key_and_writes_say_what_to_set(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, anvil_node
+) -> None:
+    """A buyer reads a URL chain with no key at all; only a transaction asks for LEDGERMARK_PRIVATE_KEY."""
     monkeypatch.delenv("LEDGERMARK_PRIVATE_KEY", raising=False)
+    base = ["--data-dir", str(tmp_path / "home"), "--chain", anvil_node.url]
+    deployed = runner.invoke(
+        app, [*base, "chain", "deploy"], env={"LEDGERMARK_PRIVATE_KEY": anvil_node.first_key}
+    )
+    assert deployed.exit_code == 0, deployed.output
+    artifacts = write_artifacts(tmp_path / "owner")
 
-    result = runner.invoke(app, ["--data-dir", str(tmp_path), "--chain", "http://127.0.0.1:9", "show", "1"])
+    read = runner.invoke(app, [*base, "show", "1"])
+    write = runner.invoke(app, [*base, "publish", f"{artifacts[0].path}:model"])
 
-    assert result.exit_code == 2
-    assert "set LEDGERMARK_PRIVATE_KEY" in result.stderr
+    assert read.exit_code == 2 and "record 1 is not registered" in read.stderr  # the read reached the chain
+    assert write.exit_code == 2 and "set LEDGERMARK_PRIVATE_KEY" in write.stderr
+    assert "Traceback" not in read.output + write.output
+    assert not list((tmp_path / "home").rglob("*.pack"))  # the key was asked for before anything was stored
 
 
 def test_bad_chain_setting_exits_2(tmp_path: Path) -> None:
