@@ -140,8 +140,6 @@ SIGNING = {"web3", "eth_account", "eth_keyfile", "py_ecc", "aiohttp", "eth_teste
 def test_reads_on_the_default_chain_import_no_web3(tmp_path: Path, small_file: Path) -> None:
     """show, fetch, verify, lineage, dispute show read the default chain (Anvil) without web3 or a key.
 
-    So does a publish refused by a read (its root is registered already): web3 comes only with a transaction.
-
     Each command starts its own Anvil for the command's duration and stops it by pid on exit (the CLI's
     per-command node); the test checks that no node is left recorded in the data dir.
     """
@@ -167,7 +165,6 @@ def test_reads_on_the_default_chain_import_no_web3(tmp_path: Path, small_file: P
         (["verify", "1", str(small_file)], 0),
         (["lineage", "1"], 0),
         (["dispute", "show", "1"], 2),  # no dispute 1: an error, but read without web3 all the same
-        (["publish", f"{small_file}:model"], 2),  # already registered: refused before anything is signed
     ]:
         code, modules = _modules(tmp_path, *args)
 
