@@ -39,20 +39,23 @@ class RpcError(ChainError):
 
     @property
     def revert_data(self) -> bytes | None:
-        """The revert payload: a hex string (geth, Anvil) or a dict with ``result``/``data`` (Ganache)."""
-        data = self.data
-        if isinstance(data, dict):
-            data = data.get("result") or data.get("data")
-        if isinstance(data, str) and data.startswith("0x"):
-            try:
-                return bytes.fromhex(data[2:])
-            except ValueError:
-                return None
-        return None
+        return revert_payload(self.data)
 
     @property
     def is_revert(self) -> bool:
         return self.code == 3 or "revert" in self.rpc_message.lower() or bool(self.revert_data)
+
+
+def revert_payload(data: Any) -> bytes | None:
+    """Revert data as nodes report it: a hex string (geth, Anvil) or a dict with ``result``/``data`` (Ganache)."""
+    if isinstance(data, dict):
+        data = data.get("result") or data.get("data")
+    if isinstance(data, str) and data.startswith("0x"):
+        try:
+            return bytes.fromhex(data[2:])
+        except ValueError:
+            return None
+    return None
 
 
 class Transport:

@@ -26,7 +26,7 @@ from web3.types import RPCEndpoint, RPCResponse
 
 from registry.chain import abi
 from registry.chain.errors import ChainError, ChainUnavailableError, ContractRevertError
-from registry.chain.rpc import Transport, is_tester_failure, provider_url, tester_revert_data
+from registry.chain.rpc import Transport, is_tester_failure, provider_url, revert_payload, tester_revert_data
 from registry.chain.types import TxResult
 
 if TYPE_CHECKING:
@@ -204,7 +204,7 @@ def translate_errors() -> Iterator[None]:
     except (
         ContractLogicError
     ) as err:  # ContractCustomError included; Ganache reports custom errors as plain ones
-        data = _logic_error_data(err)
+        data = revert_payload(err.data)
         if data is None or len(data) < 4:
             raise ContractRevertError("Error", {"reason": err.message}, "the contract reverted") from err
         raise abi.decode_revert(data) from err
@@ -212,16 +212,3 @@ def translate_errors() -> Iterator[None]:
         if not is_tester_failure(err):
             raise
         raise abi.decode_revert(tester_revert_data(err)) from err
-
-
-def _logic_error_data(err: ContractLogicError) -> bytes | None:
-    """Revert data from web3's error: a hex string (geth, Anvil) or a dict with ``result``/``data`` (Ganache)."""
-    data: Any = err.data
-    if isinstance(data, dict):
-        data = data.get("result") or data.get("data")
-    if isinstance(data, str) and data.startswith("0x"):
-        try:
-            return bytes.fromhex(data[2:])
-        except ValueError:
-            return None
-    return None
