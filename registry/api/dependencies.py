@@ -1,6 +1,6 @@
 """Shared dependencies: the settings and the backends the service opened at start-up.
 
-The service owns its backends for its whole life (a managed Ganache, if the chain is `local`, runs exactly as
+The service owns its backends for its whole life (the managed local chain, if the chain is `local`, runs exactly as
 long as the service). Tests swap them with ``app.dependency_overrides``.
 """
 

@@ -113,7 +113,7 @@ class ModelRegistryClient(ContractClient):
         return int(self.call("minCommitAge")), int(self.call("maxCommitAge"))
 
     def verify_artifact(self, record_id: int, leaf: bytes, index: int, proof: Sequence[bytes]) -> bool:
-        """The contract's Merkle check (same rules as ``verifier.merkle``); revocation is in ``record``."""
+        """The contract's Merkle check (same rules as ``verifier.integrity.merkle``); revocation is in ``record``."""
         return bool(self.call("verifyArtifact", record_id, leaf, index, list(proof)))
 
     def ancestry(self, record_id: int, *, max_depth: int = MAX_ANCESTRY) -> list[Record]:

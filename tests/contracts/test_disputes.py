@@ -1,4 +1,4 @@
-"""OwnershipDisputes on the in-process EVM: the flow end to end through registry.disputes, and every revert."""
+"""OwnershipDisputes on the in-process EVM: the flow end to end through registry.dispute, and every revert."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""LedgermarkMerkle (through ModelRegistry.verifyArtifact) against verifier.merkle on the same inputs."""
+"""LedgermarkMerkle (through ModelRegistry.verifyArtifact) against verifier.integrity.merkle on the same inputs."""
 
 from __future__ import annotations
 

@@ -231,7 +231,7 @@ def _ledgermark(
 
 @pytest.mark.daemon
 def test_publish_then_fetch_in_new_processes_with_no_configuration(tmp_path: Path) -> None:
-    """The default chain (managed Ganache, database in the data dir) keeps records between commands."""
+    """The default chain (a per-command Anvil, its state in the data dir) keeps records between commands."""
     home = tmp_path / "home"
     artifacts = write_artifacts(tmp_path / "owner")
 
@@ -358,7 +358,7 @@ def test_background_chain_transfer_and_revoke(tmp_path: Path) -> None:
 
 @pytest.mark.daemon
 def test_a_dispute_from_the_command_line_on_a_persistent_chain(tmp_path: Path, watermark_files) -> None:
-    """Claimant and arbiter in separate processes on one managed Ganache: open, reveal, review, vote, finalise."""
+    """Claimant and arbiter in separate processes on one default chain: open, reveal, review, vote, finalise."""
     from registry.chain.localnode import dev_accounts
 
     home = tmp_path / "home"

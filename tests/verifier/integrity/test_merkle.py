@@ -1,4 +1,4 @@
-"""verifier.merkle: known-answer vectors, tree shape, proof binding and input validation.
+"""verifier.integrity.merkle: known-answer vectors, tree shape, proof binding and input validation.
 
 The same vectors are replayed against the Solidity verifier in tests/contracts/test_merkle_contract.py.
 """
