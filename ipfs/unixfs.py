@@ -131,9 +131,7 @@ def import_stream(
     progress: Callable[[int], None] | None = None,
 ) -> str:
     """Chunk, encode and hash a stream; return the root CID as Kubo prints it (no SHA-256 of the file)."""
-    importer = Importer(cid_version=cid_version, on_block=on_block)
-    _pump(stream, importer, progress)
-    return importer.finish()
+    return _pump(stream, Importer(cid_version=cid_version, on_block=on_block), progress).finish()
 
 
 def digest_stream(
@@ -144,9 +142,7 @@ def digest_stream(
     progress: Callable[[int], None] | None = None,
 ) -> FileDigest:
     """Size, SHA-256 and CID of a stream from one read of each byte (and its blocks to ``on_block``)."""
-    importer = Importer(cid_version=cid_version, on_block=on_block, sha256=True)
-    _pump(stream, importer, progress)
-    return importer.digest()
+    return _pump(stream, Importer(cid_version=cid_version, on_block=on_block, sha256=True), progress).digest()
 
 
 def compute_cid(path: Path, *, cid_version: int = 0, progress: Callable[[int], None] | None = None) -> str:
@@ -163,12 +159,15 @@ def digest_file(
         return digest_stream(stream, cid_version=cid_version, progress=progress)
 
 
-def _pump(stream: Readable | BinaryIO, importer: Importer, progress: Callable[[int], None] | None) -> None:
+def _pump(
+    stream: Readable | BinaryIO, importer: Importer, progress: Callable[[int], None] | None
+) -> Importer:
     """Feed a stream to the importer in whole chunks (short reads from pipes and sockets are fine)."""
     while data := stream.read(CHUNK_SIZE):
         importer.update(data)
         if progress:
             progress(len(data))
+    return importer
 
 
 def _leaf_envelope(size: int) -> tuple[bytes, bytes]:
