@@ -18,6 +18,7 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from ipfs.cid import Cid
 from ipfs.errors import ContentIntegrityError
 from registry import chain as chainlib
 from registry.backends import Backends
@@ -171,7 +172,7 @@ def verify_files(
             raise RecordError(f"{local} is not a readable file")
         known = by_path.get(name)
         role = known.role if known else "artifact"
-        version = _cid_version(known.cid) if known else backends.settings.cid_version
+        version = Cid.parse(known.cid).version if known else backends.settings.cid_version
         actual.append(manifestlib.entry_for_file(local, role=role, name=name, cid_version=version))
     comparison = manifestlib.compare(manifest, actual)
     problems = _prove_on_chain(backends, record, manifest, comparison.intact)
@@ -207,10 +208,6 @@ def _prove_on_chain(
         if not backends.registry.verify_artifact(record.record_id, leaves[index], index, proofs[index]):
             problems.append(f"proof rejected: {path} (leaf {index}) is not under the anchored root")
     return problems
-
-
-def _cid_version(cid: str) -> int:
-    return 0 if cid.startswith("Qm") else 1
 
 
 def _unknown(backends: Backends, reference: str) -> str:
