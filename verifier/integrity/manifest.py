@@ -128,12 +128,6 @@ class Manifest:
         """Every artifact's proof, in entry order, from one tree build (O(n) hashing)."""
         return merkle.merkle_proofs(self._leaves)
 
-    def index_of(self, path: str) -> int:
-        for i, entry in enumerate(self.entries):
-            if entry.path == path:
-                return i
-        raise ManifestError(f"no artifact {path!r} in the manifest")
-
 
 # --------------------------------------------------------------------------- hashing local files
 
