@@ -44,7 +44,7 @@ COMMAND = (
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size-mb", type=float, default=44.0, help="file size in MB (10^6 bytes)")
-    parser.add_argument("--repeat", type=int, default=3, help="attempts per variant; the minimum is reported")
+    parser.add_argument("--repeat", type=int, default=5, help="attempts per variant; the minimum is reported")
     parser.add_argument("--json", type=Path, help="write the figures here")
     parser.add_argument("--markdown", type=Path, help="write the table here")
     return parser
