@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -76,7 +77,7 @@ def test_a_malformed_key_file_raises_a_clear_error(digits_key, mutate, message: 
 
     document = mutate(digits_key.to_dict())
     raw = document if isinstance(document, bytes) else json.dumps(document).encode()
-    with pytest.raises(errors.WatermarkError, match=_literal(message)):
+    with pytest.raises(errors.WatermarkError, match=re.escape(message)):
         keys.WatermarkKey.from_bytes(raw)
 
 
@@ -88,9 +89,3 @@ def test_triggers_are_real_inputs_with_their_true_labels(digits: data.Dataset, k
     assert 0 <= float(triggers.min()) and float(triggers.max()) <= 1
     picked = [int((digits.x_train.flatten(1) - t.flatten()).abs().sum(1).argmin()) for t in triggers]
     assert labels.tolist() == digits.y_train[picked].tolist()
-
-
-def _literal(message: str) -> str:
-    import re
-
-    return re.escape(message)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 
@@ -35,11 +37,5 @@ def test_segmentations_cover_the_input_with_n_nonempty_segments(segmentation, sh
     ],
 )
 def test_impossible_settings_raise_a_clear_error(build, message: str) -> None:
-    with pytest.raises(errors.WatermarkError, match=_literal(message)):
+    with pytest.raises(errors.WatermarkError, match=re.escape(message)):
         build()
-
-
-def _literal(message: str) -> str:
-    import re
-
-    return re.escape(message)
