@@ -15,7 +15,6 @@ import subprocess
 import urllib.error
 import urllib.request
 from pathlib import Path
-from types import TracebackType
 from typing import Self
 
 import ipfs
@@ -32,7 +31,7 @@ class DaemonError(IpfsError):
     """The daemon could not be installed, initialised or started; the message carries its log tail."""
 
 
-class JsIpfsDaemon:
+class JsIpfsDaemon(supervisor.Supervised):
     """One js-ipfs node with its own repository, offline, bound to loopback only."""
 
     def __init__(
@@ -52,10 +51,6 @@ class JsIpfsDaemon:
     @property
     def multiaddr(self) -> str:
         return f"/ip4/{HOST}/tcp/{self.api_port}/http"
-
-    @property
-    def pid(self) -> int | None:
-        return self._daemon.pid if self._daemon else None
 
     def start(self) -> Self:
         """Init the repository if needed, bind it to loopback, start the daemon and wait for its API."""
@@ -84,17 +79,6 @@ class JsIpfsDaemon:
         daemon, self._daemon = self._daemon, None
         if daemon is not None:
             daemon.stop(timeout)
-
-    def log_tail(self, lines: int = 20) -> str:
-        return self._daemon.log_tail(lines) if self._daemon else "(not started)"
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
     def _env(self) -> dict[str, str]:
         node_options = f"{os.environ.get('NODE_OPTIONS', '')} --require {PRELOAD}".strip()

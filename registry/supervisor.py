@@ -21,7 +21,8 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from types import TracebackType
+from typing import Any, Self
 
 from ipfs.errors import LedgermarkError
 
@@ -91,6 +92,39 @@ class Daemon:
             else:
                 time.sleep(0.05)
         return False
+
+
+class Supervised:
+    """Base of an object that owns one supervised daemon (a local chain, js-ipfs): pid, log tail, ``with``.
+
+    A subclass sets ``_daemon`` in ``start`` and clears it in ``stop``.
+    """
+
+    _daemon: Daemon | None = None
+
+    def start(self) -> Self:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    @property
+    def pid(self) -> int | None:
+        return self._daemon.pid if self._daemon is not None else None
+
+    def is_running(self) -> bool:
+        return self._daemon is not None and self._daemon.is_running()
+
+    def log_tail(self, lines: int = 20) -> str:
+        return self._daemon.log_tail(lines) if self._daemon is not None else "(not started)"
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
 
 
 def start(

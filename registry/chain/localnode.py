@@ -23,7 +23,6 @@ import os
 import shutil
 import time
 from pathlib import Path
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 from registry import supervisor
@@ -101,7 +100,7 @@ def chain_id_at(url: str, timeout_s: float = 1.0) -> int | None:
         return None
 
 
-class LocalNode:
+class LocalNode(supervisor.Supervised):
     """One local chain process. Use as a context manager, or ``start()``/``stop()`` explicitly."""
 
     kind: ClassVar[str] = "node"
@@ -131,10 +130,6 @@ class LocalNode:
         if self.port is None:
             raise DevChainError(f"{self.kind} has no port yet: start it first")
         return f"http://{HOST}:{self.port}"
-
-    @property
-    def pid(self) -> int | None:
-        return self._daemon.pid if self._daemon is not None else None
 
     @property
     def chain_id(self) -> int:
@@ -200,20 +195,6 @@ class LocalNode:
         if self._own_log and self.log_path is not None:
             with contextlib.suppress(OSError):
                 self.log_path.unlink()
-
-    def is_running(self) -> bool:
-        return self._daemon is not None and self._daemon.is_running()
-
-    def log_tail(self, lines: int = 20) -> str:
-        return self._daemon.log_tail(lines) if self._daemon is not None else "(not started)"
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
     @classmethod
     def managed(cls, data_dir: Path, *, port: int | None = None, die_with_parent: bool = False) -> Self:
