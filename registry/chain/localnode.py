@@ -88,10 +88,6 @@ def find_binary(kind: str) -> Path:
     )
 
 
-def free_port() -> int:
-    return supervisor.free_port()
-
-
 def chain_id_at(url: str, timeout_s: float = 1.0) -> int | None:
     """``eth_chainId`` of the node at ``url``, or None when nothing answers."""
     try:
@@ -162,7 +158,7 @@ class LocalNode(supervisor.Supervised):
         if self.is_running():
             return self
         find_binary(self.kind)  # fail on a missing binary before anything is created
-        self.port = self.port or free_port()
+        self.port = self.port or supervisor.free_port()
         argv = self.command()
         if self.data_path is not None:
             self.data_path.parent.mkdir(parents=True, exist_ok=True)
@@ -236,10 +232,6 @@ class GanacheNode(LocalNode):
 
     kind = "ganache"
     data_name = "ganache-db"
-
-    @property
-    def db_path(self) -> Path | None:
-        return self.data_path
 
     def start(self) -> Self:
         if self.data_path is not None:
