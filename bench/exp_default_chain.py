@@ -229,7 +229,7 @@ and replaced atomically (temp file, fsync, rename) by `StateSavingTransport` whe
 names a new block, before the receipt reaches the caller (blocks mined without transactions are saved with
 the next receipt or when the command ends). It is the only alternative that is both within ~0.3 s of the work and leaves no
 process behind: the node dies with its command (PR_SET_PDEATHSIG), even when the command is SIGKILLed.
-Ganache per command (the old default) costs 1-4 s here, depending on load. A kept-alive node is cheapest per command, but a CLI
+Ganache per command (the old default) has the largest overhead in every row of the table. A kept-alive node is cheapest per command, but a CLI
 command would leave a daemon running; it stays available on request (`ledgermark chain start` / `chain stop`,
 same state file, same saving). Durability is tested in `tests/registry/chain/test_durability.py`.
 
