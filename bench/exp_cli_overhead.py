@@ -73,15 +73,15 @@ def run_once(argv: list[str], env: dict[str, str]) -> tuple[float, float, str]:
 
 
 def best(argv: list[str], env: dict[str, str], repeat: int, before_each: Any = None) -> dict[str, Any]:
-    """Minimum wall and minimum CPU over ``repeat`` runs (each minimum on its own), and the last stdout."""
-    walls, cpus, out = [], [], ""
+    """Minimum wall and minimum CPU over ``repeat`` runs (each minimum on its own)."""
+    walls, cpus = [], []
     for _ in range(repeat):
         if before_each is not None:
             before_each()
-        wall, cpu, out = run_once(argv, env)
+        wall, cpu, _ = run_once(argv, env)
         walls.append(wall)
         cpus.append(cpu)
-    return {"wall_s": min(walls), "cpu_s": min(cpus), "stdout": out}
+    return {"wall_s": min(walls), "cpu_s": min(cpus)}
 
 
 def clean_environment(home: Path) -> dict[str, str]:
@@ -122,13 +122,13 @@ def measure(repeat: int, size_mb: float, workdir: Path) -> dict[str, Any]:
     rows: list[dict[str, Any]] = []
 
     def pair(name: str, argv: list[str], references: dict[str, list[str] | None], before: Any = None) -> None:
-        row: dict[str, Any] = {"command": name, **_strip(best(argv, env, repeat, before))}
+        row: dict[str, Any] = {"command": name, **best(argv, env, repeat, before)}
         row["references"] = {}
         for ref_name, ref_argv in references.items():
             if ref_argv is None:
                 row["references"][ref_name] = None
                 continue
-            ref = _strip(best(ref_argv, env, repeat))
+            ref = best(ref_argv, env, repeat)
             ref["ratio_wall"] = row["wall_s"] / ref["wall_s"]
             ref["ratio_cpu"] = row["cpu_s"] / max(ref["cpu_s"], 1e-6)
             row["references"][ref_name] = ref
@@ -178,10 +178,6 @@ def in_process_cid(path: Path, repeat: int) -> float:
         unixfs.compute_cid(path)
         times.append(time.perf_counter() - start)
     return min(times)
-
-
-def _strip(figures: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in figures.items() if k != "stdout"}
 
 
 def _cid_agrees(lm: list[str], big: Path, ipfs_cid: str | None, env: dict[str, str]) -> bool | None:
