@@ -16,16 +16,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
-GLOBAL_VALUE_OPTIONS = {
-    "--data-dir": "data_dir",
-    "--chain": "chain",
-    "--ipfs": "ipfs",
-    "--cid-version": "cid_version",
-}
+from registry import config
+
+GLOBAL_VALUE_OPTIONS = {option: name for name, option in config.OPTIONS.items()}
 """The global options the fast path understands (`--name VALUE` only); any other token sends args to typer."""
 
 PROGRESS_THRESHOLD = 16 << 20
-"""Same as ``_output.PROGRESS_THRESHOLD``: from this size on, a terminal gets a bar (the typer path draws it)."""
+"""From this size on, a terminal gets a bar (the typer path draws it; ``_output`` uses this value); smaller
+files take less time than the bar takes to draw."""
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -54,7 +52,6 @@ def _fast_cid(args: list[str]) -> bool:
         return False
     given, path, version = parsed
     from ipfs import unixfs
-    from registry import config
     from registry.errors import LedgermarkError
 
     try:

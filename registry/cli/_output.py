@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 import typer
 
 from registry import views
+from registry.cli import PROGRESS_THRESHOLD
 from registry.errors import IntegrityError, LedgermarkError, VerificationFailed
 
 if TYPE_CHECKING:
@@ -24,9 +25,6 @@ CONTEXT_SETTINGS: dict[str, Any] = {"help_option_names": ["-h", "--help"]}
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document instead of text.")]
 """The `--json` flag every command that reports something takes."""
-
-PROGRESS_THRESHOLD = 16 << 20
-"""Files smaller than this get no bar: they take less time than the bar takes to draw."""
 
 
 def emit(as_json: bool, document: dict[str, Any], lines: list[str]) -> None:
