@@ -43,6 +43,17 @@ for _name, _group in (("chain", chain_app), ("dispute", dispute_app), ("watermar
 RecordArgument = Annotated[str, typer.Argument(metavar="RECORD", help="Record id or 0x Merkle root.")]
 
 
+def _setting_option(name: str, metavar: str, help: str) -> Any:
+    """A global option for a setting, named and documented with its variable as ``registry.config`` spells them."""
+    return typer.Option(
+        configlib.OPTIONS[name],
+        metavar=metavar,
+        envvar=configlib.ENVIRONMENT[name],
+        show_envvar=True,
+        help=help,
+    )
+
+
 def _show_version(value: bool) -> None:
     """Eager: print the version and stop before the settings are read."""
     if value:
@@ -57,42 +68,34 @@ def _global_options(
     ctx: typer.Context,
     data_dir: Annotated[
         Path | None,
-        typer.Option(
-            "--data-dir",
-            metavar="DIR",
-            envvar="LEDGERMARK_HOME",
-            show_envvar=True,
-            help="State folder (block store, chain database, deployments) [default: ~/.ledgermark].",
+        _setting_option(
+            "data_dir",
+            "DIR",
+            "State folder (block store, chain database, deployments) [default: ~/.ledgermark].",
         ),
     ] = None,
     chain: Annotated[
         str | None,
-        typer.Option(
-            "--chain",
-            metavar="local|embedded|URL",
-            envvar="LEDGERMARK_CHAIN",
-            show_envvar=True,
-            help="The managed local node, the in-process EVM, or an http(s):// JSON-RPC URL [default: local].",
+        _setting_option(
+            "chain",
+            "local|embedded|URL",
+            "The managed local node, the in-process EVM, or an http(s):// JSON-RPC URL [default: local].",
         ),
     ] = None,
     ipfs: Annotated[
         str | None,
-        typer.Option(
-            "--ipfs",
-            metavar="embedded|MULTIADDR",
-            envvar="LEDGERMARK_IPFS",
-            show_envvar=True,
-            help="The data dir's block store, or a Kubo RPC multiaddr [default: embedded].",
+        _setting_option(
+            "ipfs",
+            "embedded|MULTIADDR",
+            "The data dir's block store, or a Kubo RPC multiaddr [default: embedded].",
         ),
     ] = None,
     cid_version: Annotated[
         str | None,
-        typer.Option(
-            "--cid-version",
-            metavar="0|1",
-            envvar="LEDGERMARK_CID_VERSION",
-            show_envvar=True,
-            help="CID version for new uploads and `cid`: 0 (Kubo's default) or 1 [default: 0].",
+        _setting_option(
+            "cid_version",
+            "0|1",
+            "CID version for new uploads and `cid`: 0 (Kubo's default) or 1 [default: 0].",
         ),
     ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log what happens.")] = False,

@@ -24,6 +24,12 @@ if TYPE_CHECKING:
 app = typer.Typer(help="Open, review, vote on and settle ownership disputes.", no_args_is_help=True)
 
 DisputeArgument = Annotated[int, typer.Argument(metavar="DISPUTE", help="The dispute's id.")]
+KeyOption = Annotated[
+    Path,
+    typer.Option(
+        "--key", metavar="KEY", help="Your plaintext watermark key file.", exists=True, dir_okay=False
+    ),
+]
 
 
 @app.command("open")
@@ -36,12 +42,7 @@ def open_(
         Path,
         typer.Option("--model", metavar="MODEL", help="The suspect model file.", exists=True, dir_okay=False),
     ],
-    key: Annotated[
-        Path,
-        typer.Option(
-            "--key", metavar="KEY", help="Your plaintext watermark key file.", exists=True, dir_okay=False
-        ),
-    ],
+    key: KeyOption,
     suspect: Annotated[
         str | None,
         typer.Option(
@@ -96,12 +97,7 @@ def open_(
 def reveal(
     ctx: typer.Context,
     dispute_id: DisputeArgument,
-    key: Annotated[
-        Path,
-        typer.Option(
-            "--key", metavar="KEY", help="Your plaintext watermark key file.", exists=True, dir_okay=False
-        ),
-    ],
+    key: KeyOption,
     data_key: Annotated[
         Path | None,
         typer.Option(
