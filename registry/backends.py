@@ -135,19 +135,22 @@ def _managed_node(chain_dir: Path) -> Iterator[tuple[Transport, Callable[[], str
     from registry.chain import localnode
 
     node_class = localnode.default_node_class()
+    with _chain_lock(chain_dir), contextlib.ExitStack() as own:
+        node = node_class.find_running(chain_dir) or own.enter_context(
+            node_class.managed(chain_dir, die_with_parent=True)
+        )
+        transport = _node_transport(node)
+        yield transport, lambda: node.first_key
+        _flush(transport)
+
+
+@contextlib.contextmanager
+def _chain_lock(chain_dir: Path) -> Iterator[None]:
+    """Hold the data dir's chain lock: commands on one data dir share one node and one state file."""
     chain_dir.mkdir(parents=True, exist_ok=True)
     with open(chain_dir / "lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        running = node_class.find_running(chain_dir)
-        if running is not None:
-            transport = _node_transport(running)
-            yield transport, lambda: running.first_key
-            _flush(transport)
-            return
-        with node_class.managed(chain_dir, die_with_parent=True) as node:
-            transport = _node_transport(node)
-            yield transport, lambda: node.first_key
-            _flush(transport)
+        yield
 
 
 def _flush(transport: Transport) -> None:
@@ -193,9 +196,7 @@ def start_managed_chain(settings: Settings) -> localnode.LocalNode:
 
     _require_local(settings)
     node_class = localnode.default_node_class()
-    settings.chain_dir.mkdir(parents=True, exist_ok=True)
-    with open(settings.chain_dir / "lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with _chain_lock(settings.chain_dir):
         return node_class.find_running(settings.chain_dir) or node_class.managed(settings.chain_dir).start()
 
 
