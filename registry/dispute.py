@@ -128,7 +128,9 @@ def reveal(
             f"dispute {dispute_id}: the sealed key opens to another key than the one given"
         )
     cid = key_cid(key_bytes)
-    return cid, reveal_key(signer, dispute_id, cid, data_key)
+    # check_key_matches and unseal_record_key have made reveal_key's local checks (key hash, data key): no
+    # need to read the dispute and the record a second time before the transaction
+    return cid, signer.reveal_key(dispute_id, cid, data_key)
 
 
 def vote(
