@@ -44,6 +44,13 @@ def _run(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def _publish(home: Path, artifact_dir: Path, seed: int = 0) -> int:
+    """Publish one fresh artifact with the CLI; the record id it reports."""
+    done = _run(home, "publish", "--json", f"{write_artifacts(artifact_dir, seed=seed)[0].path}:model")
+    assert done.returncode == 0, done.stderr
+    return int(json.loads(done.stdout)["record_id"])
+
+
 def _publish_popen(home: Path, artifact: Path) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "registry", "publish", "--json", f"{artifact}:model"],
@@ -112,9 +119,7 @@ def test_a_returned_publish_is_on_disk_before_the_node_dies(tmp_path: Path) -> N
 def test_sigkill_of_the_node_mid_publish_loses_no_reported_record(tmp_path: Path) -> None:
     require_binary("anvil")
     home = tmp_path / "home"
-    first = _run(home, "publish", "--json", f"{write_artifacts(tmp_path / 'a0')[0].path}:model")
-    assert first.returncode == 0, first.stderr
-    reported = [json.loads(first.stdout)["record_id"]]
+    reported = [_publish(home, tmp_path / "a0")]
     failed = 0
     for i, delay in enumerate((0.0, 0.3, 0.8, 1.5)):
         proc = _publish_popen(home, write_artifacts(tmp_path / f"a{i + 1}", seed=i + 1)[0].path)
@@ -135,9 +140,7 @@ def test_sigkill_of_the_node_mid_publish_loses_no_reported_record(tmp_path: Path
 def test_sigkill_of_the_cli_mid_publish_takes_its_node_and_keeps_the_records(tmp_path: Path) -> None:
     require_binary("anvil")
     home = tmp_path / "home"
-    first = _run(home, "publish", "--json", f"{write_artifacts(tmp_path / 'a0')[0].path}:model")
-    assert first.returncode == 0, first.stderr
-    reported = [json.loads(first.stdout)["record_id"]]
+    reported = [_publish(home, tmp_path / "a0")]
     killed = 0
     for i, delay in enumerate((0.0, 0.3, 0.8, 1.5)):
         proc = _publish_popen(home, write_artifacts(tmp_path / f"a{i + 1}", seed=i + 1)[0].path)
@@ -153,8 +156,7 @@ def test_sigkill_of_the_cli_mid_publish_takes_its_node_and_keeps_the_records(tmp
             assert _wait_dead(pid), f"the per-command node {pid} outlived its SIGKILLed command"
     assert killed >= 1, "every publish finished before its kill: the test proved nothing"
     _assert_all_shown(home, reported)
-    again = _run(home, "publish", "--json", f"{write_artifacts(tmp_path / 'last', seed=99)[0].path}:model")
-    assert again.returncode == 0, again.stderr
+    _publish(home, tmp_path / "last", seed=99)
 
 
 def test_a_kept_alive_node_killed_between_commands_is_replaced(tmp_path: Path) -> None:
@@ -164,10 +166,9 @@ def test_a_kept_alive_node_killed_between_commands_is_replaced(tmp_path: Path) -
     assert started.returncode == 0, started.stderr
     pid = int(json.loads((home / "chain" / localnode.PIDFILE_NAME).read_text())["pid"])
     try:
-        published = _run(home, "publish", "--json", f"{write_artifacts(tmp_path / 'a')[0].path}:model")
-        assert published.returncode == 0, published.stderr
+        record_id = _publish(home, tmp_path / "a")
     finally:
         _kill(pid)
     assert _wait_dead(pid)
-    _assert_all_shown(home, [json.loads(published.stdout)["record_id"]])
+    _assert_all_shown(home, [record_id])
     assert not (home / "chain" / localnode.PIDFILE_NAME).exists(), "the stale pidfile must be gone"
