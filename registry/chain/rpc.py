@@ -211,12 +211,9 @@ class ProviderTransport(Transport):
         self._send = provider.request_func(bare, bare.middleware_onion)
 
     def exchange(self, method: str, params: list[Any]) -> dict[str, Any]:
-        import requests  # web3's HTTP providers raise its errors
-        from web3.exceptions import ProviderConnectionError
-
         try:
             return dict(self._send(method, params))
-        except (requests.ConnectionError, requests.Timeout, ProviderConnectionError, ConnectionError) as err:
+        except provider_unreachable_errors() as err:
             raise ChainUnavailableError(self.url, err) from err
         except Exception as err:
             if not is_tester_failure(err):
@@ -224,6 +221,14 @@ class ProviderTransport(Transport):
             data = tester_revert_data(err)
             error = {"code": 3, "message": str(err), "data": "0x" + data.hex() if data is not None else None}
             return {"jsonrpc": "2.0", "id": 0, "error": error}
+
+
+def provider_unreachable_errors() -> tuple[type[BaseException], ...]:
+    """What a web3 provider raises when its node cannot be reached (its HTTP providers raise ``requests``'s)."""
+    import requests
+    from web3.exceptions import ProviderConnectionError
+
+    return (requests.ConnectionError, requests.Timeout, ProviderConnectionError, ConnectionError)
 
 
 def provider_url(provider: Any) -> str:

@@ -13,20 +13,26 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-import requests
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_utils import to_checksum_address
 from web3 import Web3
 from web3.contract import Contract
-from web3.exceptions import ContractLogicError, ContractPanicError, ProviderConnectionError, TimeExhausted
+from web3.exceptions import ContractLogicError, ContractPanicError, TimeExhausted
 from web3.middleware import Web3Middleware
 from web3.providers import JSONBaseProvider
 from web3.types import RPCEndpoint, RPCResponse
 
 from registry.chain import abi
 from registry.chain.errors import ChainError, ChainUnavailableError, ContractRevertError
-from registry.chain.rpc import Transport, is_tester_failure, provider_url, revert_payload, tester_revert_data
+from registry.chain.rpc import (
+    Transport,
+    is_tester_failure,
+    provider_unreachable_errors,
+    provider_url,
+    revert_payload,
+    tester_revert_data,
+)
 from registry.chain.types import TxResult
 
 if TYPE_CHECKING:
@@ -66,12 +72,7 @@ class UnavailableNodeMiddleware(Web3Middleware):
         def middleware(method: Any, params: Any) -> Any:
             try:
                 return make_request(method, params)
-            except (
-                requests.ConnectionError,
-                requests.Timeout,
-                ProviderConnectionError,
-                ConnectionError,
-            ) as err:
+            except provider_unreachable_errors() as err:
                 raise ChainUnavailableError(provider_url(self._w3.provider), err) from err
 
         return middleware
