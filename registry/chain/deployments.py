@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import os
 from pathlib import Path
 
 from eth_utils import to_checksum_address
@@ -98,12 +97,11 @@ class DeploymentBook:
         return deployment
 
     def remember(self, chain: Chain, deployment: Deployment) -> None:
+        from registry import supervisor  # its atomic JSON write; only a deployment needs it
+
         book = self._read()
         book[self._key(chain)] = dataclasses.asdict(deployment)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(book, indent=2, sort_keys=True))
-        os.replace(tmp, self.path)
+        supervisor.write_json(self.path, book)
 
     def _read(self) -> dict[str, dict[str, str]]:
         if not self.path.exists():
