@@ -6,7 +6,7 @@ import contextlib
 import json
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
 
@@ -16,9 +16,12 @@ from registry.errors import IntegrityError, LedgermarkError, VerificationFailed
 
 if TYPE_CHECKING:
     from registry import chain as chainlib
+    from registry.backends import Backends
     from registry.fetch import FetchResult
     from registry.publish import ProgressFactory, Publication
     from verifier.integrity import manifest as manifestlib
+
+T = TypeVar("T")
 
 CONTEXT_SETTINGS: dict[str, Any] = {"help_option_names": ["-h", "--help"]}
 """Click context settings of the whole command tree (sub-commands inherit them): `-h` works like `--help`."""
@@ -76,6 +79,17 @@ def guard(action: Callable[[], Any], *, as_json: bool = False) -> Any:
         fail(str(err), as_json)
     except OSError as err:
         fail(_os_message(err), as_json)
+
+
+def on_backends(ctx: typer.Context, action: Callable[[Backends], T], *, as_json: bool = False) -> T:
+    """Open the configured backends, run ``action`` on them and close them, failures reported as by `guard`."""
+    from registry import backends as backendslib
+
+    def run() -> T:
+        with backendslib.open_backends(ctx.obj) as backends:
+            return action(backends)
+
+    return guard(run, as_json=as_json)
 
 
 def _os_message(err: OSError) -> str:

@@ -37,13 +37,12 @@ def stop(ctx: typer.Context) -> None:
 def status(ctx: typer.Context) -> None:
     """Say which chain is configured, whether it answers, and where the contracts are."""
 
-    def run() -> dict[str, str]:
-        with backendslib.open_backends(ctx.obj) as backends:
-            facts = backends.describe()
-            facts["block"] = str(backends.chain.block_number())
-            return facts
+    def run(backends: backendslib.Backends) -> dict[str, str]:
+        facts = backends.describe()
+        facts["block"] = str(backends.chain.block_number())
+        return facts
 
-    for key, value in _output.guard(run).items():
+    for key, value in _output.on_backends(ctx, run).items():
         typer.echo(f"{key:<9} {value}")
 
 

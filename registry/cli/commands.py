@@ -26,6 +26,7 @@ from registry.cli.watermark import app as watermark_app
 
 if TYPE_CHECKING:
     from registry import publish as publish_flow
+    from registry.backends import Backends
 
 app = typer.Typer(
     name="ledgermark",
@@ -235,16 +236,14 @@ def show(
     as_json: _output.JsonOption = False,
 ) -> None:
     """Show a record as the chain holds it, with its artifacts."""
-    from registry import backends as backendslib
     from registry import fetch as fetch_flow
     from registry import views
 
-    def run() -> tuple[Any, Any]:
-        with backendslib.open_backends(ctx.obj) as backends:
-            found = fetch_flow.resolve_record(backends, record)
-            return found, fetch_flow.load_manifest(backends, found)
+    def run(backends: Backends) -> tuple[Any, Any]:
+        found = fetch_flow.resolve_record(backends, record)
+        return found, fetch_flow.load_manifest(backends, found)
 
-    found, manifest = _output.guard(run)
+    found, manifest = _output.on_backends(ctx, run)
     _output.emit(as_json, views.record_dict(found, manifest), _output.record_lines(found, manifest))
 
 
@@ -256,14 +255,13 @@ def fetch_command(
     as_json: _output.JsonOption = False,
 ) -> None:
     """Download a record's artifacts and prove they are exactly what was anchored (exit 0 when intact)."""
-    from registry import backends as backendslib
     from registry import fetch as fetch_flow
 
-    def run() -> fetch_flow.FetchResult:
-        with backendslib.open_backends(ctx.obj) as backends, _output.progress_factory() as progress:
+    def run(backends: Backends) -> fetch_flow.FetchResult:
+        with _output.progress_factory() as progress:
             return fetch_flow.fetch(backends, record, out, progress=progress)
 
-    result = _output.guard(run, as_json=as_json)
+    result = _output.on_backends(ctx, run, as_json=as_json)
     _output.emit(as_json, result.to_dict(), _output.fetch_lines(result))
 
 
@@ -277,14 +275,11 @@ def verify(
     as_json: _output.JsonOption = False,
 ) -> None:
     """Check local files against a record: exit 0 intact, 1 mismatch, 2 usage or environment error."""
-    from registry import backends as backendslib
     from registry import fetch as fetch_flow
 
-    def run() -> tuple[Any, Any]:
-        with backendslib.open_backends(ctx.obj) as backends:
-            return fetch_flow.verify_files(backends, record, paths)
-
-    found, comparison = _output.guard(run, as_json=as_json)
+    found, comparison = _output.on_backends(
+        ctx, lambda backends: fetch_flow.verify_files(backends, record, paths), as_json=as_json
+    )
     document = {"record_id": found.record_id, "revoked": found.revoked, **comparison.to_dict()}
     _output.emit(as_json, document, _output.comparison_lines(found, comparison))
     if not comparison.ok:
@@ -301,17 +296,12 @@ def lineage_command(
     as_json: _output.JsonOption = False,
 ) -> None:
     """Walk a record's ancestry (what it was fine-tuned, quantised, … from) and draw its family."""
-    from registry import backends as backendslib
     from registry import lineage, views
 
     if fmt not in lineage.FORMATS:
         _output.fail(f"--format {fmt!r}: use text or dot")
 
-    def run() -> lineage.Lineage:
-        with backendslib.open_backends(ctx.obj) as backends:
-            return lineage.lineage(backends, record)
-
-    found = _output.guard(run)
+    found = _output.on_backends(ctx, lambda backends: lineage.lineage(backends, record))
     graph = found.render(fmt)
     _output.emit(
         as_json,
@@ -329,17 +319,15 @@ def transfer(
     ],
 ) -> None:
     """Transfer the rights to a record (only its owner may)."""
-    from registry import backends as backendslib
     from registry import fetch as fetch_flow
 
     _output.guard(lambda: configlib.check_address(new_owner, "ADDRESS"))
 
-    def run() -> str:
-        with backendslib.open_backends(ctx.obj) as backends:
-            found = fetch_flow.resolve_record(backends, record)
-            return backends.registry.transfer(found.record_id, new_owner).tx_hash
+    def run(backends: Backends) -> str:
+        found = fetch_flow.resolve_record(backends, record)
+        return backends.registry.transfer(found.record_id, new_owner).tx_hash
 
-    typer.echo(f"record {record} now belongs to {new_owner} (transaction {_output.guard(run)})")
+    typer.echo(f"record {record} now belongs to {new_owner} (transaction {_output.on_backends(ctx, run)})")
 
 
 @app.command()
@@ -348,15 +336,13 @@ def revoke(
     record: RecordArgument,
 ) -> None:
     """Revoke a record (only its owner may): it stays readable and is reported as revoked everywhere."""
-    from registry import backends as backendslib
     from registry import fetch as fetch_flow
 
-    def run() -> str:
-        with backendslib.open_backends(ctx.obj) as backends:
-            found = fetch_flow.resolve_record(backends, record)
-            return backends.registry.revoke(found.record_id).tx_hash
+    def run(backends: Backends) -> str:
+        found = fetch_flow.resolve_record(backends, record)
+        return backends.registry.revoke(found.record_id).tx_hash
 
-    typer.echo(f"record {record} revoked (transaction {_output.guard(run)})")
+    typer.echo(f"record {record} revoked (transaction {_output.on_backends(ctx, run)})")
 
 
 @app.command()

@@ -20,6 +20,7 @@ from registry.cli import _output
 
 if TYPE_CHECKING:
     from registry import dispute as dispute_flow
+    from registry.backends import Backends
 
 app = typer.Typer(help="Open, review, vote on and settle ownership disputes.", no_args_is_help=True)
 
@@ -60,20 +61,18 @@ def open_(
     as_json: _output.JsonOption = False,
 ) -> None:
     """Test the suspect for your watermark, pin the evidence report, and open a dispute with the bond."""
-    from registry import backends as backendslib
     from registry import dispute as dispute_flow
 
-    def run() -> dict[str, Any]:
-        with backendslib.open_backends(ctx.obj) as backends:
-            opened = dispute_flow.claim(
-                backends,
-                claimant_record,
-                model,
-                key.read_bytes(),
-                report_dir=report_dir,
-                suspect=suspect,
-                force=force,
-            )
+    def run(backends: Backends) -> dict[str, Any]:
+        opened = dispute_flow.claim(
+            backends,
+            claimant_record,
+            model,
+            key.read_bytes(),
+            report_dir=report_dir,
+            suspect=suspect,
+            force=force,
+        )
         found, dispute = opened.evidence, opened.dispute
         return {
             "dispute_id": dispute.dispute_id,
@@ -90,7 +89,7 @@ def open_(
             "tx_hash": opened.tx.tx_hash,
         }
 
-    _emit(as_json, _output.guard(run, as_json=as_json))
+    _emit(as_json, _output.on_backends(ctx, run, as_json=as_json))
 
 
 @app.command()
@@ -146,12 +145,10 @@ def review(
     as_json: _output.JsonOption = False,
 ) -> None:
     """Arbiter: re-run the ownership test from the revealed key and pin your own report (then `vote`)."""
-    from registry import backends as backendslib
     from registry import dispute as dispute_flow
 
-    def run() -> dict[str, Any]:
-        with backendslib.open_backends(ctx.obj) as backends:
-            found = dispute_flow.review(backends, dispute_id, report_dir=report_dir, model=model)
+    def run(backends: Backends) -> dict[str, Any]:
+        found = dispute_flow.review(backends, dispute_id, report_dir=report_dir, model=model)
         return {
             "dispute_id": dispute_id,
             "report_cid": found.report_cid,
@@ -163,7 +160,7 @@ def review(
             "wsr": found.result.wsr,
         }
 
-    _emit(as_json, _output.guard(run, as_json=as_json))
+    _emit(as_json, _output.on_backends(ctx, run, as_json=as_json))
 
 
 @app.command()
@@ -181,21 +178,14 @@ def vote(
     uphold: Annotated[bool, typer.Option("--uphold/--reject", help="Your ruling.")],
 ) -> None:
     """Arbiter: vote on the dispute with the CID of your report."""
-    from registry import backends as backendslib
     from registry import dispute as dispute_flow
 
-    def run() -> dict[str, Any]:
-        with backendslib.open_backends(ctx.obj) as backends:
-            report_cid = dispute_flow.pinned_report_cid(backends, report)
-            tx = dispute_flow.vote(backends.disputes, dispute_id, uphold, report_cid)
-            return {
-                "dispute_id": dispute_id,
-                "uphold": uphold,
-                "report_cid": report_cid,
-                "tx_hash": tx.tx_hash,
-            }
+    def run(backends: Backends) -> dict[str, Any]:
+        report_cid = dispute_flow.pinned_report_cid(backends, report)
+        tx = dispute_flow.vote(backends.disputes, dispute_id, uphold, report_cid)
+        return {"dispute_id": dispute_id, "uphold": uphold, "report_cid": report_cid, "tx_hash": tx.tx_hash}
 
-    _emit(False, _output.guard(run))
+    _emit(False, _output.on_backends(ctx, run))
 
 
 @app.command()
@@ -207,23 +197,19 @@ def finalise(
     ] = False,
 ) -> None:
     """Resolve the dispute after its deadline: the bond goes back to the claimant or to the suspect's owner."""
-    from registry import backends as backendslib
     from registry import dispute as dispute_flow
 
-    def run() -> dict[str, Any]:
-        with backendslib.open_backends(ctx.obj) as backends:
-            resolution = dispute_flow.finalise(
-                backends.disputes, dispute_id, skip_wait_on_dev_chain=skip_wait
-            )
-            return {
-                "dispute_id": dispute_id,
-                "outcome": resolution.outcome.name.lower(),
-                "bond_to": resolution.recipient,
-                "bond_wei": resolution.bond_wei,
-                "tx_hash": resolution.tx.tx_hash,
-            }
+    def run(backends: Backends) -> dict[str, Any]:
+        resolution = dispute_flow.finalise(backends.disputes, dispute_id, skip_wait_on_dev_chain=skip_wait)
+        return {
+            "dispute_id": dispute_id,
+            "outcome": resolution.outcome.name.lower(),
+            "bond_to": resolution.recipient,
+            "bond_wei": resolution.bond_wei,
+            "tx_hash": resolution.tx.tx_hash,
+        }
 
-    _emit(False, _output.guard(run))
+    _emit(False, _output.on_backends(ctx, run))
 
 
 @app.command()
@@ -233,15 +219,12 @@ def show(
     as_json: _output.JsonOption = False,
 ) -> None:
     """The dispute's state, priority facts and every vote with its report CID."""
-    from registry import backends as backendslib
     from registry import dispute as dispute_flow
 
-    def run() -> dict[str, Any]:
-        with backendslib.open_backends(ctx.obj) as backends:
-            state = dispute_flow.report(backends.disputes, dispute_id, backends)
-            return dispute_view(state)
+    def run(backends: Backends) -> dict[str, Any]:
+        return dispute_view(dispute_flow.report(backends.disputes, dispute_id, backends))
 
-    _emit(as_json, _output.guard(run, as_json=as_json))
+    _emit(as_json, _output.on_backends(ctx, run, as_json=as_json))
 
 
 @app.command("grant-arbiter")
@@ -252,17 +235,14 @@ def grant_arbiter(
     ],
 ) -> None:
     """Admin: give an account the arbiter role."""
-    from registry import backends as backendslib
     from registry.config import check_address
 
     _output.guard(lambda: check_address(account, "ADDRESS"))
 
-    def run() -> dict[str, Any]:
-        with backendslib.open_backends(ctx.obj) as backends:
-            tx = backends.disputes.grant_arbiter(account)
-            return {"arbiter": account, "tx_hash": tx.tx_hash}
+    def run(backends: Backends) -> dict[str, Any]:
+        return {"arbiter": account, "tx_hash": backends.disputes.grant_arbiter(account).tx_hash}
 
-    _emit(False, _output.guard(run))
+    _emit(False, _output.on_backends(ctx, run))
 
 
 def dispute_view(state: dispute_flow.DisputeReport) -> dict[str, Any]:
