@@ -56,13 +56,14 @@ def _fast_cid(args: list[str]) -> bool:
 
     try:
         settings = config.Settings.load(**given)
-        if version is not None:
-            settings = settings.with_(cid_version=config.parse_cid_version(version, "--cid-version"))
+        cid_version = (
+            settings.cid_version if version is None else config.parse_cid_version(version, "--cid-version")
+        )
         if not path.is_file() or not os.access(path, os.R_OK):
             return False
         if path.stat().st_size >= PROGRESS_THRESHOLD and sys.stderr.isatty():
             return False
-        cid = unixfs.compute_cid(path, cid_version=settings.cid_version)
+        cid = unixfs.compute_cid(path, cid_version=cid_version)
     except (LedgermarkError, OSError):
         return False
     sys.stdout.write(cid + "\n")
