@@ -139,7 +139,7 @@ def _managed_node(chain_dir: Path) -> Iterator[tuple[Transport, Callable[[], str
         node = node_class.find_running(chain_dir) or own.enter_context(
             node_class.managed(chain_dir, die_with_parent=True)
         )
-        transport = _node_transport(node)
+        transport = node.transport()
         yield transport, lambda: node.first_key
         _flush(transport)
 
@@ -158,16 +158,6 @@ def _flush(transport: Transport) -> None:
     flush = getattr(transport, "flush", None)
     if flush is not None:
         flush()
-
-
-def _node_transport(node: localnode.LocalNode) -> Transport:
-    """HTTP to the node; for Anvil one that saves its state file on every receipt of a new block."""
-    from registry.chain import localnode
-    from registry.chain.rpc import HttpTransport
-
-    if isinstance(node, localnode.AnvilNode) and node.state_path is not None:
-        return localnode.StateSavingTransport(node.url, node.state_path)
-    return HttpTransport(node.url, timeout_s=30)
 
 
 def _deployment(settings: Settings, chain: chainlib.Chain, deploy_if_missing: bool) -> deployments.Deployment:

@@ -192,6 +192,10 @@ class LocalNode(supervisor.Supervised):
             with contextlib.suppress(OSError):
                 self.log_path.unlink()
 
+    def transport(self) -> HttpTransport:
+        """JSON-RPC to this node (Anvil's saves its state file on every receipt of a new block)."""
+        return HttpTransport(self.url)
+
     @classmethod
     def managed(cls, data_dir: Path, *, port: int | None = None, die_with_parent: bool = False) -> Self:
         """A node whose data, log and pidfile all live in ``data_dir`` (not started yet)."""
@@ -251,6 +255,11 @@ class AnvilNode(LocalNode):
 
     def _uses_data(self) -> bool:
         return self.data_path is not None and self.data_path.exists()
+
+    def transport(self) -> HttpTransport:
+        if self.data_path is None:
+            return super().transport()
+        return StateSavingTransport(self.url, self.data_path)
 
     def start(self) -> Self:
         """Start, then set the clock to now (never back in time): see ``_set_clock``."""

@@ -101,9 +101,7 @@ def test_a_returned_publish_is_on_disk_before_the_node_dies(tmp_path: Path) -> N
     require_binary("anvil")
     node = localnode.AnvilNode.managed(tmp_path).start()
     try:
-        chain = chainlib.Chain.connect(
-            localnode.StateSavingTransport(node.url, node.state_path), node.first_key
-        )
+        chain = chainlib.Chain.connect(node.transport(), node.first_key)
         registry = chainlib.ModelRegistryClient(chain, deployments.deploy_registry(chain))
         root = os.urandom(32)
         record_id, _ = registry.publish(root, 1, "bafymanifest")

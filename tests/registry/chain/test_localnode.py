@@ -10,7 +10,6 @@ import pytest
 from registry import chain as chainlib
 from registry import dispute as flow
 from registry.chain import deployments, localnode
-from registry.chain.rpc import HttpTransport
 from tests.fixtures.chain_nodes import require_binary
 from tests.verifier.integrity.test_merkle import vector_leaves
 from verifier.integrity import merkle
@@ -74,26 +73,19 @@ def test_state_persists_and_pidfile_finds_node(tmp_path: Path, node_class: type[
     with node:
         found = node_class.find_running(tmp_path)
         assert found is not None and found.pid == node.pid and found.url == node.url
-        chain = chainlib.Chain.connect(_provider(node), node.first_key)
+        chain = chainlib.Chain.connect(node.transport(), node.first_key)
         registry = chainlib.ModelRegistryClient(chain, deployments.deploy_registry(chain))
         root = os.urandom(32)
         record_id, _ = registry.publish(root, 1, "bafymanifest")
     assert not node.is_running() and node_class.find_running(tmp_path) is None
     assert not (tmp_path / localnode.PIDFILE_NAME).exists()
     with node_class.managed(tmp_path) as again:
-        chain = chainlib.Chain.connect(_provider(again), again.first_key)
+        chain = chainlib.Chain.connect(again.transport(), again.first_key)
         reader = chainlib.ModelRegistryClient(chain, registry.address)
         assert reader.record(record_id).root == root
         # this node's revert format, decoded on the web3-free read path
         with pytest.raises(chainlib.UnknownRecordError):
             reader.record(record_id + 1)
-
-
-def _provider(node: localnode.LocalNode) -> HttpTransport:
-    """Anvil keeps state in memory: the state-saving transport writes it on new blocks; Ganache writes its own."""
-    if isinstance(node, localnode.AnvilNode) and node.state_path is not None:
-        return localnode.StateSavingTransport(node.url, node.state_path)
-    return HttpTransport(node.url)
 
 
 def test_argv_comes_from_localchain_json(tmp_path: Path) -> None:
