@@ -42,14 +42,17 @@ def lineage(backends: Backends, reference: str, *, max_nodes: int = MAX_FAMILY) 
     """The ancestry of a record and every descendant of its oldest ancestor (at most ``max_nodes``)."""
     record = resolve_record(backends, reference)
     ancestry = tuple(backends.registry.ancestry(record.record_id))
-    family, edges = _family(backends, ancestry[-1], max_nodes)
+    family, edges = _family(backends, ancestry, max_nodes)
     return Lineage(record=record, ancestry=ancestry, family=family, edges=tuple(edges))
 
 
 def _family(
-    backends: Backends, top: chainlib.Record, max_nodes: int
+    backends: Backends, ancestry: tuple[chainlib.Record, ...], max_nodes: int
 ) -> tuple[dict[int, chainlib.Record], list[tuple[int, int]]]:
-    """Breadth-first walk down from ``top``; bounded by ``max_nodes``."""
+    """Breadth-first walk down from the oldest ancestor; bounded by ``max_nodes``. The ancestry's records are
+    already read, so only the other descendants are read from the registry."""
+    known = {r.record_id: r for r in ancestry}
+    top = ancestry[-1]
     nodes = {top.record_id: top}
     edges: list[tuple[int, int]] = []
     queue = deque([top.record_id])
@@ -58,7 +61,7 @@ def _family(
         for child in backends.registry.children(parent):
             if child in nodes or len(nodes) >= max_nodes:
                 continue
-            nodes[child] = backends.registry.record(child)
+            nodes[child] = known.get(child) or backends.registry.record(child)
             edges.append((parent, child))
             queue.append(child)
     return nodes, edges
