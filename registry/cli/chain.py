@@ -1,7 +1,8 @@
 """`ledgermark chain …`: the managed local chain and contract deployment.
 
-Without `chain start`, each command on the default `local` chain runs Anvil for its own duration (~0.05 s to
-start) from the state file in DATA_DIR/chain, saving it after every block. `chain start` keeps one running in
+Without `chain start`, each command on the default `local` chain runs Anvil for its own duration from the
+state file in DATA_DIR/chain, saving it after every block (~0.08 s more a read than a running node:
+docs/results/default_chain.md). `chain start` keeps one running in
 the background instead (nothing to start per command); `chain stop` saves its state and ends it by process id.
 """
 
