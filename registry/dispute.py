@@ -22,7 +22,6 @@ revealed data key, and checks the plaintext's hash against the record (``unseal_
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -31,8 +30,8 @@ from typing import TYPE_CHECKING
 from ipfs import unixfs
 from registry import chain as chainlib
 from registry.backends import Backends
-from registry.errors import IntegrityError, LedgermarkError, VerificationFailed
-from registry.fetch import fetch, load_manifest, resolve_record
+from registry.errors import IntegrityError, LedgermarkError
+from registry.fetch import fetch, read_artifact, resolve_record
 from registry.publish import key_cid, key_hash
 from verifier.integrity import manifest as manifestlib
 from verifier.integrity import sealing
@@ -122,11 +121,8 @@ def reveal(
     dispute = signer.dispute(dispute_id)
     record = backends.registry.record(dispute.claimant_record)
     check_key_matches(record, key_bytes)
-    unsealed = unseal_record_key(backends, record, data_key, context=f"dispute {dispute_id}")
-    if unsealed != key_bytes:  # same hash, so unreachable short of a keccak collision; stated for the reader
-        raise RevealedKeyError(
-            f"dispute {dispute_id}: the sealed key opens to another key than the one given"
-        )
+    # the unsealed plaintext hashes to the record's key hash, as key_bytes does: they are the same key
+    unseal_record_key(backends, record, data_key, context=f"dispute {dispute_id}")
     cid = key_cid(key_bytes)
     # check_key_matches and unseal_record_key have made reveal_key's local checks (key hash, data key): no
     # need to read the dispute and the record a second time before the transaction
@@ -254,35 +250,10 @@ def parse_data_key(text: bytes, source: str) -> bytes:
     return data_key
 
 
-def sealed_key_of(backends: Backends, record: chainlib.Record) -> bytes:
-    """The record's sealed ``watermark-key`` artifact, through the verified path: manifest against the anchored
-    root, bytes against the CID, size and SHA-256 against the entry, and the entry's Merkle proof accepted by the
-    contract. The artifact is small (a key), so it is read into memory."""
-    manifest = load_manifest(backends, record)
-    found = [i for i, e in enumerate(manifest.entries) if e.role == "watermark-key"]
-    if len(found) != 1:
-        raise LedgermarkError(
-            f"record {record.record_id} has {len(found)} artifacts with role 'watermark-key' (need exactly one "
-            "sealed key to open)"
-        )
-    index = found[0]
-    entry = manifest.entries[index]
-    sealed = backends.store.cat(entry.cid, max_size=KEY_CAT_LIMIT)
-    if len(sealed) != entry.size or hashlib.sha256(sealed).hexdigest() != entry.sha256:
-        raise VerificationFailed(
-            f"record {record.record_id}: the sealed key {entry.path} does not match its manifest entry"
-        )
-    if not backends.registry.verify_artifact(record.record_id, entry.leaf(), index, manifest.proof(index)):
-        raise VerificationFailed(
-            f"record {record.record_id}: the contract rejected the proof of the sealed key {entry.path}"
-        )
-    return sealed
-
-
 def unseal_record_key(backends: Backends, record: chainlib.Record, data_key: bytes, *, context: str) -> bytes:
     """Open the record's anchored sealed key with ``data_key`` and prove the plaintext is the anchored key."""
     check_data_key(data_key, context)
-    sealed = sealed_key_of(backends, record)
+    sealed = read_artifact(backends, record, "watermark-key", max_size=KEY_CAT_LIMIT)
     try:
         plaintext = sealing.unseal(sealed, data_key)
     except sealing.SealedKeyTampered as err:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import logging
 import os
 import shutil
@@ -154,6 +155,30 @@ def _move_into_place(staging: Path, dest: Path, manifest_path: str) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     os.replace(staging / manifest_path, target)
     return target
+
+
+def read_artifact(backends: Backends, record: chainlib.Record, role: str, *, max_size: int) -> bytes:
+    """A record's one artifact with ``role``, in memory, through the checks ``fetch`` makes: the manifest against
+    the anchored root, the bytes against their CID (as they leave the store), size and SHA-256 against the
+    entry, and the entry's Merkle proof accepted by the contract. For small artifacts (a sealed key)."""
+    manifest = load_manifest(backends, record)
+    matches = [e for e in manifest.entries if e.role == role]
+    if len(matches) != 1:
+        raise RecordError(
+            f"record {record.record_id} has {len(matches)} artifacts with role {role!r} (need exactly one)"
+        )
+    entry = matches[0]
+    data = backends.store.cat(entry.cid, max_size=max_size)
+    actual = dataclasses.replace(entry, size=len(data), sha256=hashlib.sha256(data).hexdigest())
+    comparison = dataclasses.replace(manifestlib.compare(manifest, [actual]), missing=())
+    problems = _prove_on_chain(backends, record, manifest, comparison.intact)
+    if not comparison.ok or problems:
+        raise VerificationFailed(
+            f"record {record.record_id}: its {role} artifact {entry.path} does not match the anchored record",
+            comparison,
+            problems,
+        )
+    return data
 
 
 # --------------------------------------------------------------------------- verify local files

@@ -151,3 +151,23 @@ def _register_manifest_bytes(backends, manifest_bytes: bytes, *, root: bytes, le
 def _corrupt_largest_block(blocks_dir: Path) -> None:
     block = max((p for p in blocks_dir.rglob("*") if p.is_file()), key=lambda p: p.stat().st_size)
     _flip_byte(block, block.stat().st_size // 2)
+
+
+def test_read_artifact_checks_the_anchored_entry_not_just_the_cid(backends, tmp_path: Path) -> None:
+    """An anchored entry whose SHA-256 disagrees with the bytes its CID names is refused, itemised."""
+    key = tmp_path / "watermark-key.sealed"
+    key.write_bytes(b"sealed key bytes")
+    stored = backends.store.put_file(key, cid_version=1)
+    forged = manifestlib.ManifestEntry("watermark-key", key.name, stored.size, "0" * 64, stored.cid)
+    manifest = manifestlib.Manifest.create("forged", [forged])
+    manifest_cid = backends.store.add_bytes(manifest.to_bytes())
+    record_id, _ = backends.registry.publish(manifest.root(), 1, manifest_cid)
+    record = backends.registry.record(record_id)
+
+    with pytest.raises(VerificationFailed, match="watermark-key artifact watermark-key.sealed") as info:
+        fetch_flow.read_artifact(backends, record, "watermark-key", max_size=1 << 20)
+
+    (mismatch,) = info.value.comparison.mismatched
+    assert mismatch.fields == ("sha256",) and info.value.comparison.missing == ()
+    with pytest.raises(RecordError, match="0 artifacts with role 'model'"):
+        fetch_flow.read_artifact(backends, record, "model", max_size=1 << 20)
