@@ -56,9 +56,10 @@ HOST: str = config()["host"]
 
 
 def dev_accounts(count: int = DEV_ACCOUNT_COUNT) -> list[LocalAccount]:
-    """The first ``count`` accounts of the dev wallet (BIP-44 m/44'/60'/0'/0/i, ~30 ms each: derive only what you use).
+    """The first ``count`` accounts of the dev wallet (BIP-44 m/44'/60'/0'/0/i: derive only what you use).
 
-    eth-account is imported here, not at the top: reads never need a key, and its import costs ~0.5 s.
+    eth-account is imported here, not at the top: reads never need a key, and importing it is most of a chain
+    command's start-up.
     """
     from eth_account import Account
 
@@ -141,7 +142,7 @@ class LocalNode(supervisor.Supervised):
 
     @property
     def first_key(self) -> str:
-        """The key of dev account 0, the default signer (derived alone: deriving all ten costs ~0.3 s)."""
+        """The key of dev account 0, the default signer (derived alone: each derivation is a PBKDF2 + BIP-32 walk)."""
         return dev_accounts(1)[0].key.to_0x_hex()
 
     def command(self) -> list[str]:
@@ -244,7 +245,7 @@ class GanacheNode(LocalNode):
 
 
 class AnvilNode(LocalNode):
-    """Anvil 1.7.1 (the default managed chain): ~0.05 s to start; loads ``data_path`` when it exists."""
+    """Anvil 1.7.1 (the default managed chain; its start-up cost is in docs/results/default_chain.md); loads ``data_path`` when it exists."""
 
     kind = "anvil"
     data_name = "anvil-state.json"

@@ -102,7 +102,7 @@ def load_account(chain: Chain, key: KeySource) -> LocalAccount:
 
 
 def _default_account(chain: Chain) -> LocalAccount:
-    """The chain's first dev account: only that one key is derived (deriving all ten costs ~0.3 s)."""
+    """The chain's first dev account: only that one key is derived (each derivation is a PBKDF2 + BIP-32 walk)."""
     account = dev_accounts(chain, count=1)[0]
     if chain.balance(account.address) == 0:
         raise ChainError("the chain's first dev account has no funds: pass a private key")

@@ -7,7 +7,7 @@ library function the Python API and the service use.
 
 Start-up is part of the interface too: this module imports only typer and the settings. web3 is imported by
 the commands that touch the chain, torch by those that run a model, and help is plain text (typer's rich
-help alone costs ~0.15 s of CPU), so `--help` and `--version` start in a fraction of a second.
+help imports rich), so `--help` and `--version` start in a fraction of a second.
 """
 
 from __future__ import annotations
