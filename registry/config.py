@@ -8,6 +8,14 @@ Each setting comes from a CLI option, else an environment variable, else a defau
 | chain            | --chain         | LEDGERMARK_CHAIN              | ``local``         |
 | IPFS             | --ipfs          | LEDGERMARK_IPFS               | ``embedded``      |
 | CID version      | --cid-version   | LEDGERMARK_CID_VERSION        | 0                 |
+| CID profile      | --cid-profile   | LEDGERMARK_CID_PROFILE        | from CID version  |
+| network profile  | --network       | LEDGERMARK_NETWORK            | none              |
+| gateways         | --gateway (×n)  | LEDGERMARK_GATEWAYS (a,b,…)   | none              |
+| confirmations    | --confirmations | LEDGERMARK_CONFIRMATIONS      | 0 on dev chains   |
+| fee cap (gwei)   | --max-fee       | LEDGERMARK_MAX_FEE            | none              |
+| keystore file    | --keystore      | LEDGERMARK_KEYSTORE           | none              |
+| keystore password|                 | LEDGERMARK_KEYSTORE_PASSWORD  | a prompt          |
+| dev account      | --account       | LEDGERMARK_ACCOUNT            | 0                 |
 | signing key      |                 | LEDGERMARK_PRIVATE_KEY        | the dev account   |
 | contract address |                 | LEDGERMARK_REGISTRY_ADDRESS,  | the data dir's    |
 |                  |                 | LEDGERMARK_DISPUTES_ADDRESS   | deployment book   |
@@ -27,7 +35,8 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from registry.errors import ConfigError
@@ -37,7 +46,19 @@ CHAIN_EMBEDDED = "embedded"
 IPFS_EMBEDDED = "embedded"
 DEFAULT = "default"
 
-OPTIONS = {"data_dir": "--data-dir", "chain": "--chain", "ipfs": "--ipfs", "cid_version": "--cid-version"}
+OPTIONS = {
+    "data_dir": "--data-dir",
+    "chain": "--chain",
+    "ipfs": "--ipfs",
+    "cid_version": "--cid-version",
+    "cid_profile": "--cid-profile",
+    "network": "--network",
+    "gateways": "--gateway",
+    "confirmations": "--confirmations",
+    "max_fee_gwei": "--max-fee",
+    "keystore": "--keystore",
+    "account_index": "--account",
+}
 """The CLI option of each setting that has one."""
 
 ENVIRONMENT = {
@@ -45,6 +66,14 @@ ENVIRONMENT = {
     "chain": "LEDGERMARK_CHAIN",
     "ipfs": "LEDGERMARK_IPFS",
     "cid_version": "LEDGERMARK_CID_VERSION",
+    "cid_profile": "LEDGERMARK_CID_PROFILE",
+    "network": "LEDGERMARK_NETWORK",
+    "gateways": "LEDGERMARK_GATEWAYS",
+    "confirmations": "LEDGERMARK_CONFIRMATIONS",
+    "max_fee_gwei": "LEDGERMARK_MAX_FEE",
+    "keystore": "LEDGERMARK_KEYSTORE",
+    "keystore_password": "LEDGERMARK_KEYSTORE_PASSWORD",
+    "account_index": "LEDGERMARK_ACCOUNT",
     "private_key": "LEDGERMARK_PRIVATE_KEY",
     "registry_address": "LEDGERMARK_REGISTRY_ADDRESS",
     "disputes_address": "LEDGERMARK_DISPUTES_ADDRESS",
@@ -53,6 +82,7 @@ ENVIRONMENT = {
 
 _HEX_KEY = re.compile(r"(0x)?[0-9a-fA-F]{64}")
 _ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
+_MAX_COUNT = 10_000
 _SECP256K1_ORDER = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 
 
@@ -65,6 +95,21 @@ class Settings:
     registry_address: str | None = None
     disputes_address: str | None = None
     cid_version: int = 0
+    cid_profile: str | None = None
+    """An import profile name (``ipfs.unixfs``); None: the one ``cid_version`` implies."""
+    network: Path | None = None
+    """A network profile file (``ledgermark network export``)."""
+    gateways: tuple[str, ...] = ()
+    """Trustless HTTP gateways to read content from, tried in order after the store."""
+    confirmations: int | None = None
+    """Blocks a transaction must be under before success is reported; None: 0 on dev chains."""
+    max_fee_gwei: Decimal | None = None
+    """Cap on the EIP-1559 max fee per gas; a transaction that would need more is refused, not sent."""
+    keystore: Path | None = None
+    """An encrypted JSON keystore to sign with."""
+    keystore_password: str | None = dataclasses.field(default=None, repr=False)
+    account_index: int | None = None
+    """Which funded dev account signs (local development chains only)."""
     sources: Mapping[str, str] = dataclasses.field(default_factory=dict, compare=False, repr=False)
     """Setting name → where its value came from: an option (``--chain``), a variable, or ``default``."""
 
@@ -74,6 +119,14 @@ class Settings:
         _check_ipfs(self.ipfs, self.source("ipfs"))
         if self.cid_version not in (0, 1):
             raise ConfigError(f"{self.source('cid_version')} must be 0 or 1, not {self.cid_version!r}")
+        for url in self.gateways:
+            check_http_url(url, self.source("gateways"))
+        for name in ("confirmations", "account_index"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or not 0 <= value <= _MAX_COUNT):
+                raise ConfigError(f"{self.source(name)} must be a whole number from 0 to {_MAX_COUNT}")
+        if self.max_fee_gwei is not None and not self.max_fee_gwei > 0:
+            raise ConfigError(f"{self.source('max_fee_gwei')} must be a positive number of gwei")
         if self.private_key is not None:
             _check_private_key(self.private_key, self.source("private_key"))
         for name in ("registry_address", "disputes_address"):
@@ -95,42 +148,57 @@ class Settings:
     def load(
         cls,
         *,
-        data_dir: Path | None = None,
+        data_dir: Path | str | None = None,
         chain: str | None = None,
         ipfs: str | None = None,
         cid_version: int | str | None = None,
+        cid_profile: str | None = None,
+        network: Path | str | None = None,
+        gateways: Sequence[str] | str | None = None,
+        confirmations: int | str | None = None,
+        max_fee_gwei: Decimal | str | None = None,
+        keystore: Path | str | None = None,
+        account_index: int | str | None = None,
         environ: Mapping[str, str] | None = None,
     ) -> Settings:
         """Explicit values (the CLI's options) win over the environment, which wins over the defaults."""
         env = os.environ if environ is None else environ
         sources: dict[str, str] = {}
 
-        def pick(name: str, given: object, default: object) -> object:
-            if given is not None:
-                sources[name] = OPTIONS[name]
+        def pick(name: str, given: object, default: object = None) -> object:
+            if given is not None and given != () and given != []:
+                sources[name] = OPTIONS.get(name, name)
                 return given
             if env.get(ENVIRONMENT[name]):
                 sources[name] = ENVIRONMENT[name]
                 return env[ENVIRONMENT[name]]
-            sources[name] = DEFAULT
+            if name in OPTIONS:  # a variable-only setting is named by its variable, even unset
+                sources[name] = DEFAULT
             return default
 
-        def from_env(name: str) -> str | None:
-            if env.get(ENVIRONMENT[name]):
-                sources[name] = ENVIRONMENT[name]
-                return env[ENVIRONMENT[name]]
-            return None
+        def path_or_none(name: str, given: object) -> Path | None:
+            value = pick(name, given)
+            return None if value is None else Path(str(value)).expanduser()
 
         home = Path(str(pick("data_dir", data_dir, Path.home() / ".ledgermark"))).expanduser()
         version = pick("cid_version", cid_version, 0)
+        profile = pick("cid_profile", cid_profile)
         return cls(
             data_dir=home,
             chain=str(pick("chain", chain, CHAIN_LOCAL)),
             ipfs=str(pick("ipfs", ipfs, IPFS_EMBEDDED)),
-            private_key=from_env("private_key"),
-            registry_address=from_env("registry_address"),
-            disputes_address=from_env("disputes_address"),
+            private_key=pick("private_key", None),  # type: ignore[arg-type]
+            registry_address=pick("registry_address", None),  # type: ignore[arg-type]
+            disputes_address=pick("disputes_address", None),  # type: ignore[arg-type]
             cid_version=parse_cid_version(version, sources["cid_version"]),
+            cid_profile=None if profile is None else str(profile).strip(),
+            network=path_or_none("network", network),
+            gateways=_split_list(pick("gateways", gateways, ())),
+            confirmations=_parse_count(pick("confirmations", confirmations), sources["confirmations"]),
+            max_fee_gwei=_parse_gwei(pick("max_fee_gwei", max_fee_gwei), sources["max_fee_gwei"]),
+            keystore=path_or_none("keystore", keystore),
+            keystore_password=pick("keystore_password", None),  # type: ignore[arg-type]
+            account_index=_parse_count(pick("account_index", account_index), sources["account_index"]),
             sources=sources,
         )
 
@@ -153,6 +221,39 @@ def parse_cid_version(value: object, source: str) -> int:
     if text not in ("0", "1"):
         raise ConfigError(f"{source} must be 0 or 1, not {value!r}")
     return int(text)
+
+
+def _split_list(value: object) -> tuple[str, ...]:
+    """A list given as repeated options, or as one comma-separated variable."""
+    items = value.split(",") if isinstance(value, str) else list(value)  # type: ignore[call-overload]
+    return tuple(str(item).strip() for item in items if str(item).strip())
+
+
+def _parse_count(value: object, source: str) -> int | None:
+    if value is None or isinstance(value, int):
+        return value  # type: ignore[return-value]
+    text = str(value).strip()
+    if not text.isdecimal() or int(text) > _MAX_COUNT:
+        raise ConfigError(f"{source} must be a whole number from 0 to {_MAX_COUNT}, not {value!r}")
+    return int(text)
+
+
+def _parse_gwei(value: object, source: str) -> Decimal | None:
+    if value is None:
+        return None
+    try:
+        amount = Decimal(str(value).strip())
+    except InvalidOperation:
+        amount = Decimal("NaN")
+    if not amount.is_finite() or amount <= 0 or amount > 10**9:
+        raise ConfigError(f"{source} must be a positive number of gwei (such as 30 or 1.5), not {value!r}")
+    return amount
+
+
+def check_http_url(url: str, source: str) -> None:
+    """An http(s):// URL with a host: a gateway or an RPC endpoint."""
+    if not re.fullmatch(r"https?://[^\s/?#]+(/\S*)?", url):
+        raise ConfigError(f"{source} {url!r} is not an http(s):// URL")
 
 
 def _check_data_dir(path: Path, source: str) -> None:

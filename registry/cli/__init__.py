@@ -18,7 +18,9 @@ from typing import Any
 
 from registry import config
 
-GLOBAL_VALUE_OPTIONS = {option: name for name, option in config.OPTIONS.items()}
+GLOBAL_VALUE_OPTIONS = {
+    config.OPTIONS[name]: name for name in ("data_dir", "chain", "ipfs", "cid_version", "cid_profile")
+}
 """The global options the fast path understands (`--name VALUE` only); any other token sends args to typer."""
 
 PROGRESS_THRESHOLD = 16 << 20

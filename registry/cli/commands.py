@@ -99,6 +99,54 @@ def _global_options(
             "CID version for new uploads and `cid`: 0 (Kubo's default) or 1 [default: 0].",
         ),
     ] = None,
+    cid_profile: Annotated[
+        str | None,
+        _setting_option(
+            "cid_profile",
+            "PROFILE",
+            "CID import profile for new uploads: unixfs-v0-2015 or unixfs-v1-2025 [default: from --cid-version].",
+        ),
+    ] = None,
+    network: Annotated[
+        Path | None,
+        _setting_option(
+            "network",
+            "FILE",
+            "Network profile (chain, contracts, content sources): `ledgermark network export`.",
+        ),
+    ] = None,
+    gateways: Annotated[
+        list[str] | None,
+        _setting_option(
+            "gateways", "URL", "Trustless HTTP gateway to read content from (repeatable; variable: a,b,…)."
+        ),
+    ] = None,
+    confirmations: Annotated[
+        str | None,
+        _setting_option(
+            "confirmations",
+            "N",
+            "Blocks a transaction must be under before success [default: 0 on dev chains].",
+        ),
+    ] = None,
+    max_fee_gwei: Annotated[
+        str | None,
+        _setting_option(
+            "max_fee_gwei", "GWEI", "Cap on the max fee per gas; a dearer transaction is not sent."
+        ),
+    ] = None,
+    keystore: Annotated[
+        Path | None,
+        _setting_option(
+            "keystore", "FILE", "Encrypted JSON keystore to sign with (`ledgermark account new`)."
+        ),
+    ] = None,
+    account_index: Annotated[
+        str | None,
+        _setting_option(
+            "account_index", "N", "Sign with funded dev account N (local development chains only)."
+        ),
+    ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log what happens.")] = False,
     version: Annotated[
         bool,
@@ -110,7 +158,19 @@ def _global_options(
         import logging
 
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    given = {"data_dir": data_dir, "chain": chain, "ipfs": ipfs, "cid_version": cid_version}
+    given = {
+        "data_dir": data_dir,
+        "chain": chain,
+        "ipfs": ipfs,
+        "cid_version": cid_version,
+        "cid_profile": cid_profile,
+        "network": network,
+        "gateways": gateways,
+        "confirmations": confirmations,
+        "max_fee_gwei": max_fee_gwei,
+        "keystore": keystore,
+        "account_index": account_index,
+    }
     ctx.obj = _output.guard(lambda: configlib.Settings.load(**_from_command_line(ctx, given)))
 
 

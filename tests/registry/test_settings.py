@@ -144,13 +144,13 @@ def test_sources_record_option_environment_and_default(tmp_path: Path) -> None:
 
     settings = Settings.load(data_dir=tmp_path, environ=environ)
 
-    assert settings.sources == {
+    assert {name: source for name, source in settings.sources.items() if source != "default"} == {
         "data_dir": "--data-dir",
         "chain": "LEDGERMARK_CHAIN",
-        "ipfs": "default",
         "cid_version": "LEDGERMARK_CID_VERSION",
         "private_key": "LEDGERMARK_PRIVATE_KEY",
     }
+    assert settings.source("ipfs") == "default"
     assert (settings.chain, settings.cid_version, settings.private_key) == ("embedded", 1, KEY)
 
 
