@@ -11,12 +11,21 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import fcntl
+import logging
+import os
+import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
 from registry.config import CHAIN_EMBEDDED, CHAIN_LOCAL, IPFS_EMBEDDED, Settings
 from registry.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+LOCK_NOTICE_S = 2.0
+"""How long a command waits for the chain lock before it says who holds it."""
 
 if TYPE_CHECKING:
     from eth_account.signers.local import LocalAccount
@@ -51,18 +60,21 @@ class Backends:
 
 
 @contextlib.contextmanager
-def open_backends(settings: Settings, *, deploy_if_missing: bool | None = None) -> Iterator[Backends]:
+def open_backends(
+    settings: Settings, *, deploy_if_missing: bool | None = None, long_lived: bool = False
+) -> Iterator[Backends]:
     """Yield connected backends; whatever was started here is stopped on exit.
 
     ``deploy_if_missing`` defaults to True on chains Ledgermark runs itself (local, embedded) and False on a
-    URL, where deploying contracts is a deliberate act (``ledgermark chain deploy``).
+    URL, where deploying contracts is a deliberate act (``ledgermark chain deploy``). ``long_lived`` (the
+    service) shares the managed local node with other commands instead of holding it for its whole life.
     """
     from registry import chain as chainlib
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     with contextlib.ExitStack() as stack:
         store = stack.enter_context(open_store(settings))
-        chain = stack.enter_context(open_chain(settings))
+        chain = stack.enter_context(open_chain(settings, long_lived=long_lived))
         if deploy_if_missing is None:
             deploy_if_missing = settings.chain in (CHAIN_LOCAL, CHAIN_EMBEDDED)
         deployment = _deployment(settings, chain, deploy_if_missing)
@@ -94,7 +106,7 @@ def open_store(settings: Settings) -> Iterator[ContentStore]:
 
 
 @contextlib.contextmanager
-def open_chain(settings: Settings) -> Iterator[chainlib.Chain]:
+def open_chain(settings: Settings, *, long_lived: bool = False) -> Iterator[chainlib.Chain]:
     """A connection with the configured signer: the in-process EVM, the managed local chain, or a URL.
 
     The signing key is derived at the first transaction (eth-account is imported then), so reads never pay
@@ -107,7 +119,7 @@ def open_chain(settings: Settings) -> Iterator[chainlib.Chain]:
 
         yield chainlib.Chain.connect(EthereumTesterProvider(), settings.private_key)
     elif settings.chain == CHAIN_LOCAL:
-        with _managed_node(settings.chain_dir) as (transport, dev_key):
+        with _managed_node(settings.chain_dir, long_lived=long_lived) as (transport, dev_key):
             yield chainlib.Chain.connect(transport, settings.private_key or dev_key)
     else:
         from registry.chain.rpc import HttpTransport
@@ -124,33 +136,79 @@ def open_chain(settings: Settings) -> Iterator[chainlib.Chain]:
 
 
 @contextlib.contextmanager
-def _managed_node(chain_dir: Path) -> Iterator[tuple[Transport, Callable[[], str]]]:
-    """A transport to the data dir's chain: the node `chain start` left running, else one for this command.
+def _managed_node(
+    chain_dir: Path, *, long_lived: bool = False
+) -> Iterator[tuple[Transport, Callable[[], str]]]:
+    """A transport to the data dir's chain: a node already running (`chain start`, or a service's), else one
+    started for this command.
 
     The default node (Anvil) keeps its state in ``chain_dir``; the transport saves it on every receipt of a new
-    block, so what a command reports is on disk. A per-command node dies with this process, even on SIGKILL. A
-    lock file serialises commands on one data dir: they share one state file. The dev key comes as a function:
-    deriving it imports eth-account, which only a transaction needs.
+    block, so what a command reports is on disk. A per-command node dies with this process, even on SIGKILL.
+    The lock guards starting a node and the life of a per-command one (two of those would share one state
+    file); a running node serves any number of commands at once, so using it holds no lock, and a long-lived
+    process (the service) releases the lock once its node is up. The dev key comes as a function: deriving it
+    imports eth-account, which only a transaction needs.
     """
     from registry.chain import localnode
 
     node_class = localnode.default_node_class()
-    with _chain_lock(chain_dir), contextlib.ExitStack() as own:
-        node = node_class.find_running(chain_dir) or own.enter_context(
-            node_class.managed(chain_dir, die_with_parent=True)
-        )
+    with contextlib.ExitStack() as own:
+        release = own.enter_context(_chain_lock(chain_dir))
+        node = node_class.find_running(chain_dir)
+        if node is None:
+            node = own.enter_context(node_class.managed(chain_dir, die_with_parent=True))
+            if long_lived:
+                release()
+        else:
+            release()
         transport = node.transport()
         yield transport, lambda: node.first_key
         _flush(transport)
 
 
 @contextlib.contextmanager
-def _chain_lock(chain_dir: Path) -> Iterator[None]:
-    """Hold the data dir's chain lock: commands on one data dir share one node and one state file."""
+def _chain_lock(chain_dir: Path) -> Iterator[Callable[[], None]]:
+    """Hold the data dir's chain lock until exit or until the yielded function releases it early.
+
+    The holder writes its pid and command line into the lock file, so that a command that waits more than
+    ``LOCK_NOTICE_S`` says whom it waits for instead of hanging silently.
+    """
     chain_dir.mkdir(parents=True, exist_ok=True)
-    with open(chain_dir / "lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        yield
+    with open(chain_dir / "lock", "a+") as lock:
+        _acquire(lock)
+        lock.seek(0)
+        lock.truncate()
+        lock.write(f"pid {os.getpid()}: {' '.join(sys.argv)[:200]}\n")
+        lock.flush()
+        released = False
+
+        def release() -> None:
+            nonlocal released
+            if not released:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+                released = True
+
+        try:
+            yield release
+        finally:
+            release()
+
+
+def _acquire(lock: TextIO) -> None:
+    """Block on the lock; after ``LOCK_NOTICE_S`` say once (a warning on stderr) who holds it."""
+    deadline = time.monotonic() + LOCK_NOTICE_S
+    while True:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                break
+            time.sleep(0.05)
+    lock.seek(0)
+    holder = lock.read(300).strip() or "another process"
+    log.warning("waiting for the chain lock %s, held by %s", lock.name, holder)
+    fcntl.flock(lock, fcntl.LOCK_EX)
 
 
 def _flush(transport: Transport) -> None:

@@ -1,7 +1,7 @@
 """Shared dependencies: the settings and the backends the service opened at start-up.
 
-The service owns its backends for its whole life (the managed local chain, if the chain is `local`, runs exactly as
-long as the service). Tests swap them with ``app.dependency_overrides``.
+The service owns its backends for its whole life (the managed local chain, if the chain is `local` and none runs
+yet, runs exactly as long as the service, and CLI commands on the same data dir share it meanwhile). Tests swap them with ``app.dependency_overrides``.
 """
 
 from __future__ import annotations

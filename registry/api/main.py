@@ -18,7 +18,7 @@ def create_app(settings_override: dependencies.Settings | None = None) -> FastAP
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings = settings_override or dependencies.get_settings()
-        with backendslib.open_backends(settings) as opened:
+        with backendslib.open_backends(settings, long_lived=True) as opened:
             app.state.backends = opened
             yield
 
