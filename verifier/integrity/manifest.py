@@ -15,7 +15,7 @@ import functools
 import itertools
 import json
 import posixpath
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
 from ipfs import cid as cidlib
@@ -24,7 +24,9 @@ from verifier.errors import VerifierError
 from verifier.integrity import merkle
 
 MANIFEST_VERSION = 1
-KNOWN_ROLES = ("model", "trigger", "watermark-key", "card", "artifact")
+KNOWN_ROLES = ("model", "trigger", "watermark-key", "card", "tokenizer", "config", "artifact")
+"""Roles Ledgermark assigns itself; any non-empty word is accepted (``registry.layout`` maps a Hugging Face
+folder's files to ``model``, ``tokenizer``, ``config``, ``card`` and ``artifact``)."""
 
 
 class ManifestError(VerifierError, ValueError):
@@ -42,9 +44,8 @@ class ManifestEntry:
     cid: str
 
     def __post_init__(self) -> None:
-        _check_path(self.path)
-        if not self.role or any(c.isspace() for c in self.role):
-            raise ManifestError(f"artifact {self.path!r}: role {self.role!r} must be a non-empty word")
+        check_path(self.path)
+        check_role(self.role, self.path)
         if self.size < 0:
             raise ManifestError(f"artifact {self.path!r}: negative size {self.size}")
         if len(self.sha256) != 64 or self.sha256 != self.sha256.lower():
@@ -80,6 +81,7 @@ class Manifest:
         for before, after in itertools.pairwise(ordered):
             if before.path == after.path:
                 raise ManifestError(f"two artifacts share the path {before.path!r}")
+        _check_no_file_is_a_folder(e.path for e in ordered)
         return cls(name=name, entries=ordered)
 
     def to_bytes(self) -> bytes:
@@ -180,6 +182,10 @@ class Comparison:
     extra: tuple[str, ...] = ()
     mismatched: tuple[Mismatch, ...] = ()
     intact: tuple[str, ...] = ()
+    ignored: tuple[str, ...] = ()  # unlisted, but the caller allowed extra files: reported, not a failure
+    skipped: tuple[
+        str, ...
+    ] = ()  # symbolic links and special files found, never read (listed ones are missing)
 
     @property
     def ok(self) -> bool:
@@ -201,6 +207,8 @@ class Comparison:
             "missing": [e.to_dict() for e in self.missing],
             "extra": list(self.extra),
             "mismatched": [dataclasses.asdict(m) for m in self.mismatched],
+            "ignored": list(self.ignored),
+            "skipped": list(self.skipped),
         }
 
 
@@ -237,8 +245,30 @@ def compare(manifest: Manifest, actual: Sequence[ManifestEntry]) -> Comparison:
     )
 
 
-def _check_path(path: str) -> None:
+def check_path(path: str) -> None:
+    """Refuse a path that could name something outside the folder it is written to (or differ by platform)."""
     if not path or path.startswith("/") or "\\" in path or "\0" in path:
         raise ManifestError(f"artifact path {path!r} must be a relative POSIX path")
-    if posixpath.normpath(path) != path or path.split("/")[0] == "..":
+    if posixpath.normpath(path) != path or path.split("/")[0] in ("..", "."):
         raise ManifestError(f"artifact path {path!r} is not normalised")
+
+
+def check_role(role: str, path: str = "") -> None:
+    """A role is one word: it is hashed into the leaf and printed in columns."""
+    if not role or any(c.isspace() for c in role):
+        raise ManifestError(f"artifact {path!r}: role {role!r} must be a non-empty word")
+
+
+def _check_no_file_is_a_folder(paths: Iterable[str]) -> None:
+    """``a`` and ``a/b`` cannot both be written to one folder: refuse such a manifest before any download."""
+    paths = list(paths)
+    folders = {prefix for p in paths for prefix in _parents(p)}
+    clash = sorted(folders.intersection(paths))
+    if clash:
+        raise ManifestError(f"artifact path {clash[0]!r} is both a file and a folder of other artifacts")
+
+
+def _parents(path: str) -> Iterator[str]:
+    parts = path.split("/")
+    for i in range(1, len(parts)):
+        yield "/".join(parts[:i])
