@@ -9,6 +9,7 @@ leaves nothing behind.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import dataclasses
 import hashlib
@@ -16,14 +17,15 @@ import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Container, Iterator, Sequence
 from pathlib import Path
 
 from ipfs.cid import Cid
 from ipfs.errors import ContentIntegrityError
 from registry import chain as chainlib
+from registry import layout
 from registry.backends import Backends
-from registry.errors import RecordError, VerificationFailed
+from registry.errors import LedgermarkError, RecordError, VerificationFailed
 from registry.publish import ProgressFactory
 from verifier.integrity import manifest as manifestlib
 
@@ -185,21 +187,26 @@ def read_artifact(backends: Backends, record: chainlib.Record, role: str, *, max
 
 
 def verify_files(
-    backends: Backends, reference: str, paths: Sequence[Path]
+    backends: Backends, reference: str, paths: Sequence[Path], *, allow_extra: bool = False
 ) -> tuple[chainlib.Record, manifestlib.Comparison]:
-    """Check local files against a record; files match manifest entries by name (or relative path in a folder)."""
+    """Check local files against a record; files match manifest entries by name (or relative path in a folder).
+
+    Folders are walked without following links (reported as ``skipped``). Unlisted files are named, never
+    read: they are ``extra`` (a failure) or, with ``allow_extra``, ``ignored``.
+    """
     record = resolve_record(backends, reference)
     manifest = load_manifest(backends, record)
     by_path = {e.path: e for e in manifest.entries}
+    tree = _expand(paths)
     actual = []
-    for local, name in _expand(paths):
-        if not local.is_file():
-            raise RecordError(f"{local} is not a readable file")
+    for local, name in tree.files:
         known = by_path.get(name)
-        role = known.role if known else "artifact"
-        version = Cid.parse(known.cid).version if known else backends.settings.cid_version
+        if known is None:
+            continue
+        role = known.role
+        version = Cid.parse(known.cid).version
         actual.append(manifestlib.entry_for_file(local, role=role, name=name, cid_version=version))
-    comparison = manifestlib.compare(manifest, actual)
+    comparison = _with_unlisted(manifestlib.compare(manifest, actual), tree, by_path, allow_extra)
     problems = _prove_on_chain(backends, record, manifest, comparison.intact)
     if problems:
         raise VerificationFailed(
@@ -208,14 +215,38 @@ def verify_files(
     return record, comparison
 
 
-def _expand(paths: Sequence[Path]) -> Iterator[tuple[Path, str]]:
-    """Files as given (matched by name), folders walked (matched by path relative to the folder)."""
+def _expand(paths: Sequence[Path]) -> layout.Tree:
+    """Files as given (matched by name), folders walked (matched by path relative to the folder, links not
+    followed); a name that two arguments give is refused rather than one of them silently checked."""
+    files: list[tuple[Path, str]] = []
+    skipped: list[str] = []
     for path in paths:
         if path.is_dir():
-            for child in sorted(p for p in path.rglob("*") if p.is_file()):
-                yield child, child.relative_to(path).as_posix()
+            tree = layout.walk(path)
+            files += tree.files
+            skipped += tree.skipped
+        elif path.is_file():
+            files.append((path, path.name))
         else:
-            yield path, path.name
+            raise RecordError(f"{path} is not a readable file or folder")
+    counts = collections.Counter([name for _, name in files] + skipped)
+    twice = sorted(name for name, n in counts.items() if n > 1)
+    if twice:
+        raise LedgermarkError(f"{twice[0]!r} is given by two arguments: name each file or folder once")
+    return layout.Tree(files=tuple(files), skipped=tuple(skipped))
+
+
+def _with_unlisted(
+    comparison: manifestlib.Comparison,
+    tree: layout.Tree,
+    listed: Container[str],
+    allow_extra: bool,
+) -> manifestlib.Comparison:
+    """Add what the manifest does not list (files and links alike): extra, or ignored when allowed."""
+    found = sorted([name for _, name in tree.files] + list(tree.skipped))
+    unlisted = tuple(name for name in found if name not in listed)
+    field = "ignored" if allow_extra else "extra"
+    return dataclasses.replace(comparison, **{field: unlisted}, skipped=tuple(sorted(tree.skipped)))
 
 
 # --------------------------------------------------------------------------- shared

@@ -150,6 +150,13 @@ def _store_artifact(
 def _check_artifacts(artifacts: Sequence[Artifact]) -> None:
     if not artifacts:
         raise LedgermarkError("nothing to publish: name at least one file")
+    seen: dict[str, Path] = {}
     for artifact in artifacts:
         if not artifact.path.is_file():
             raise LedgermarkError(f"{artifact.path} is not a readable file")
+        if artifact.manifest_path in seen:  # caught before anything is stored, not by the manifest after
+            raise LedgermarkError(
+                f"{seen[artifact.manifest_path]} and {artifact.path} would both be published as "
+                f"{artifact.manifest_path!r}"
+            )
+        seen[artifact.manifest_path] = artifact.path

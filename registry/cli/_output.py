@@ -157,10 +157,13 @@ def fetch_lines(result: FetchResult) -> list[str]:
 
 def comparison_lines(record: chainlib.Record, comparison: manifestlib.Comparison) -> list[str]:
     revoked = ["WARNING: the owner has revoked this record"] if record.revoked else []
+    notes = [f"  skipped: {p} (a link or special file: not followed)" for p in comparison.skipped]
+    notes += [f"  ignored: {p} (not in the manifest; --allow-extra)" for p in comparison.ignored]
     if comparison.ok:
-        return [f"record {record.record_id}: intact ({len(comparison.intact)} artifacts)", *revoked]
+        return [f"record {record.record_id}: intact ({len(comparison.intact)} artifacts)", *revoked, *notes]
     return [
         f"record {record.record_id}: MISMATCH",
         *revoked,
         *[f"  {line}" for line in comparison.describe()],
+        *notes,
     ]

@@ -197,22 +197,25 @@ def cid(
             help="0 or 1 (1 implies raw leaves) [default: the global --cid-version, else 0].",
         ),
     ] = None,
+    cid_profile: Annotated[
+        str | None,
+        typer.Option(
+            "--cid-profile",
+            metavar="PROFILE",
+            help="Import profile: unixfs-v0-2015 (= legacy-cid-v0), unixfs-v1-2025 or unixfs-v1-2015 "
+            "(what --cid-version 1 makes) [default: the global setting].",
+        ),
+    ] = None,
 ) -> None:
     """Print the CID that Kubo's `ipfs add` would print for PATH (nothing is stored)."""
     from ipfs import unixfs
 
     settings: configlib.Settings = ctx.obj
-    version = (
-        settings.cid_version
-        if cid_version is None
-        else _output.guard(lambda: configlib.parse_cid_version(cid_version, "--cid-version"))
-    )
+    profile = _output.guard(lambda: configlib.cid_profile_of(settings, cid_profile, cid_version))
     size = path.stat().st_size
     with _output.progress_factory() as progress:
         cid = _output.guard(
-            lambda: unixfs.compute_cid(
-                path, cid_version=version, progress=progress(f"hash {path.name}", size)
-            )
+            lambda: unixfs.compute_cid(path, profile=profile, progress=progress(f"hash {path.name}", size))
         )
     typer.echo(cid)
 
@@ -222,8 +225,20 @@ def publish_command(
     ctx: typer.Context,
     artifacts: Annotated[
         list[str],
-        typer.Argument(metavar="PATH[:ROLE]", help="Files, each with a role: model, trigger, card, …"),
+        typer.Argument(
+            metavar="PATH[:ROLE]",
+            help="Files or folders (kept as relative paths), each with a role: model, trigger, card, … "
+            "[default: by name, e.g. *.safetensors → model, config.json → config, else artifact].",
+        ),
     ],
+    roles: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--role",
+            metavar="PATH=ROLE",
+            help="Role of a published path, or of every file in a folder (repeatable; overrides the default).",
+        ),
+    ] = None,
     name: Annotated[
         str | None, typer.Option("--name", metavar="NAME", help="Human name of the publication.")
     ] = None,
@@ -252,10 +267,12 @@ def publish_command(
 ) -> None:
     """Upload artifacts to IPFS and anchor their Merkle root on-chain."""
     from registry import backends as backendslib
+    from registry import layout
     from registry import publish as publish_flow
     from registry.chain import Derivation
 
-    parsed = [_parse_artifact(spec) for spec in artifacts]
+    sources = [layout.Source.parse(spec) for spec in artifacts]
+    parsed = _output.guard(lambda: layout.artifacts(sources, roles or ()), as_json=as_json)
     kind = _parse_derivation(derivation) if parent else Derivation.NONE
 
     def run() -> tuple[publish_flow.Publication, bytes | None]:
@@ -271,7 +288,7 @@ def publish_command(
             publication = publish_flow.publish(
                 backends,
                 parsed + ([sealed.artifact] if sealed else []),
-                name=name or parsed[0].path.stem,
+                name=name or _default_name(sources[0].path),
                 watermark_key_hash=sealed.key_hash if sealed else bytes(32),
                 parent_id=parent,
                 derivation=kind,
@@ -330,15 +347,27 @@ def verify(
     ctx: typer.Context,
     record: RecordArgument,
     paths: Annotated[
-        list[Path], typer.Argument(metavar="PATH", help="Local files (matched by name) or folders.")
+        list[Path],
+        typer.Argument(
+            metavar="PATH",
+            help="Local files (matched by name) or folders (the whole tree, by relative path; links not followed).",
+        ),
     ],
+    allow_extra: Annotated[
+        bool,
+        typer.Option(
+            "--allow-extra", help="Report files the record does not list as ignored, not as a failure."
+        ),
+    ] = False,
     as_json: _output.JsonOption = False,
 ) -> None:
     """Check local files against a record: exit 0 intact, 1 mismatch, 2 usage or environment error."""
     from registry import fetch as fetch_flow
 
     found, comparison = _output.on_backends(
-        ctx, lambda backends: fetch_flow.verify_files(backends, record, paths), as_json=as_json
+        ctx,
+        lambda backends: fetch_flow.verify_files(backends, record, paths, allow_extra=allow_extra),
+        as_json=as_json,
     )
     document = {"record_id": found.record_id, "revoked": found.revoked, **comparison.to_dict()}
     _output.emit(as_json, document, _output.comparison_lines(found, comparison))
@@ -422,14 +451,9 @@ def serve(
 # --------------------------------------------------------------------------- helpers
 
 
-def _parse_artifact(spec: str) -> publish_flow.Artifact:
-    """PATH or PATH:ROLE; a colon followed by a path separator is part of the path."""
-    from registry import publish as publish_flow
-
-    path, sep, role = spec.rpartition(":")
-    if not sep or not role or "/" in role:
-        path, role = spec, "artifact"
-    return publish_flow.Artifact(path=Path(path), role=role)
+def _default_name(path: Path) -> str:
+    """A folder's own name (also for `.`), a file's name without its suffix."""
+    return path.resolve().name if path.is_dir() else path.stem
 
 
 def _parse_derivation(text: str) -> Any:
