@@ -52,11 +52,11 @@ class EmbeddedStore(ContentStore):
 
     # -- writing -------------------------------------------------------------------------------
 
-    def _put_stream(self, stream: BinaryIO, *, cid_version: int, progress: Progress | None) -> FileDigest:
+    def _put_stream(
+        self, stream: BinaryIO, *, profile: unixfs.ImportProfile, progress: Progress | None
+    ) -> FileDigest:
         with _PackWriter(self._packs, self._index) as writer:
-            digest = unixfs.digest_stream(
-                stream, cid_version=cid_version, on_block=writer.add, progress=progress
-            )
+            digest = unixfs.digest_stream(stream, profile=profile, on_block=writer.add, progress=progress)
             writer.commit()
         self._index.update(writer.written)
         if writer.name:

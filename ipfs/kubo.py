@@ -48,21 +48,30 @@ class KuboStore(ContentStore):
 
     # -- writing -------------------------------------------------------------------------------
 
-    def _put_stream(self, stream: BinaryIO, *, cid_version: int, progress: Progress | None) -> FileDigest:
-        importer = unixfs.Importer(cid_version=cid_version, sha256=True)
-        node_cid = self._add(_TeeReader(stream, importer, progress), cid_version)
+    def _put_stream(
+        self, stream: BinaryIO, *, profile: unixfs.ImportProfile, progress: Progress | None
+    ) -> FileDigest:
+        importer = unixfs.Importer(profile=profile, sha256=True)
+        node_cid = self._add(_TeeReader(stream, importer, progress), profile)
         digest = importer.digest()
         if Cid.parse(node_cid) != Cid.parse(digest.cid):
             raise IpfsError(
                 f"IPFS node at {self.addr} returned CID {node_cid}, but the bytes it was sent hash to "
-                f"{digest.cid}: the node uses other import settings (chunker, CID version, raw leaves)"
+                f"{digest.cid} under {profile.name}: the node uses other import settings (chunker, CID "
+                f"version, raw leaves, or {profile.max_links} links per node, which the RPC cannot set)"
             )
         return digest
 
-    def _add(self, stream: Any, cid_version: int) -> str:
+    def _add(self, stream: Any, profile: unixfs.ImportProfile) -> str:
+        """`add` with every profile parameter the RPC takes; links per node are the node's own setting."""
         with self._translated("add"):
             result = self._client.add(
-                stream, cid_version=cid_version, raw_leaves=cid_version == 1, pin=True, timeout=self.timeout
+                stream,
+                cid_version=profile.cid_version,
+                raw_leaves=profile.raw_leaves,
+                chunker=profile.chunker,
+                pin=True,
+                timeout=self.timeout,
             )
         return str(Cid.parse(str(result["Hash"])))  # canonical string form, whatever base the node prints
 

@@ -36,22 +36,50 @@ __all__ = ["DEFAULT_CAT_LIMIT", "ContentStore", "FileDigest", "Progress"]
 class ContentStore(abc.ABC):
     """Put files and small objects in, get them back verified, pin what must stay."""
 
-    def put_file(self, path: Path, *, cid_version: int = 0, progress: Progress | None = None) -> FileDigest:
-        """Store and pin a file, reading it once; size, SHA-256 and CID come from the very bytes stored."""
+    def put_file(
+        self,
+        path: Path,
+        *,
+        profile: unixfs.ImportProfile | str | None = None,
+        cid_version: int | None = None,
+        progress: Progress | None = None,
+    ) -> FileDigest:
+        """Store and pin a file, reading it once; size, SHA-256 and CID come from the very bytes stored.
+
+        ``profile`` (an ``ImportProfile`` or its name) sets the CID's layout; ``cid_version`` alone is the
+        shorthand for the profile `ipfs add --cid-version=N` implies.
+        """
+        chosen = unixfs.resolve_profile(profile, cid_version)
         with open(path, "rb") as stream:
-            return self._put_stream(stream, cid_version=cid_version, progress=progress)
+            return self._put_stream(stream, profile=chosen, progress=progress)
 
-    def add_file(self, path: Path, *, cid_version: int = 0, progress: Progress | None = None) -> str:
+    def add_file(
+        self,
+        path: Path,
+        *,
+        profile: unixfs.ImportProfile | str | None = None,
+        cid_version: int | None = None,
+        progress: Progress | None = None,
+    ) -> str:
         """Store and pin a file; return its CID (what `ipfs add` prints)."""
-        return self.put_file(path, cid_version=cid_version, progress=progress).cid
+        return self.put_file(path, profile=profile, cid_version=cid_version, progress=progress).cid
 
-    def add_bytes(self, data: bytes, *, cid_version: int = 0) -> str:
+    def add_bytes(
+        self,
+        data: bytes,
+        *,
+        profile: unixfs.ImportProfile | str | None = None,
+        cid_version: int | None = None,
+    ) -> str:
         """Store and pin a small object (a manifest, a report)."""
-        return self._put_stream(io.BytesIO(data), cid_version=cid_version, progress=None).cid
+        chosen = unixfs.resolve_profile(profile, cid_version)
+        return self._put_stream(io.BytesIO(data), profile=chosen, progress=None).cid
 
     @abc.abstractmethod
-    def _put_stream(self, stream: BinaryIO, *, cid_version: int, progress: Progress | None) -> FileDigest:
-        """Store and pin everything ``stream`` yields, reading each byte once."""
+    def _put_stream(
+        self, stream: BinaryIO, *, profile: unixfs.ImportProfile, progress: Progress | None
+    ) -> FileDigest:
+        """Store and pin everything ``stream`` yields under ``profile``, reading each byte once."""
 
     @abc.abstractmethod
     def _get_block(self, cid: Cid, root: str) -> bytes:

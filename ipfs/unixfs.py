@@ -1,10 +1,23 @@
 """The UnixFS importer: the CID Kubo's `ipfs add` prints, computed while streaming (DESIGN.md §3).
 
-Layout, as Kubo builds it with its defaults:
-- fixed 262,144-byte chunks; an empty file is one empty chunk;
-- CIDv0: each chunk is a dag-pb node wrapping UnixFS ``File`` data; CIDv1 (``--cid-version=1``, which implies
-  raw leaves): each chunk is a raw block;
-- a balanced DAG of at most 174 links per internal node, built level by level; a one-chunk file is its leaf;
+What changes the CID is an ``ImportProfile`` (IPIP-499): CID version, raw leaves, chunk size, links per node.
+Three are named (``PROFILES``):
+
+| profile                                     | CID | leaves | chunk   | links | Kubo ≥ 0.40           |
+|---------------------------------------------|-----|--------|---------|-------|-----------------------|
+| ``unixfs-v0-2015`` (alias ``legacy-cid-v0``) | v0  | dag-pb | 256 KiB | 174   | `ipfs add` (default)  |
+| ``unixfs-v1-2025``                           | v1  | raw    | 1 MiB   | 1024  | `--profile` of that name |
+| ``unixfs-v1-2015``                           | v1  | raw    | 256 KiB | 174   | `ipfs add --cid-version=1` |
+
+The last is ours, not IPIP-499's: it names what ``--cid-version 1`` has always produced (the 2015 layout with
+CIDv1 and raw leaves), so that manifests written before profiles existed keep verifying.
+
+Layout, whatever the profile:
+- fixed-size chunks; an empty file is one empty chunk;
+- dag-pb leaves: each chunk is a dag-pb node wrapping UnixFS ``File`` data; raw leaves: each chunk is a raw
+  block (always CIDv1, so a one-chunk file's CID is the raw CID of its bytes);
+- a balanced DAG of at most ``max_links`` links per internal node, built level by level (which is the shape
+  Kubo's balanced builder reaches); a one-chunk file is its leaf;
 - internal node: PBNode with links first (child CID, empty name, Tsize = child's cumulative size) and data =
   UnixFS {Type File, filesize, blocksizes of each child}.
 
@@ -23,10 +36,14 @@ from pathlib import Path
 from typing import BinaryIO, Protocol
 
 from ipfs.cid import DAG_PB, RAW, Cid, decode_varint, encode_varint
-from ipfs.errors import InvalidCidError
+from ipfs.errors import InvalidCidError, IpfsError
 
 CHUNK_SIZE = 262_144
+"""The chunk size of ``unixfs-v0-2015`` (and of ``--cid-version 1`` alone)."""
 MAX_LINKS = 174
+"""The links per node of ``unixfs-v0-2015``."""
+MAX_CHUNK_SIZE = 1 << 20
+"""Kubo refuses larger chunks (its block size limit), so no profile may ask for them."""
 UNIXFS_FILE = 2
 
 BlockSink = Callable[[Cid, bytes], None]
@@ -35,6 +52,79 @@ BlockSink = Callable[[Cid, bytes], None]
 
 class Readable(Protocol):
     def read(self, n: int = -1, /) -> bytes: ...
+
+
+class UnknownProfileError(IpfsError, ValueError):
+    """A name that is not one of ``PROFILES`` (nor an alias of one)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ImportProfile:
+    """Every parameter of `ipfs add` that changes a file's CID (hash: always sha2-256; layout: balanced)."""
+
+    name: str
+    cid_version: int
+    raw_leaves: bool
+    chunk_size: int
+    max_links: int
+
+    def __post_init__(self) -> None:
+        if self.cid_version not in (0, 1):
+            raise InvalidCidError(f"CID version must be 0 or 1, not {self.cid_version}")
+        if self.cid_version == 0 and self.raw_leaves:
+            raise InvalidCidError("raw leaves need CIDv1 (a one-chunk file's CID is its raw leaf)")
+        if not 1 <= self.chunk_size <= MAX_CHUNK_SIZE:
+            raise InvalidCidError(f"chunk size must be 1 to {MAX_CHUNK_SIZE} bytes, not {self.chunk_size}")
+        if self.max_links < 2:
+            raise InvalidCidError(f"a node needs room for at least 2 links, not {self.max_links}")
+
+    @property
+    def chunker(self) -> str:
+        """The chunker as Kubo's `--chunker` spells it."""
+        return f"size-{self.chunk_size}"
+
+
+UNIXFS_V0_2015 = ImportProfile(
+    "unixfs-v0-2015", cid_version=0, raw_leaves=False, chunk_size=CHUNK_SIZE, max_links=174
+)
+UNIXFS_V1_2025 = ImportProfile(
+    "unixfs-v1-2025", cid_version=1, raw_leaves=True, chunk_size=1 << 20, max_links=1024
+)
+UNIXFS_V1_2015 = ImportProfile(
+    "unixfs-v1-2015", cid_version=1, raw_leaves=True, chunk_size=CHUNK_SIZE, max_links=174
+)
+PROFILES = {p.name: p for p in (UNIXFS_V0_2015, UNIXFS_V1_2025, UNIXFS_V1_2015)}
+"""The profiles a name can select, by canonical name (the one manifests record)."""
+ALIASES = {"legacy-cid-v0": UNIXFS_V0_2015.name}
+"""Other names Kubo accepts for a profile; they resolve to the canonical one."""
+
+
+def profile_named(name: str) -> ImportProfile:
+    """The profile a name (or an alias) selects; anything else is refused with the list of known names."""
+    canonical = ALIASES.get(name, name)
+    if canonical not in PROFILES:
+        known = ", ".join([*PROFILES, *(f"{a} (= {c})" for a, c in ALIASES.items())])
+        raise UnknownProfileError(f"{name!r} is not a CID import profile; known: {known}")
+    return PROFILES[canonical]
+
+
+def profile_for_version(cid_version: int) -> ImportProfile:
+    """What `ipfs add [--cid-version=N]` produces without a profile: v0 → unixfs-v0-2015, v1 → unixfs-v1-2015."""
+    if cid_version not in (0, 1):
+        raise InvalidCidError(f"CID version must be 0 or 1, not {cid_version}")
+    return UNIXFS_V0_2015 if cid_version == 0 else UNIXFS_V1_2015
+
+
+def resolve_profile(
+    profile: ImportProfile | str | None = None, cid_version: int | None = None
+) -> ImportProfile:
+    """One profile from either spelling: a profile (or its name) wins; ``cid_version`` alone is the shorthand."""
+    if profile is None:
+        return profile_for_version(0 if cid_version is None else cid_version)
+    chosen = profile_named(profile) if isinstance(profile, str) else profile
+    if cid_version is not None and cid_version != chosen.cid_version:
+        raise InvalidCidError(f"profile {chosen.name} makes CIDv{chosen.cid_version}, not CIDv{cid_version}")
+    return chosen
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,11 +147,15 @@ class Importer:
     """Chunks, encodes and hashes bytes pushed in any slices; ``finish`` returns the root CID."""
 
     def __init__(
-        self, *, cid_version: int = 0, on_block: BlockSink | None = None, sha256: bool = False
+        self,
+        *,
+        profile: ImportProfile | str | None = None,
+        cid_version: int | None = None,
+        on_block: BlockSink | None = None,
+        sha256: bool = False,
     ) -> None:
-        if cid_version not in (0, 1):
-            raise InvalidCidError(f"CID version must be 0 or 1, not {cid_version}")
-        self.cid_version = cid_version
+        self.profile = resolve_profile(profile, cid_version)
+        self.cid_version = self.profile.cid_version
         self.size = 0
         self._emit = on_block
         self._sha256 = hashlib.sha256() if sha256 else None
@@ -73,22 +167,23 @@ class Importer:
         if self._sha256 is not None:
             self._sha256.update(data)
         self.size += len(data)
-        if not self._pending and len(data) == CHUNK_SIZE:  # the common case: no copy
+        chunk = self.profile.chunk_size
+        if not self._pending and len(data) == chunk:  # the common case: no copy
             self._leaves.append(self._leaf(bytes(data)))
             return
         self._pending += data
-        while len(self._pending) >= CHUNK_SIZE:
-            self._leaves.append(self._leaf(bytes(self._pending[:CHUNK_SIZE])))
-            del self._pending[:CHUNK_SIZE]
+        while len(self._pending) >= chunk:
+            self._leaves.append(self._leaf(bytes(self._pending[:chunk])))
+            del self._pending[:chunk]
 
     def finish(self) -> str:
         """Emit the last leaf and the internal nodes; return the root CID as Kubo prints it."""
         if self._pending or not self._leaves:  # an empty file is one empty chunk
             self._leaves.append(self._leaf(bytes(self._pending)))
             self._pending.clear()
-        level = self._leaves
+        level, width = self._leaves, self.profile.max_links
         while len(level) > 1:
-            level = [self._internal(level[i : i + MAX_LINKS]) for i in range(0, len(level), MAX_LINKS)]
+            level = [self._internal(level[i : i + width]) for i in range(0, len(level), width)]
         return str(level[0].cid)
 
     def digest(self) -> FileDigest:
@@ -99,7 +194,7 @@ class Importer:
         return FileDigest(size=self.size, sha256=self._sha256.hexdigest(), cid=cid)
 
     def _leaf(self, chunk: bytes) -> _Link:
-        if self.cid_version == 1:
+        if self.profile.raw_leaves:
             cid = Cid.for_block(chunk, version=1, codec=RAW)
             if self._emit:
                 self._emit(cid, chunk)
@@ -126,44 +221,58 @@ class Importer:
 def import_stream(
     stream: Readable | BinaryIO,
     *,
-    cid_version: int = 0,
+    profile: ImportProfile | str | None = None,
+    cid_version: int | None = None,
     on_block: BlockSink | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> str:
     """Chunk, encode and hash a stream; return the root CID as Kubo prints it (no SHA-256 of the file)."""
-    return _pump(stream, Importer(cid_version=cid_version, on_block=on_block), progress).finish()
+    importer = Importer(profile=profile, cid_version=cid_version, on_block=on_block)
+    return _pump(stream, importer, progress).finish()
 
 
 def digest_stream(
     stream: Readable | BinaryIO,
     *,
-    cid_version: int = 0,
+    profile: ImportProfile | str | None = None,
+    cid_version: int | None = None,
     on_block: BlockSink | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> FileDigest:
     """Size, SHA-256 and CID of a stream from one read of each byte (and its blocks to ``on_block``)."""
-    return _pump(stream, Importer(cid_version=cid_version, on_block=on_block, sha256=True), progress).digest()
+    importer = Importer(profile=profile, cid_version=cid_version, on_block=on_block, sha256=True)
+    return _pump(stream, importer, progress).digest()
 
 
-def compute_cid(path: Path, *, cid_version: int = 0, progress: Callable[[int], None] | None = None) -> str:
-    """CID of a file, exactly as `ipfs add [--cid-version=1]` would print it; nothing stored, no file SHA-256."""
+def compute_cid(
+    path: Path,
+    *,
+    profile: ImportProfile | str | None = None,
+    cid_version: int | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> str:
+    """CID of a file, exactly as `ipfs add` with that profile would print it; nothing stored, no SHA-256."""
     with open(path, "rb") as stream:
-        return import_stream(stream, cid_version=cid_version, progress=progress)
+        return import_stream(stream, profile=profile, cid_version=cid_version, progress=progress)
 
 
 def digest_file(
-    path: Path, *, cid_version: int = 0, progress: Callable[[int], None] | None = None
+    path: Path,
+    *,
+    profile: ImportProfile | str | None = None,
+    cid_version: int | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> FileDigest:
     """Size, SHA-256 and CID of a file in one streaming pass; nothing is stored."""
     with open(path, "rb") as stream:
-        return digest_stream(stream, cid_version=cid_version, progress=progress)
+        return digest_stream(stream, profile=profile, cid_version=cid_version, progress=progress)
 
 
 def _pump(
     stream: Readable | BinaryIO, importer: Importer, progress: Callable[[int], None] | None
 ) -> Importer:
     """Feed a stream to the importer in whole chunks (short reads from pipes and sockets are fine)."""
-    while data := stream.read(CHUNK_SIZE):
+    while data := stream.read(importer.profile.chunk_size):
         importer.update(data)
         if progress:
             progress(len(data))

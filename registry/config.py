@@ -39,6 +39,7 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
+from ipfs import unixfs
 from registry.errors import ConfigError
 
 CHAIN_LOCAL = "local"
@@ -125,6 +126,8 @@ class Settings:
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or not 0 <= value <= _MAX_COUNT):
                 raise ConfigError(f"{self.source(name)} must be a whole number from 0 to {_MAX_COUNT}")
+        if self.cid_profile is not None:
+            check_cid_profile(self.cid_profile, self.source("cid_profile"))
         if self.max_fee_gwei is not None and not self.max_fee_gwei > 0:
             raise ConfigError(f"{self.source('max_fee_gwei')} must be a positive number of gwei")
         if self.private_key is not None:
@@ -223,6 +226,13 @@ def parse_cid_version(value: object, source: str) -> int:
     return int(text)
 
 
+    @property
+    def import_profile(self) -> unixfs.ImportProfile:
+        """How new content is chunked and addressed: ``cid_profile`` when given, else what ``cid_version`` implies."""
+        if self.cid_profile is not None:
+            return unixfs.profile_named(self.cid_profile)
+        return unixfs.profile_for_version(self.cid_version)
+
 def _split_list(value: object) -> tuple[str, ...]:
     """A list given as repeated options, or as one comma-separated variable."""
     items = value.split(",") if isinstance(value, str) else list(value)  # type: ignore[call-overload]
@@ -269,6 +279,29 @@ def _check_chain(chain: str, source: str) -> None:
     if not re.fullmatch(r"https?://[^\s/]+.*", chain):
         raise ConfigError(
             f"{source} {chain!r} is not understood: use 'local', 'embedded' or an http(s):// JSON-RPC URL"
+def cid_profile_of(
+    settings: Settings, profile: str | None = None, cid_version: object = None
+) -> unixfs.ImportProfile:
+    """The profile of one `cid` command: its own --cid-profile, else its own --cid-version, else the settings'."""
+    version = None if cid_version is None else parse_cid_version(cid_version, "--cid-version")
+    if profile is None:
+        return settings.import_profile if version is None else unixfs.profile_for_version(version)
+    chosen = check_cid_profile(profile, "--cid-profile")
+    if version is not None and version != chosen.cid_version:
+        raise ConfigError(
+            f"--cid-profile {chosen.name} makes CIDv{chosen.cid_version}; --cid-version says {version}"
+        )
+    return chosen
+
+
+def check_cid_profile(name: str, source: str) -> unixfs.ImportProfile:
+    """The import profile ``name`` selects; an unknown name is a ConfigError naming ``source`` and the known ones."""
+    try:
+        return unixfs.profile_named(name)
+    except unixfs.UnknownProfileError as err:
+        raise ConfigError(f"{source}: {err}") from None
+
+
         )
 
 

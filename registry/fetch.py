@@ -20,7 +20,6 @@ import tempfile
 from collections.abc import Container, Iterator, Sequence
 from pathlib import Path
 
-from ipfs.cid import Cid
 from ipfs.errors import ContentIntegrityError
 from registry import chain as chainlib
 from registry import layout
@@ -204,8 +203,8 @@ def verify_files(
         if known is None:
             continue
         role = known.role
-        version = Cid.parse(known.cid).version
-        actual.append(manifestlib.entry_for_file(local, role=role, name=name, cid_version=version))
+        profile = known.import_profile  # the recorded one, else what its CID version implies
+        actual.append(manifestlib.entry_for_file(local, role=role, name=name, profile=profile))
     comparison = _with_unlisted(manifestlib.compare(manifest, actual), tree, by_path, allow_extra)
     problems = _prove_on_chain(backends, record, manifest, comparison.intact)
     if problems:

@@ -70,14 +70,14 @@ def publish(
     """Store every artifact and the manifest on IPFS, then anchor the Merkle root on-chain."""
     _check_artifacts(artifacts)
     _ = backends.chain.address  # the signer now: a missing or bad key fails before anything is stored
-    cid_version = backends.settings.cid_version
-    entries = [_store_artifact(backends, a, cid_version, progress) for a in artifacts]
+    profile = backends.settings.import_profile
+    entries = [_store_artifact(backends, a, profile, progress) for a in artifacts]
     manifest = manifestlib.Manifest.create(name, entries)
     root = manifest.root()
     existing = backends.registry.record_id_by_root(root)
     if existing:
         raise LedgermarkError(f"these exact artifacts are already registered as record {existing}")
-    manifest_cid = backends.store.add_bytes(manifest.to_bytes(), cid_version=cid_version)
+    manifest_cid = backends.store.add_bytes(manifest.to_bytes(), profile=profile)
     record_id, tx = backends.registry.publish(
         root,
         len(manifest.entries),
@@ -131,20 +131,25 @@ def seal_watermark_key(key_path: Path, workdir: Path) -> SealedKey:
 
 
 def _store_artifact(
-    backends: Backends, artifact: Artifact, cid_version: int, progress: ProgressFactory | None
+    backends: Backends,
+    artifact: Artifact,
+    profile: unixfs.ImportProfile,
+    progress: ProgressFactory | None,
 ) -> manifestlib.ManifestEntry:
     """Read the file once: the store keeps the bytes and returns the size, SHA-256 and CID of what it kept.
 
     A Kubo node's CID is checked against ours inside the store, so the manifest never names content the node
-    holds under another address.
+    holds under another address. The entry records ``profile``, so a verifier recomputes the CID the same way.
     """
     size = artifact.path.stat().st_size
     digest = backends.store.put_file(
         artifact.path,
-        cid_version=cid_version,
+        profile=profile,
         progress=progress(f"store {artifact.manifest_path}", size) if progress else None,
     )
-    return manifestlib.entry_from_digest(digest, role=artifact.role, name=artifact.manifest_path)
+    return manifestlib.entry_from_digest(
+        digest, role=artifact.role, name=artifact.manifest_path, profile=profile
+    )
 
 
 def _check_artifacts(artifacts: Sequence[Artifact]) -> None:

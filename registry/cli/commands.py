@@ -20,6 +20,7 @@ import typer
 
 from registry import config as configlib
 from registry.cli import _output
+from registry.cli import pin as pin_cli
 from registry.cli.chain import app as chain_app
 from registry.cli.dispute import app as dispute_app
 from registry.cli.watermark import app as watermark_app

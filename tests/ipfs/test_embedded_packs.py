@@ -61,7 +61,7 @@ def test_an_interrupted_import_leaves_no_visible_block(tmp_path: Path) -> None:
     first_leaf, _ = _blocks_of(data, cid_version=1)[0]
 
     with pytest.raises(OSError, match="middle of the import"):
-        store._put_stream(_FailingStream(data, 2 * CHUNK), cid_version=1, progress=None)
+        store._put_stream(_FailingStream(data, 2 * CHUNK), profile=unixfs.UNIXFS_V1_2015, progress=None)
 
     assert _pack_files(store) == []
     assert not store.has(str(first_leaf))

@@ -87,7 +87,7 @@ class ContentStoreConformance:
         data = np.random.default_rng(7).bytes(2 * unixfs.CHUNK_SIZE + 5)
         stream = _CountingStream(data)
 
-        digest = store._put_stream(stream, cid_version=1, progress=None)
+        digest = store._put_stream(stream, profile=unixfs.UNIXFS_V1_2015, progress=None)
 
         assert stream.served == len(data)
         assert digest.size == len(data)

@@ -1,6 +1,9 @@
 """Publication manifests: what an owner anchors, and how a buyer compares bytes against it.
 
-A manifest lists one entry per artifact ``{role, path, size, sha256, cid}`` (DESIGN.md §4). Its canonical
+A manifest lists one entry per artifact ``{role, path, size, sha256, cid, profile}`` (DESIGN.md §4); ``profile``
+names the CID import profile (``ipfs.unixfs.PROFILES``) that produced ``cid``, so a verifier recomputes the CID
+the same way. It is not in the Merkle leaf: the manifest's CID, anchored beside the root, covers it. Manifests
+written before profiles existed have no ``profile``; the CID version then implies it. Its canonical
 form (sorted keys, no spaces, UTF-8, entries sorted by POSIX path) is what goes to IPFS, so one publication
 has exactly one manifest CID. The Merkle leaves are derived from the entries in that same order.
 
@@ -42,10 +45,13 @@ class ManifestEntry:
     size: int
     sha256: str  # lower-case hex
     cid: str
+    profile: str | None = None  # canonical import profile name; None: not recorded (an older manifest)
 
     def __post_init__(self) -> None:
         check_path(self.path)
         check_role(self.role, self.path)
+        if self.profile is not None:
+            _check_profile(self.profile, self.cid, self.path)
         if self.size < 0:
             raise ManifestError(f"artifact {self.path!r}: negative size {self.size}")
         if len(self.sha256) != 64 or self.sha256 != self.sha256.lower():
@@ -61,8 +67,19 @@ class ManifestEntry:
             self.role, self.path, self.size, bytes.fromhex(self.sha256), cidlib.cid_to_bytes(self.cid)
         )
 
+    @property
+    def import_profile(self) -> unixfs.ImportProfile:
+        """The profile to recompute ``cid`` with: the recorded one, else the one its CID version implies."""
+        if self.profile is not None:
+            return unixfs.profile_named(self.profile)
+        return unixfs.profile_for_version(cidlib.Cid.parse(self.cid).version)
+
     def to_dict(self) -> dict[str, object]:
-        return dataclasses.asdict(self)
+        """The entry as the manifest's JSON holds it (no ``profile`` key when none was recorded)."""
+        document = dataclasses.asdict(self)
+        if self.profile is None:
+            del document["profile"]
+        return document
 
 
 @dataclasses.dataclass(frozen=True)
@@ -137,15 +154,27 @@ FileDigest = unixfs.FileDigest  # size, SHA-256, CID of one pass (re-exported fo
 
 
 def digest_file(
-    path: Path, *, cid_version: int = 0, progress: Callable[[int], None] | None = None
+    path: Path,
+    *,
+    profile: unixfs.ImportProfile | str | None = None,
+    cid_version: int | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> FileDigest:
     """Size, SHA-256 and IPFS CID of a file in one streaming pass (each byte read once)."""
-    return unixfs.digest_file(path, cid_version=cid_version, progress=progress)
+    return unixfs.digest_file(path, profile=profile, cid_version=cid_version, progress=progress)
 
 
-def entry_from_digest(digest: FileDigest, *, role: str, name: str) -> ManifestEntry:
-    """The manifest entry for bytes already digested (by a store's put or get): no second read."""
-    return ManifestEntry(role=role, path=name, size=digest.size, sha256=digest.sha256, cid=digest.cid)
+def entry_from_digest(
+    digest: FileDigest, *, role: str, name: str, profile: unixfs.ImportProfile | str | None = None
+) -> ManifestEntry:
+    """The manifest entry for bytes already digested (by a store's put or get): no second read.
+
+    ``profile`` is the one the digest's CID was computed with; None records none (as old manifests did).
+    """
+    recorded = None if profile is None else unixfs.resolve_profile(profile).name
+    return ManifestEntry(
+        role=role, path=name, size=digest.size, sha256=digest.sha256, cid=digest.cid, profile=recorded
+    )
 
 
 def entry_for_file(
@@ -153,11 +182,14 @@ def entry_for_file(
     *,
     role: str,
     name: str | None = None,
-    cid_version: int = 0,
+    profile: unixfs.ImportProfile | str | None = None,
+    cid_version: int | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> ManifestEntry:
-    digest = digest_file(path, cid_version=cid_version, progress=progress)
-    return entry_from_digest(digest, role=role, name=name or path.name)
+    """The entry for a local file, its CID computed (and recorded) under ``profile`` (or ``cid_version``'s)."""
+    chosen = unixfs.resolve_profile(profile, cid_version)
+    digest = digest_file(path, profile=chosen, progress=progress)
+    return entry_from_digest(digest, role=role, name=name or path.name, profile=chosen)
 
 
 # --------------------------------------------------------------------------- comparing
@@ -251,6 +283,21 @@ def check_path(path: str) -> None:
         raise ManifestError(f"artifact path {path!r} must be a relative POSIX path")
     if posixpath.normpath(path) != path or path.split("/")[0] in ("..", "."):
         raise ManifestError(f"artifact path {path!r} is not normalised")
+
+
+def _check_profile(name: str, cid: str, path: str) -> None:
+    """A recorded profile must be a canonical name this verifier knows, and agree with the CID's version."""
+    try:
+        profile = unixfs.profile_named(name) if isinstance(name, str) else None
+        version = cidlib.Cid.parse(cid).version
+    except (unixfs.UnknownProfileError, cidlib.InvalidCidError) as err:
+        raise ManifestError(f"artifact {path!r}: {err}") from err
+    if profile is None or profile.name != name:
+        raise ManifestError(f"artifact {path!r}: profile {name!r} must be a canonical profile name")
+    if profile.cid_version != version:
+        raise ManifestError(
+            f"artifact {path!r}: profile {name} makes CIDv{profile.cid_version}, but its CID is CIDv{version}"
+        )
 
 
 def check_role(role: str, path: str = "") -> None:
