@@ -120,14 +120,14 @@ class Settings:
         _check_ipfs(self.ipfs, self.source("ipfs"))
         if self.cid_version not in (0, 1):
             raise ConfigError(f"{self.source('cid_version')} must be 0 or 1, not {self.cid_version!r}")
+        if self.cid_profile is not None:
+            check_cid_profile(self.cid_profile, self.source("cid_profile"))
         for url in self.gateways:
             check_http_url(url, self.source("gateways"))
         for name in ("confirmations", "account_index"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or not 0 <= value <= _MAX_COUNT):
                 raise ConfigError(f"{self.source(name)} must be a whole number from 0 to {_MAX_COUNT}")
-        if self.cid_profile is not None:
-            check_cid_profile(self.cid_profile, self.source("cid_profile"))
         if self.max_fee_gwei is not None and not self.max_fee_gwei > 0:
             raise ConfigError(f"{self.source('max_fee_gwei')} must be a positive number of gwei")
         if self.private_key is not None:
@@ -210,6 +210,13 @@ class Settings:
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
 
     @property
+    def import_profile(self) -> unixfs.ImportProfile:
+        """How new content is chunked and addressed: ``cid_profile`` when given, else what ``cid_version`` implies."""
+        if self.cid_profile is not None:
+            return unixfs.profile_named(self.cid_profile)
+        return unixfs.profile_for_version(self.cid_version)
+
+    @property
     def blocks_dir(self) -> Path:
         return self.data_dir / "ipfs"
 
@@ -226,12 +233,28 @@ def parse_cid_version(value: object, source: str) -> int:
     return int(text)
 
 
-    @property
-    def import_profile(self) -> unixfs.ImportProfile:
-        """How new content is chunked and addressed: ``cid_profile`` when given, else what ``cid_version`` implies."""
-        if self.cid_profile is not None:
-            return unixfs.profile_named(self.cid_profile)
-        return unixfs.profile_for_version(self.cid_version)
+def cid_profile_of(
+    settings: Settings, profile: str | None = None, cid_version: object = None
+) -> unixfs.ImportProfile:
+    """The profile of one `cid` command: its own --cid-profile, else its own --cid-version, else the settings'."""
+    version = None if cid_version is None else parse_cid_version(cid_version, "--cid-version")
+    if profile is None:
+        return settings.import_profile if version is None else unixfs.profile_for_version(version)
+    chosen = check_cid_profile(profile, "--cid-profile")
+    if version is not None and version != chosen.cid_version:
+        raise ConfigError(
+            f"--cid-profile {chosen.name} makes CIDv{chosen.cid_version}; --cid-version says {version}"
+        )
+    return chosen
+
+
+def check_cid_profile(name: str, source: str) -> unixfs.ImportProfile:
+    """The import profile ``name`` selects; an unknown name is a ConfigError naming ``source`` and the known ones."""
+    try:
+        return unixfs.profile_named(name)
+    except unixfs.UnknownProfileError as err:
+        raise ConfigError(f"{source}: {err}") from None
+
 
 def _split_list(value: object) -> tuple[str, ...]:
     """A list given as repeated options, or as one comma-separated variable."""
@@ -279,29 +302,6 @@ def _check_chain(chain: str, source: str) -> None:
     if not re.fullmatch(r"https?://[^\s/]+.*", chain):
         raise ConfigError(
             f"{source} {chain!r} is not understood: use 'local', 'embedded' or an http(s):// JSON-RPC URL"
-def cid_profile_of(
-    settings: Settings, profile: str | None = None, cid_version: object = None
-) -> unixfs.ImportProfile:
-    """The profile of one `cid` command: its own --cid-profile, else its own --cid-version, else the settings'."""
-    version = None if cid_version is None else parse_cid_version(cid_version, "--cid-version")
-    if profile is None:
-        return settings.import_profile if version is None else unixfs.profile_for_version(version)
-    chosen = check_cid_profile(profile, "--cid-profile")
-    if version is not None and version != chosen.cid_version:
-        raise ConfigError(
-            f"--cid-profile {chosen.name} makes CIDv{chosen.cid_version}; --cid-version says {version}"
-        )
-    return chosen
-
-
-def check_cid_profile(name: str, source: str) -> unixfs.ImportProfile:
-    """The import profile ``name`` selects; an unknown name is a ConfigError naming ``source`` and the known ones."""
-    try:
-        return unixfs.profile_named(name)
-    except unixfs.UnknownProfileError as err:
-        raise ConfigError(f"{source}: {err}") from None
-
-
         )
 
 

@@ -20,7 +20,6 @@ import typer
 
 from registry import config as configlib
 from registry.cli import _output
-from registry.cli import pin as pin_cli
 from registry.cli.chain import app as chain_app
 from registry.cli.dispute import app as dispute_app
 from registry.cli.watermark import app as watermark_app
@@ -105,7 +104,8 @@ def _global_options(
         _setting_option(
             "cid_profile",
             "PROFILE",
-            "CID import profile for new uploads: unixfs-v0-2015 or unixfs-v1-2025 [default: from --cid-version].",
+            "CID import profile for new uploads and `cid`: unixfs-v0-2015, unixfs-v1-2025 or unixfs-v1-2015 "
+            "[default: from --cid-version].",
         ),
     ] = None,
     network: Annotated[
