@@ -51,3 +51,13 @@ class ContentIntegrityError(IpfsError, IntegrityError):
         self.expected = expected
         self.actual = actual
         super().__init__(f"{what} does not match its content address: expected {expected}, got {actual}")
+
+
+class ContentTooLargeError(ContentIntegrityError):
+    """The DAG under a CID claims or yields more bytes than the size its manifest declares."""
+
+    def __init__(self, cid: str, declared: int) -> None:
+        self.cid = cid
+        self.declared = declared
+        self.expected, self.actual = f"at most {declared} bytes", "more"
+        IpfsError.__init__(self, f"content {cid} is larger than the {declared} bytes the manifest declares")

@@ -22,6 +22,7 @@ import requests
 from ipfshttpclient import exceptions as ipfs_exc
 
 from ipfs import unixfs
+from ipfs.car import CarReader
 from ipfs.cid import Cid
 from ipfs.errors import ContentNotFoundError, IpfsError, IpfsUnavailableError
 from ipfs.store import ContentStore, FileDigest, Progress
@@ -103,7 +104,7 @@ class KuboStore(ContentStore):
     def _block_source(self, root: str) -> Iterator[Callable[[Cid], bytes]]:
         """Blocks from one CAR export while it follows the walk, single ``block/get`` requests otherwise."""
         with self._translated("dag export", root):
-            car = _CarReader(self._client.dag.export(root, stream=True, timeout=self.timeout))
+            car = CarReader(self._client.dag.export(root, stream=True, timeout=self.timeout))
 
         def get(node: Cid) -> bytes:
             if car.live:
@@ -137,63 +138,6 @@ class KuboStore(ContentStore):
             if cid is not None and "timed out" in str(err).lower():
                 raise ContentNotFoundError(cid, f"{self.describe()} within {self.timeout:g} s") from err
             raise IpfsUnavailableError(self.addr, _first_line(err)) from err
-
-
-class _CarReader:
-    """Reads CARv1 sections (varint length, CID, block) from a byte stream, as long as they come in walk order.
-
-    The header (roots) is skipped: the walk starts from the CID we asked for, and every block is verified by
-    the caller. The first section that is not the block the walk needs ends the stream's use (``live``).
-    """
-
-    def __init__(self, chunks: Iterator[bytes]) -> None:
-        self._chunks = chunks
-        self._buffer = bytearray()
-        self._seen: set[bytes] = set()
-        self.live = True
-        header = self._read(self._varint())
-        self.live = header is not None
-
-    def take(self, node: Cid) -> bytes | None:
-        """The next section's block if it is ``node``; None (and the stream dropped) otherwise."""
-        if node.digest in self._seen:  # the export sends a repeated block once
-            return None
-        size = self._varint() if self.live else None
-        section = self._read(size) if size is not None else None
-        if section is None or not section.startswith(node.to_bytes()):
-            self.close()
-            return None
-        self._seen.add(node.digest)
-        return section[len(node.to_bytes()) :]
-
-    def close(self) -> None:
-        self.live = False
-        close = getattr(self._chunks, "close", None)
-        if close:
-            close()
-
-    def _varint(self) -> int | None:
-        value = shift = 0
-        while True:
-            byte = self._read(1)
-            if byte is None or shift > 63:
-                return None
-            value |= (byte[0] & 0x7F) << shift
-            shift += 7
-            if not byte[0] & 0x80:
-                return value
-
-    def _read(self, size: int | None) -> bytes | None:
-        if size is None:
-            return None
-        while len(self._buffer) < size:
-            chunk = next(self._chunks, None)
-            if chunk is None:
-                return None
-            self._buffer += chunk
-        data = bytes(self._buffer[:size])
-        del self._buffer[:size]
-        return data
 
 
 class _TeeReader:

@@ -17,14 +17,14 @@ import hashlib
 import io
 import os
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Container, Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO, Self
 
 from ipfs import unixfs
 from ipfs.cid import DAG_PB, RAW, Cid
-from ipfs.errors import ContentIntegrityError, InvalidCidError, IpfsError
+from ipfs.errors import ContentIntegrityError, ContentTooLargeError, InvalidCidError, IpfsError
 from ipfs.unixfs import FileDigest
 
 Progress = Callable[[int], None]
@@ -100,13 +100,37 @@ class ContentStore(abc.ABC):
     def close(self) -> None:
         """Release connections; stores that hold none need not override."""
 
-    def get_file(self, cid: str, dest: Path, *, progress: Progress | None = None) -> FileDigest:
-        """Write the content to ``dest`` atomically, every block proven on arrival; return its digest."""
+    def get_block(self, cid: str | Cid) -> bytes:
+        """One block's raw bytes, proven against its CID (what a trustless gateway serves as ``format=raw``)."""
+        node = cid if isinstance(cid, Cid) else Cid.parse(cid)
+        block = self._get_block(node, str(node))
+        _check_block(node, block, str(node))
+        return block
+
+    def walk(self, root: str) -> Iterator[tuple[Cid, bytes]]:
+        """Every block of the DAG once, depth-first (the order of ``ipfs dag export``), each verified.
+
+        A block already yielded is not yielded again, nor is its subtree walked again: a CAR written from this
+        walk is what a CAR reader following the same walk expects.
+        """
+        seen: set[Cid] = set()
+        for node, block, _ in self._walk(root, skip=seen):
+            seen.add(node)
+            yield node, block
+
+    def get_file(
+        self, cid: str, dest: Path, *, max_size: int | None = None, progress: Progress | None = None
+    ) -> FileDigest:
+        """Write the content to ``dest`` atomically, every block proven on arrival; return its digest.
+
+        ``max_size`` (the size a manifest declares) stops the walk as soon as the DAG claims or yields more:
+        a DAG that is honest about its CID can still be far larger than the publisher said.
+        """
         canonical = str(Cid.parse(cid))
         dest = Path(dest)
         sha256, size = hashlib.sha256(), 0
         with _temporary_beside(dest) as (tmp, handle):
-            for piece in self._content(cid):
+            for piece in self._content(cid, max_size=max_size):
                 handle.write(piece)
                 sha256.update(piece)
                 size += len(piece)
@@ -116,36 +140,56 @@ class ContentStore(abc.ABC):
             os.replace(tmp, dest)
         return FileDigest(size=size, sha256=sha256.hexdigest(), cid=canonical)
 
-    def cat(self, cid: str, *, max_size: int = DEFAULT_CAT_LIMIT) -> bytes:
-        """The content of a small object, proven against its CID; refuses anything over ``max_size``."""
+    def cat(self, cid: str, *, max_size: int = DEFAULT_CAT_LIMIT, declared_size: int | None = None) -> bytes:
+        """The content of a small object, proven against its CID; refuses anything over ``max_size``.
+
+        ``declared_size`` (from a manifest) makes more bytes than declared an integrity failure instead.
+        """
         buffer = bytearray()
-        for piece in self._content(cid):
+        for piece in self._content(cid, max_size=declared_size):
             buffer += piece
             if len(buffer) > max_size:
                 raise IpfsError(f"content {cid} is larger than {max_size} bytes; fetch it as a file instead")
         return bytes(buffer)
 
-    def _content(self, cid: str) -> Iterator[bytes]:
+    def _content(self, cid: str, *, max_size: int | None = None) -> Iterator[bytes]:
         """The file's bytes in order, from a depth-first walk that verifies each block against its CID.
 
         A verified root pins down every block below it, so the content is proven without re-hashing the
-        file through the importer; the walk is iterative, so no DAG shape can exhaust the stack.
+        file through the importer. With ``max_size``, the walk stops before more than that many bytes.
         """
-        with self._block_source(cid) as get_block:
-            stack = [Cid.parse(cid)]
+        total = 0
+        for _, _, data in self._walk(cid, max_size=max_size):
+            total += len(data)
+            if max_size is not None and total > max_size:
+                raise ContentTooLargeError(cid, max_size)
+            if data:
+                yield data
+
+    def _walk(
+        self, root: str, *, max_size: int | None = None, skip: Container[Cid] = ()
+    ) -> Iterator[tuple[Cid, bytes, bytes]]:
+        """(CID, verified block, the file bytes it holds) depth-first; iterative, so no DAG exhausts the stack.
+
+        With ``max_size``, the root's declared file size is checked before any child is fetched, and the
+        number of blocks is bounded too (a DAG of empty nodes yields no bytes but could be walked forever).
+        """
+        blocks_left = 2 * max_size + 2 if max_size is not None else 0  # 1-byte chunks and their parents
+        with self._block_source(root) as get_block:
+            stack = [Cid.parse(root)]
             while stack:
                 node = stack.pop()
-                block = get_block(node)
-                _check_block(node, block, cid)
-                if node.codec == RAW:
-                    yield block
+                if node in skip:
                     continue
-                if node.codec != DAG_PB:
-                    raise InvalidCidError(f"{node} is not a UnixFS file")
-                decoded = unixfs.decode_file_node(block)
-                if decoded.data:
-                    yield decoded.data
-                stack.extend(reversed(decoded.children))
+                block = get_block(node)
+                _check_block(node, block, root)
+                data, children, declared = _file_parts(node, block)
+                if max_size is not None:
+                    blocks_left -= 1
+                    if declared > max_size or blocks_left < 0:
+                        raise ContentTooLargeError(root, max_size)
+                yield node, block, data
+                stack.extend(reversed(children))
 
     @contextlib.contextmanager
     def _block_source(self, root: str) -> Iterator[Callable[[Cid], bytes]]:
@@ -159,6 +203,16 @@ class ContentStore(abc.ABC):
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+
+def _file_parts(node: Cid, block: bytes) -> tuple[bytes, tuple[Cid, ...], int]:
+    """A verified block's file bytes, children and declared file size."""
+    if node.codec == RAW:
+        return block, (), len(block)
+    if node.codec != DAG_PB:
+        raise InvalidCidError(f"{node} is not a UnixFS file")
+    decoded = unixfs.decode_file_node(block)
+    return decoded.data, decoded.children, decoded.filesize
 
 
 def _check_block(cid: Cid, block: bytes, root: str) -> None:
