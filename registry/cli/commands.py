@@ -441,7 +441,10 @@ def serve(
     host: Annotated[str, typer.Option("--host", metavar="HOST", help="Interface to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", metavar="PORT", help="TCP port.")] = 8000,
 ) -> None:
-    """Run the HTTP service on the configured backends (OpenAPI docs at /docs)."""
+    """Run the HTTP service on the configured backends (OpenAPI docs at /docs).
+
+    Also a trustless IPFS gateway for the content it holds: GET /ipfs/CID?format=raw|car (public, store only).
+    """
     import uvicorn
 
     from registry.api.main import create_app
