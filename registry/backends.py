@@ -109,30 +109,76 @@ def open_store(settings: Settings) -> Iterator[ContentStore]:
 def open_chain(settings: Settings, *, long_lived: bool = False) -> Iterator[chainlib.Chain]:
     """A connection with the configured signer: the in-process EVM, the managed local chain, or a URL.
 
-    The signing key is derived at the first transaction (eth-account is imported then), so reads never pay
-    for it. On a URL chain a read needs no key at all; ``LEDGERMARK_PRIVATE_KEY`` is demanded at the first write.
+    The signer is chosen, and a key derived or decrypted, at the first transaction (``_Signer``), so reads
+    never pay for it and need no key at all, on any chain.
     """
     from registry import chain as chainlib
 
     if settings.chain == CHAIN_EMBEDDED:
         from web3.providers.eth_tester import EthereumTesterProvider
 
-        yield chainlib.Chain.connect(EthereumTesterProvider(), settings.private_key)
+        signer = _Signer(settings)
+        yield signer.attach(chainlib.Chain.connect(EthereumTesterProvider(), signer))
     elif settings.chain == CHAIN_LOCAL:
         with _managed_node(settings.chain_dir, long_lived=long_lived) as (transport, dev_key):
-            yield chainlib.Chain.connect(transport, settings.private_key or dev_key)
+            signer = _Signer(settings, dev_key)
+            yield signer.attach(chainlib.Chain.connect(transport, signer))
     else:
         from registry.chain.rpc import HttpTransport
 
-        def required_key() -> str:
-            if not settings.private_key:
-                raise ConfigError(
-                    f"chain {settings.chain} needs a signing key to send a transaction: "
-                    "set LEDGERMARK_PRIVATE_KEY to the account's hex key"
-                )
-            return settings.private_key
+        signer = _Signer(settings)
+        yield signer.attach(chainlib.Chain.connect(HttpTransport(settings.chain, timeout_s=30), signer))
 
-        yield chainlib.Chain.connect(HttpTransport(settings.chain, timeout_s=30), required_key)
+
+class _Signer:
+    """The key a command signs with, chosen at its first write, in this order: ``LEDGERMARK_PRIVATE_KEY``,
+    ``--keystore FILE`` (decrypted only then), ``--account N`` (development chains only), the dev account 0
+    of a local or embedded chain. A chain that is not ours has no default: a read-only command must never
+    need a key, and a write must never fall back to an account nobody chose.
+    """
+
+    def __init__(self, settings: Settings, dev_key: Callable[[], str] | None = None) -> None:
+        self.settings = settings
+        self.dev_key = dev_key
+        self.chain: chainlib.Chain | None = None
+
+    def attach(self, chain: chainlib.Chain) -> chainlib.Chain:
+        """Remember the connection: ``--account`` asks it which client it is and for its dev keys."""
+        self.chain = chain
+        return chain
+
+    def __call__(self) -> str | bytes | None:
+        settings = self.settings
+        if settings.private_key:
+            return settings.private_key
+        if settings.keystore is not None:
+            from registry import accounts
+
+            return accounts.unlock(settings.keystore, settings.keystore_password)
+        if settings.account_index is not None:
+            return self._dev_key(settings.account_index)
+        if self.dev_key is not None:
+            return self.dev_key()
+        if settings.chain == CHAIN_EMBEDDED:
+            return None  # eth-tester's first funded account
+        raise ConfigError(
+            f"chain {settings.chain} needs a signing key to send a transaction: set LEDGERMARK_PRIVATE_KEY, "
+            "pass --keystore FILE (`ledgermark account new` or `account import`), or --account N on a "
+            "development chain"
+        )
+
+    def _dev_key(self, index: int) -> bytes:
+        """Funded dev account ``index``: only on chains whose keys are public anyway (Anvil, Ganache, eth-tester)."""
+        from registry import accounts
+
+        chain, source = self.chain, self.settings.source("account_index")
+        assert chain is not None, "attach() is called before any transaction"
+        if self.settings.chain not in (CHAIN_LOCAL, CHAIN_EMBEDDED):
+            accounts.require_dev_client(chain, source)
+        keys = chain.dev_accounts(index + 1)
+        if index >= len(keys) or chain.balance(keys[index].address) == 0:
+            raise ConfigError(f"{source} {index}: chain {chain.chain_id} has no funded dev account {index}")
+        return bytes(keys[index].key)
 
 
 @contextlib.contextmanager
@@ -218,11 +264,28 @@ def _flush(transport: Transport) -> None:
         flush()
 
 
+def find_deployment(settings: Settings, chain: chainlib.Chain) -> deployments.Deployment:
+    """The contracts in force on ``chain`` (settings or the deployment book), checked; never deploys."""
+    return _deployment(settings, chain, deploy_if_missing=False)
+
+
 def _deployment(settings: Settings, chain: chainlib.Chain, deploy_if_missing: bool) -> deployments.Deployment:
+    from registry import network
     from registry.chain import deployments
 
+    if settings.chain_id is not None:
+        network.check_chain(chain, settings.chain_id, f"network profile {settings.network}")
     if settings.registry_address and settings.disputes_address:
-        return deployments.Deployment(settings.registry_address, settings.disputes_address)
+        network.check_code(
+            chain,
+            {
+                "registry": (settings.registry_address, settings.source("registry_address")),
+                "disputes": (settings.disputes_address, settings.source("disputes_address")),
+            },
+        )
+        return deployments.Deployment(
+            settings.registry_address, settings.disputes_address, settings.deployment_block
+        )
     book = deployments.DeploymentBook(settings.data_dir / "deployments.json")
     known = book.lookup(chain)
     if known is not None:

@@ -35,7 +35,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
@@ -111,6 +111,12 @@ class Settings:
     keystore_password: str | None = dataclasses.field(default=None, repr=False)
     account_index: int | None = None
     """Which funded dev account signs (local development chains only)."""
+    kubo_nodes: tuple[str, ...] = ()
+    """Kubo RPC nodes to read content from after the store (a network profile's ``content.kubo``)."""
+    chain_id: int | None = None
+    """The chain id a network profile promises: the node is checked against it before use."""
+    deployment_block: int = 0
+    """The block the contracts named by address were deployed in: event scans start there."""
     sources: Mapping[str, str] = dataclasses.field(default_factory=dict, compare=False, repr=False)
     """Setting name → where its value came from: an option (``--chain``), a variable, or ``default``."""
 
@@ -145,7 +151,7 @@ class Settings:
 
     def source(self, name: str) -> str:
         """Where a setting's value came from, for messages; a value passed in code is named by its option."""
-        return self.sources.get(name) or OPTIONS.get(name) or ENVIRONMENT[name]
+        return self.sources.get(name) or OPTIONS.get(name) or ENVIRONMENT.get(name, name)
 
     @classmethod
     def load(
@@ -164,17 +170,22 @@ class Settings:
         account_index: int | str | None = None,
         environ: Mapping[str, str] | None = None,
     ) -> Settings:
-        """Explicit values (the CLI's options) win over the environment, which wins over the defaults."""
+        """Explicit values (the CLI's options) win over the environment, which wins over a network profile
+        (``--network``), which wins over the defaults."""
         env = os.environ if environ is None else environ
         sources: dict[str, str] = {}
+        from_profile: dict[str, object] = {}
 
         def pick(name: str, given: object, default: object = None) -> object:
             if given is not None and given != () and given != []:
                 sources[name] = OPTIONS.get(name, name)
                 return given
-            if env.get(ENVIRONMENT[name]):
+            if env.get(ENVIRONMENT.get(name, "")):
                 sources[name] = ENVIRONMENT[name]
                 return env[ENVIRONMENT[name]]
+            if name in from_profile:
+                sources[name] = f"network {network_path}"
+                return from_profile[name]
             if name in OPTIONS:  # a variable-only setting is named by its variable, even unset
                 sources[name] = DEFAULT
             return default
@@ -184,6 +195,9 @@ class Settings:
             return None if value is None else Path(str(value)).expanduser()
 
         home = Path(str(pick("data_dir", data_dir, Path.home() / ".ledgermark"))).expanduser()
+        network_path = path_or_none("network", network)
+        if network_path is not None:
+            from_profile.update(_profile_values(network_path))
         version = pick("cid_version", cid_version, 0)
         profile = pick("cid_profile", cid_profile)
         return cls(
@@ -195,13 +209,16 @@ class Settings:
             disputes_address=pick("disputes_address", None),  # type: ignore[arg-type]
             cid_version=parse_cid_version(version, sources["cid_version"]),
             cid_profile=None if profile is None else str(profile).strip(),
-            network=path_or_none("network", network),
+            network=network_path,
             gateways=_split_list(pick("gateways", gateways, ())),
             confirmations=_parse_count(pick("confirmations", confirmations), sources["confirmations"]),
             max_fee_gwei=_parse_gwei(pick("max_fee_gwei", max_fee_gwei), sources["max_fee_gwei"]),
             keystore=path_or_none("keystore", keystore),
             keystore_password=pick("keystore_password", None),  # type: ignore[arg-type]
             account_index=_parse_count(pick("account_index", account_index), sources["account_index"]),
+            kubo_nodes=tuple(pick("kubo_nodes", None, ())),  # type: ignore[arg-type]
+            chain_id=pick("chain_id", None),  # type: ignore[arg-type]
+            deployment_block=_deployment_block(pick, sources),
             sources=sources,
         )
 
@@ -223,6 +240,35 @@ class Settings:
     @property
     def chain_dir(self) -> Path:
         return self.data_dir / "chain"
+
+
+def _profile_values(path: Path) -> dict[str, object]:
+    """The settings a network profile supplies, by setting name (read and checked by ``registry.network``)."""
+    from registry import network
+
+    profile = network.load(path)
+    values: dict[str, object] = {
+        "chain": profile.rpc[0],
+        "registry_address": profile.registry.address,
+        "disputes_address": profile.disputes.address,
+        "chain_id": profile.chain_id,
+        "deployment_block": profile.deployment_block,
+        "gateways": profile.gateways,
+        "kubo_nodes": profile.kubo,
+    }
+    if profile.confirmations is not None:
+        values["confirmations"] = profile.confirmations
+    return {name: value for name, value in values.items() if value != ()}
+
+
+def _deployment_block(pick: Callable[..., object], sources: Mapping[str, str]) -> int:
+    """The profile's deployment block, only while both addresses are the profile's: a variable naming other
+    contracts would otherwise scan from a block that means nothing for them."""
+    block = pick("deployment_block", None, 0)
+    same = (
+        sources.get("registry_address") == sources.get("disputes_address") == sources.get("deployment_block")
+    )
+    return int(block) if same else 0  # type: ignore[call-overload]
 
 
 def parse_cid_version(value: object, source: str) -> int:

@@ -20,8 +20,10 @@ import typer
 
 from registry import config as configlib
 from registry.cli import _output
+from registry.cli.account import app as account_app
 from registry.cli.chain import app as chain_app
 from registry.cli.dispute import app as dispute_app
+from registry.cli.network import app as network_app
 from registry.cli.watermark import app as watermark_app
 
 if TYPE_CHECKING:
@@ -37,7 +39,13 @@ app = typer.Typer(
     context_settings=_output.CONTEXT_SETTINGS,
     rich_markup_mode=None,
 )
-for _name, _group in (("chain", chain_app), ("dispute", dispute_app), ("watermark", watermark_app)):
+for _name, _group in (
+    ("chain", chain_app),
+    ("dispute", dispute_app),
+    ("watermark", watermark_app),
+    ("network", network_app),
+    ("account", account_app),
+):
     _group.rich_markup_mode = None  # plain help everywhere: rich's import is most of a --help
     app.add_typer(_group, name=_name)
 
