@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import contextlib
 import io
+import ipaddress
 from collections.abc import Callable, Iterator
 from typing import Any, BinaryIO
+from urllib.parse import urlsplit
 
 import ipfshttpclient
 import requests
@@ -36,7 +38,7 @@ class KuboStore(ContentStore):
         self.addr = addr
         self.timeout = timeout
         try:
-            self._client = ipfshttpclient.Client(addr, timeout=timeout)
+            self._client = ipfshttpclient.Client(rpc_multiaddr(addr), timeout=timeout)
         except ipfs_exc.AddressError as err:
             raise IpfsError(f"{addr!r} is not a usable IPFS RPC multiaddr: {err}") from err
 
@@ -159,6 +161,30 @@ class _TeeReader:
 
     def fileno(self) -> int:  # ipfshttpclient probes for it; refusing keeps it on the read() path
         raise io.UnsupportedOperation("fileno")
+
+
+def rpc_multiaddr(addr: str) -> str:
+    """The multiaddr ipfshttpclient wants for a Kubo RPC address given as ``http(s)://host:port``.
+
+    A multiaddr passes through unchanged; a URL with a path, query or credentials is refused, not guessed at.
+    """
+    if not addr.startswith(("http://", "https://")):
+        return addr
+    parts = urlsplit(addr)
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError as err:
+        raise IpfsError(f"{addr!r} is not a usable IPFS RPC URL: {err}") from err
+    host = parts.hostname
+    if not host or parts.path not in ("", "/") or parts.query or parts.fragment or parts.username:
+        raise IpfsError(
+            f"{addr!r} is not a usable IPFS RPC URL: expected http(s)://host:port and nothing more"
+        )
+    try:
+        proto = "ip4" if ipaddress.ip_address(host).version == 4 else "ip6"
+    except ValueError:
+        proto = "dns"
+    return f"/{proto}/{host}/tcp/{port}/{parts.scheme}"
 
 
 def _means_missing(message: str) -> bool:
