@@ -9,7 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from registry import backends as backendslib
-from registry.api import dependencies
+from registry.api import dependencies, gateway
 from registry.api.routers import artifacts, records, watermark
 from registry.errors import IntegrityError, LedgermarkError, RecordError, VerificationFailed
 
@@ -26,6 +26,7 @@ def create_app(settings_override: dependencies.Settings | None = None) -> FastAP
     app.include_router(records.router)
     app.include_router(artifacts.router)
     app.include_router(watermark.router)
+    app.include_router(gateway.router)
 
     @app.exception_handler(RecordError)
     async def _unknown_record(_: Request, err: RecordError) -> JSONResponse:

@@ -28,9 +28,8 @@ from registry.api import gateway
 from registry.api.main import create_app
 from registry.config import IPFS_EMBEDDED, Settings
 
-MODEL_SIZE = (
-    1_000_000  # four 256 KiB chunks under one root with CIDv0; one 1 MiB-less DAG of raw leaves with v1
-)
+MODEL_SIZE = 1_000_000  # four 256 KiB chunks under one root block
+ABSENT = str(Cid.for_block(b"nobody stored this", version=0, codec=0x70))
 
 
 @contextlib.contextmanager
@@ -242,10 +241,20 @@ def test_head_answers_headers_without_a_body(http: httpx.Client, service, model_
     assert missing.status_code == 404
 
 
+def test_a_buyer_reads_through_the_gateway_store(
+    service, model: Path, model_cid: str, tmp_path: Path
+) -> None:
+    from ipfs.gateway import GatewayStore
+
+    with GatewayStore(service[0]) as remote:
+        digest = remote.get_file(model_cid, tmp_path / "buyer" / "model.pt")
+        assert remote.has(model_cid) and not remote.has(ABSENT)
+
+    assert (tmp_path / "buyer" / "model.pt").read_bytes() == model.read_bytes()
+    assert digest.sha256 == hashlib.sha256(model.read_bytes()).hexdigest()
+
+
 # --------------------------------------------------------------------------- refusals
-
-
-ABSENT = str(Cid.for_block(b"nobody stored this", version=0, codec=0x70))
 
 
 @pytest.mark.parametrize(
