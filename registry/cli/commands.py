@@ -20,6 +20,7 @@ import typer
 
 from registry import config as configlib
 from registry.cli import _output
+from registry.cli import pin as pin_cli
 from registry.cli.account import app as account_app
 from registry.cli.chain import app as chain_app
 from registry.cli.dispute import app as dispute_app
@@ -458,6 +459,10 @@ def serve(
     from registry.api.main import create_app
 
     uvicorn.run(create_app(ctx.obj), host=host, port=port)
+
+
+app.command("pin")(pin_cli.pin)
+app.command("pins")(pin_cli.pins)
 
 
 # --------------------------------------------------------------------------- helpers
