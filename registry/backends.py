@@ -91,7 +91,7 @@ def open_backends(
 
 @contextlib.contextmanager
 def open_store(settings: Settings) -> Iterator[ContentStore]:
-    """The configured content store, closed on exit."""
+    """The configured content store, closed on exit; with gateways, they back its reads, in order."""
     store: ContentStore
     if settings.ipfs == IPFS_EMBEDDED:
         from ipfs.embedded import EmbeddedStore
@@ -101,6 +101,11 @@ def open_store(settings: Settings) -> Iterator[ContentStore]:
         from ipfs.kubo import KuboStore
 
         store = KuboStore(settings.ipfs)
+    if settings.gateways:
+        from ipfs.gateway import GatewayStore
+        from ipfs.sources import SourceChain
+
+        store = SourceChain(store, [GatewayStore(url) for url in settings.gateways])
     with store:
         yield store
 

@@ -352,10 +352,11 @@ def _check_chain(chain: str, source: str) -> None:
 
 
 def _check_ipfs(ipfs: str, source: str) -> None:
-    if ipfs != IPFS_EMBEDDED and not re.fullmatch(r"/\S+", ipfs):
+    """'embedded', a Kubo RPC multiaddr, or the RPC's URL (scheme, host and port only)."""
+    if ipfs != IPFS_EMBEDDED and not re.fullmatch(r"/\S+|https?://[^\s/?#@]+/?", ipfs):
         raise ConfigError(
-            f"{source} {ipfs!r} is not understood: use 'embedded' or a Kubo RPC multiaddr such as "
-            "/ip4/127.0.0.1/tcp/5001/http"
+            f"{source} {ipfs!r} is not understood: use 'embedded', a Kubo RPC multiaddr such as "
+            "/ip4/127.0.0.1/tcp/5001/http, or its URL such as http://127.0.0.1:5001"
         )
 
 

@@ -133,6 +133,7 @@ def _download_all(
             digest = backends.store.get_file(
                 entry.cid,
                 target,
+                max_size=entry.size,
                 progress=progress(f"download {entry.path}", entry.size) if progress else None,
             )
         except ContentIntegrityError as err:
@@ -169,7 +170,7 @@ def read_artifact(backends: Backends, record: chainlib.Record, role: str, *, max
             f"record {record.record_id} has {len(matches)} artifacts with role {role!r} (need exactly one)"
         )
     entry = matches[0]
-    data = backends.store.cat(entry.cid, max_size=max_size)
+    data = backends.store.cat(entry.cid, max_size=max_size, declared_size=entry.size)
     actual = dataclasses.replace(entry, size=len(data), sha256=hashlib.sha256(data).hexdigest())
     comparison = dataclasses.replace(manifestlib.compare(manifest, [actual]), missing=())
     problems = _prove_on_chain(backends, record, manifest, comparison.intact)

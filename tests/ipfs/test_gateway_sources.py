@@ -241,3 +241,34 @@ def test_jsipfs_by_http_url_is_a_source(
 
     assert (tmp_path / "out.bin").read_bytes() == DATA
     assert outcomes == [MISSING, MISSING, SERVED]
+
+
+def test_open_store_reads_through_the_configured_gateways(
+    origin: tuple[EmbeddedStore, str], tmp_path: Path
+) -> None:
+    from registry.backends import open_store
+    from registry.config import Settings
+
+    store, root = origin
+    down = _free_url()
+    with GatewayServer(store) as server:
+        settings = Settings.load(
+            data_dir=tmp_path / "data", ipfs="embedded", gateways=[down, server.url], environ={}
+        )
+        with open_store(settings) as opened:
+            assert isinstance(opened, SourceChain)
+            opened.get_file(root, tmp_path / "out.bin", max_size=len(DATA))
+            assert [r.source for r in opened.last_report][1:] == [f"gateway {down}", f"gateway {server.url}"]
+    assert (tmp_path / "out.bin").read_bytes() == DATA
+
+
+def test_settings_take_a_kubo_rpc_url(tmp_path: Path) -> None:
+    from registry.config import Settings
+    from registry.errors import ConfigError
+
+    assert (
+        Settings.load(data_dir=tmp_path, ipfs="http://127.0.0.1:5001", environ={}).ipfs
+        == "http://127.0.0.1:5001"
+    )
+    with pytest.raises(ConfigError, match="--ipfs 'http://127.0.0.1:5001/api/v0' is not understood"):
+        Settings.load(data_dir=tmp_path, ipfs="http://127.0.0.1:5001/api/v0", environ={})
