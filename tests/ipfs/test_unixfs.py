@@ -59,14 +59,15 @@ def test_every_block_is_emitted_once_and_hashes_to_its_cid() -> None:
     assert all(hashlib.sha256(block).digest() == cid.digest for cid, block in blocks)
 
 
-def test_memory_does_not_grow_with_the_file(tmp_path: Path) -> None:
+@pytest.mark.parametrize("profile", list(unixfs.PROFILES))
+def test_memory_does_not_grow_with_the_file(tmp_path: Path, profile: str) -> None:
     path = tmp_path / "big.bin"
     with open(path, "wb") as out:
         rng = np.random.default_rng(5)
         out.writelines(rng.bytes(1 << 20) for _ in range(40))
 
     tracemalloc.start()
-    unixfs.compute_cid(path)
+    unixfs.compute_cid(path, profile=profile)
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
 
