@@ -36,6 +36,10 @@ if TYPE_CHECKING:
     from registry.chain.rpc import Transport
 
 
+class NoSignerError(ConfigError):
+    """A transaction was asked of a chain on which no signer is configured."""
+
+
 @dataclasses.dataclass
 class Backends:
     settings: Settings
@@ -50,6 +54,13 @@ class Backends:
         return dataclasses.replace(
             self, chain=chain, registry=self.registry.using(chain), disputes=self.disputes.using(chain)
         )
+
+    def signer_address(self) -> str | None:
+        """The signing address, or None where no signer is configured: a read-only command never demands one."""
+        try:
+            return self.chain.address
+        except NoSignerError:
+            return None
 
     def describe(self) -> dict[str, str]:
         return {
@@ -166,7 +177,7 @@ class _Signer:
             return self.dev_key()
         if settings.chain == CHAIN_EMBEDDED:
             return None  # eth-tester's first funded account
-        raise ConfigError(
+        raise NoSignerError(
             f"chain {settings.chain} needs a signing key to send a transaction: set LEDGERMARK_PRIVATE_KEY, "
             "pass --keystore FILE (`ledgermark account new` or `account import`), or --account N on a "
             "development chain"

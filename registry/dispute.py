@@ -441,7 +441,10 @@ def review(backends: Backends, dispute_id: int, *, report_dir: Path, model: Path
             suspect_model=suspect_model,
             out_dir=report_dir,
             suspect_label=describe_suspect(dispute.suspect_record or dispute.suspect_root),
-            extra_facts={"dispute": str(dispute_id), "reviewed by": backends.chain.address},
+            extra_facts={
+                "dispute": str(dispute_id),
+                "reviewed by": backends.signer_address() or "a reviewer without a signing key",
+            },
         )
 
 

@@ -295,3 +295,70 @@ def test_a_profile_naming_an_address_without_code_is_refused(owner: dict[str, An
 
     assert result.exit_code == 2, result.output
     assert "0x" + "44" * 20 in result.output and "has no code there" in result.output
+
+
+@pytest.mark.daemon
+def test_an_arbiter_with_only_a_profile_shows_reviews_and_tests_a_dispute(
+    anvil_node, jsipfs_daemon, watermark_files, tmp_path: Path
+) -> None:
+    key = tmp_path / "key.wmk"
+    key.write_bytes(watermark_files.key.read_bytes())
+    stolen = tmp_path / "stolen.pt"
+    stolen.write_bytes(watermark_files.watermarked.read_bytes())
+    env = {"LEDGERMARK_PRIVATE_KEY": anvil_node.first_key}
+    owner = [
+        "--data-dir",
+        str(tmp_path / "owner"),
+        "--chain",
+        anvil_node.url,
+        "--ipfs",
+        jsipfs_daemon.multiaddr,
+    ]
+    assert cli([*owner, "chain", "deploy"], env).exit_code == 0
+    published = cli(
+        [*owner, "publish", f"{watermark_files.watermarked}:model", "--watermark-key", str(key), "--json"],
+        env,
+    )
+    assert published.exit_code == 0, published.output
+    record = str(json.loads(published.stdout)["record_id"])
+    opened = cli(
+        [*owner, "dispute", "open", record, "--model", str(stolen), "--key", str(key)]
+        + ["--report-dir", str(tmp_path / "claim"), "--json"],
+        env,
+    )
+    assert opened.exit_code == 0, opened.output
+    dispute = str(json.loads(opened.stdout)["dispute_id"])
+    assert cli([*owner, "dispute", "reveal", dispute, "--key", str(key)], env).exit_code == 0
+    profile = tmp_path / "profile.json"
+    assert cli([*owner, "network", "export", "--out", str(profile)], env).exit_code == 0
+    arbiter = [
+        "--data-dir",
+        str(tmp_path / "arbiter"),
+        "--network",
+        str(profile),
+        "--ipfs",
+        jsipfs_daemon.multiaddr,
+    ]
+
+    shown = cli([*arbiter, "dispute", "show", dispute, "--json"])
+    reviewed = cli(
+        [
+            *arbiter,
+            "dispute",
+            "review",
+            dispute,
+            "--model",
+            str(stolen),
+            "--report-dir",
+            str(tmp_path / "review"),
+        ]
+        + ["--json"]
+    )
+    tested = cli([*arbiter, "watermark", "verify", str(stolen), str(key)])
+
+    assert shown.exit_code == 0, shown.output
+    assert json.loads(shown.stdout)["key_check"].startswith("ok: ")
+    assert reviewed.exit_code == 0, reviewed.output
+    assert json.loads(reviewed.stdout)["recommendation"] == "uphold"
+    assert tested.exit_code == 0, tested.output
+    assert not (tmp_path / "arbiter" / "deployments.json").exists()
