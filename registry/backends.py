@@ -17,7 +17,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from registry.config import CHAIN_EMBEDDED, CHAIN_LOCAL, IPFS_EMBEDDED, Settings
 from registry.errors import ConfigError
@@ -134,16 +134,27 @@ def open_chain(settings: Settings, *, long_lived: bool = False) -> Iterator[chai
         from web3.providers.eth_tester import EthereumTesterProvider
 
         signer = _Signer(settings)
-        yield signer.attach(chainlib.Chain.connect(EthereumTesterProvider(), signer))
+        yield signer.attach(chainlib.Chain.connect(EthereumTesterProvider(), signer, **_policy(settings)))
     elif settings.chain == CHAIN_LOCAL:
         with _managed_node(settings.chain_dir, long_lived=long_lived) as (transport, dev_key):
             signer = _Signer(settings, dev_key)
-            yield signer.attach(chainlib.Chain.connect(transport, signer))
+            yield signer.attach(chainlib.Chain.connect(transport, signer, **_policy(settings)))
     else:
         from registry.chain.rpc import HttpTransport
 
         signer = _Signer(settings)
-        yield signer.attach(chainlib.Chain.connect(HttpTransport(settings.chain, timeout_s=30), signer))
+        transport = HttpTransport(settings.chain, timeout_s=30)
+        yield signer.attach(chainlib.Chain.connect(transport, signer, **_policy(settings)))
+
+
+def _policy(settings: Settings) -> dict[str, Any]:
+    """The chain's keyword arguments from the settings: confirmations, fee cap (gwei → wei), nonce locks."""
+    fee_cap = settings.max_fee_gwei
+    return {
+        "confirmations": settings.confirmations,
+        "max_fee_wei": None if fee_cap is None else int(fee_cap * 10**9),
+        "nonce_dir": settings.data_dir / "nonces",
+    }
 
 
 class _Signer:

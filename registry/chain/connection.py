@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Union
 
-from registry.chain import abi
+from registry.chain import abi, nonces
 from registry.chain.errors import ChainError
 from registry.chain.rpc import HttpTransport, ProviderTransport, RpcError, Transport
 from registry.chain.types import TxResult
@@ -35,6 +36,7 @@ class Link:
         self.provider = (
             provider  # a web3 provider the caller gave (eth-tester); None: web3 over the transport
         )
+        self.nonce_slots: nonces.Slots = {}  # the accounts' nonce locks when no lock folder is given
 
     @functools.cached_property
     def w3(self) -> Web3:
@@ -48,16 +50,48 @@ class Link:
         return getattr(self.provider, "ethereum_tester", None)
 
 
-class Chain:
-    """A connection plus one signing account. ``with_account`` gives another signer on the same connection."""
+DEV_CONFIRMATIONS = 0
+PUBLIC_CONFIRMATIONS = 2
+"""Confirmations required when none are configured: on dev chains (eth-tester, Anvil, Ganache), elsewhere."""
 
-    def __init__(self, link: Link, key: KeySource, chain_id: int) -> None:
+
+class Chain:
+    """A connection plus one signing account. ``with_account`` gives another signer on the same connection.
+
+    ``confirmations`` (None: ``DEV_CONFIRMATIONS`` on a dev chain, else ``PUBLIC_CONFIRMATIONS``) is how deep a
+    block must be before what it holds counts: writes wait for it, and reads are made at
+    ``latest - confirmations``, so a registration that a reorganisation may still drop is never read as final.
+    ``max_fee_wei`` caps the fee per gas; ``nonce_dir`` holds the lock files that serialise an account's sends
+    across processes (``registry.chain.nonces``).
+    """
+
+    def __init__(
+        self,
+        link: Link,
+        key: KeySource,
+        chain_id: int,
+        *,
+        confirmations: int | None = None,
+        max_fee_wei: int | None = None,
+        nonce_dir: Path | None = None,
+    ) -> None:
         self.link = link
         self._key = key
         self.chain_id = chain_id
+        self._confirmations = confirmations
+        self.max_fee_wei = max_fee_wei
+        self.nonce_dir = nonce_dir
 
     @classmethod
-    def connect(cls, node: Transport | str | Any, private_key: KeySource = None) -> Chain:
+    def connect(
+        cls,
+        node: Transport | str | Any,
+        private_key: KeySource = None,
+        *,
+        confirmations: int | None = None,
+        max_fee_wei: int | None = None,
+        nonce_dir: Path | None = None,
+    ) -> Chain:
         """Connect to ``node`` (a transport, an RPC URL, or a web3 provider) with a signer chosen lazily.
 
         The signer is ``private_key`` (or what it returns when callable), else the first funded dev account of
@@ -70,7 +104,16 @@ class Chain:
         else:
             link = Link(ProviderTransport(node), provider=node)
         chain_id = abi.to_int(link.transport.request("eth_chainId"))  # fails here, naming the URL
-        return cls(link, private_key, chain_id)
+        if confirmations is not None and confirmations < 0:
+            raise ChainError(f"confirmations must be 0 or more, not {confirmations}")
+        return cls(
+            link,
+            private_key,
+            chain_id,
+            confirmations=confirmations,
+            max_fee_wei=max_fee_wei,
+            nonce_dir=nonce_dir,
+        )
 
     # -- the signer ----------------------------------------------------------------------------
 
@@ -86,8 +129,27 @@ class Chain:
         return self.account.address
 
     def with_account(self, private_key: str | bytes | LocalAccount) -> Chain:
-        """Same connection, another signer (arbiters, a buyer, an attacker in tests)."""
-        return Chain(self.link, private_key, self.chain_id)
+        """Same connection and policy (confirmations, fee cap, nonce locks), another signer."""
+        return Chain(
+            self.link,
+            private_key,
+            self.chain_id,
+            confirmations=self._confirmations,
+            max_fee_wei=self.max_fee_wei,
+            nonce_dir=self.nonce_dir,
+        )
+
+    @functools.cached_property
+    def nonces(self) -> nonces.NonceManager:
+        """The signing account's nonce manager (shared by every ``Chain`` of this process for that account)."""
+        pending = functools.partial(self.pending_nonce, self.address)
+        return nonces.NonceManager(
+            self.chain_id, self.address, pending, self.nonce_dir, slots=self.link.nonce_slots
+        )
+
+    def pending_nonce(self, address: str) -> int:
+        """The node's count of ``address``'s transactions, those in its pool included."""
+        return abi.to_int(self.request("eth_getTransactionCount", [address, "pending"]))
 
     def dev_accounts(self, count: int | None = None) -> list[LocalAccount]:
         """The funded accounts of a dev chain (eth-tester keys, or the Ganache/Anvil dev mnemonic)."""
@@ -115,8 +177,22 @@ class Chain:
 
     # -- reads ---------------------------------------------------------------------------------
 
-    def call(self, to: str, data: bytes, block: int | str = "latest") -> bytes:
-        """``eth_call``; a revert becomes the contract's typed error (``ContractRevertError`` subclasses)."""
+    @functools.cached_property
+    def confirmations(self) -> int:
+        """Blocks required on top of a block before it counts (the configured value, else by kind of chain)."""
+        if self._confirmations is not None:
+            return self._confirmations
+        return DEV_CONFIRMATIONS if self.is_dev_chain else PUBLIC_CONFIRMATIONS
+
+    def confirmed_block(self) -> int | str:
+        """The newest block with ``confirmations`` on top: ``"latest"`` when none are required."""
+        if self.confirmations == 0:
+            return "latest"
+        return max(0, self.block_number() - self.confirmations)
+
+    def call(self, to: str, data: bytes, block: int | str | None = None) -> bytes:
+        """``eth_call`` at ``block`` (default: the confirmed block); a revert becomes the contract's typed error."""
+        block = self.confirmed_block() if block is None else block
         tag = hex(block) if isinstance(block, int) else block
         try:
             result = self.request("eth_call", [{"to": to, "data": "0x" + data.hex()}, tag])
@@ -127,9 +203,16 @@ class Chain:
         return abi.to_bytes(result or "0x")
 
     def get_logs(
-        self, address: str, topics: list[str | None], from_block: int = 0, to_block: int | str = "latest"
+        self,
+        address: str,
+        topics: list[str | None],
+        from_block: int = 0,
+        to_block: int | str | None = None,
     ) -> list[dict[str, Any]]:
-        """``eth_getLogs`` of one contract (raw logs, oldest first)."""
+        """``eth_getLogs`` of one contract (raw logs, oldest first), up to ``to_block`` (default: confirmed)."""
+        to_block = self.confirmed_block() if to_block is None else to_block
+        if isinstance(to_block, int) and to_block < from_block:
+            return []  # nothing confirmed since from_block yet
         end = hex(to_block) if isinstance(to_block, int) else to_block
         query = {"address": address, "fromBlock": hex(from_block), "toBlock": end, "topics": topics}
         return list(self.request("eth_getLogs", [query]) or [])
@@ -179,7 +262,7 @@ class Chain:
 
     # -- dev-chain controls --------------------------------------------------------------------
 
-    @property
+    @functools.cached_property
     def is_dev_chain(self) -> bool:
         """True for eth-tester, Ganache and Anvil: chains where ``mine`` and ``time_travel`` work."""
         if self.link.tester is not None:

@@ -7,6 +7,7 @@ caller acts on. A node that cannot be reached becomes ``ChainUnavailableError`` 
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from ipfs.errors import LedgermarkError
@@ -28,6 +29,18 @@ class ChainUnavailableError(ChainError):
         super().__init__(f"Ethereum node at {url} is not reachable{reason}; {hint}")
 
 
+class FeeCapError(ChainError):
+    """The chain's fee is above the account's cap (``--max-fee``): refused before anything is sent."""
+
+    def __init__(self, what: str, needed_wei: int, cap_wei: int) -> None:
+        self.needed_wei = needed_wei
+        self.cap_wei = cap_wei
+        super().__init__(
+            f"the chain's {what} is {_gwei(needed_wei)} gwei, above the fee cap of {_gwei(cap_wei)} gwei "
+            "(--max-fee / LEDGERMARK_MAX_FEE); nothing was sent: raise the cap or wait for cheaper blocks"
+        )
+
+
 class ContractRevertError(ChainError):
     """A contract call reverted. ``name`` is the custom error (or ``Panic``/``Error``), ``error_args`` its values."""
 
@@ -42,6 +55,10 @@ class ContractRevertError(ChainError):
 
 class UnknownRecordError(ContractRevertError):
     """No registry record has the requested id."""
+
+
+class PendingRecordError(UnknownRecordError):
+    """The record exists at the latest block but does not have the required confirmations yet: not final."""
 
 
 class UnknownDisputeError(ContractRevertError):
@@ -91,3 +108,7 @@ def _show(value: Any) -> str:
     if isinstance(value, (bytes, bytearray)):
         return "0x" + bytes(value).hex()
     return repr(value) if isinstance(value, str) else str(value)
+
+
+def _gwei(wei: int) -> str:
+    return format(Decimal(wei) / Decimal(10**9), "f").rstrip("0").rstrip(".") or "0"

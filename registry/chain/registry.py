@@ -1,7 +1,8 @@
 """``ModelRegistryClient``: commit–reveal registration, records, Merkle proofs and lineage reads.
 
 Registration is two transactions (DESIGN.md §5): a commitment bound to the signer, then after the minimum age
-the reveal; ``publish`` does both. Reads return ``Record`` values; rendering lives in ``registry.lineage``.
+the reveal; ``publish`` does both. Reads return ``Record`` values as of the chain's confirmed block (a record
+not final yet is ``PendingRecordError``); rendering lives in ``registry.lineage``.
 """
 
 from __future__ import annotations
@@ -13,8 +14,15 @@ from typing import Any
 
 from eth_utils import to_checksum_address
 
+from registry.chain import abi
 from registry.chain.client import ContractClient
-from registry.chain.errors import ChainError, ContractRevertError, DuplicateRootError
+from registry.chain.errors import (
+    ChainError,
+    ContractRevertError,
+    DuplicateRootError,
+    PendingRecordError,
+    UnknownRecordError,
+)
 from registry.chain.types import ZERO_HASH, Derivation, Record, TxResult, check_bytes32, compute_commitment
 
 MAX_ANCESTRY = 256
@@ -88,8 +96,12 @@ class ModelRegistryClient(ContractClient):
     # -- reads ---------------------------------------------------------------------------------
 
     def record(self, record_id: int) -> Record:
-        """The record; ``UnknownRecordError`` for an unknown id."""
-        raw = self.call("record", record_id)
+        """The record as of the confirmed block; ``UnknownRecordError`` for an unknown id, and its subclass
+        ``PendingRecordError`` for a record registered in a block without enough confirmations yet."""
+        try:
+            raw = self.call("record", record_id)
+        except UnknownRecordError as err:
+            raise self._pending(record_id) or err
         return _record_from_tuple(record_id, raw)
 
     def record_id_by_root(self, root: bytes) -> int | None:
@@ -129,6 +141,26 @@ class ModelRegistryClient(ContractClient):
         return sorted(int(log["args"]["recordId"]) for log in logs)
 
     # -- internals -----------------------------------------------------------------------------
+
+    def _pending(self, record_id: int) -> PendingRecordError | None:
+        """When ``record_id`` exists at the latest block only: the error saying it is not final yet."""
+        if self.chain.confirmations == 0:
+            return None
+        data = abi.encode_call(self.contract_name, "record", (record_id,))
+        try:
+            raw = abi.decode_result(
+                self.contract_name, "record", self.chain.call(self.address, data, "latest")
+            )
+        except UnknownRecordError:
+            return None
+        block = _record_from_tuple(record_id, raw).registered_block
+        have = max(0, self.chain.block_number() - block)
+        return PendingRecordError(
+            "ModelRegistryUnknownRecord",
+            {"recordId": record_id},
+            f"record {record_id} was registered in block {block}, which has {have} of the "
+            f"{self.chain.confirmations} confirmations required: it is pending, not final",
+        )
 
     def _precheck(self, root: bytes, parent_id: int, derivation: Derivation) -> None:
         """Fail before spending a commit transaction on a registration that must revert."""

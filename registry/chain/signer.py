@@ -4,11 +4,15 @@
 writes use over that same transport (one RPC policy, and an Anvil state file saved on every receipt), derives
 the signing key, and signs, sends and waits. Transactions are signed here with eth-account and sent raw, so the
 same code works against a node that holds no keys. Fees are EIP-1559 when the chain reports a base fee, legacy
-otherwise.
+otherwise, and never above the account's cap. The nonce comes from the account's ``NonceManager``
+(``registry.chain.nonces``); success waits for the chain's confirmations, through reorganisations.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import logging
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -18,14 +22,15 @@ from eth_account.signers.local import LocalAccount
 from eth_utils import to_checksum_address
 from web3 import Web3
 from web3.contract import Contract
-from web3.exceptions import ContractLogicError, ContractPanicError, TimeExhausted
+from web3.exceptions import ContractLogicError, ContractPanicError, Web3Exception
 from web3.middleware import Web3Middleware
 from web3.providers import JSONBaseProvider
 from web3.types import RPCEndpoint, RPCResponse
 
 from registry.chain import abi
-from registry.chain.errors import ChainError, ChainUnavailableError, ContractRevertError
+from registry.chain.errors import ChainError, ChainUnavailableError, ContractRevertError, FeeCapError
 from registry.chain.rpc import (
+    RpcError,
     Transport,
     is_tester_failure,
     provider_unreachable_errors,
@@ -38,7 +43,21 @@ from registry.chain.types import TxResult
 if TYPE_CHECKING:
     from registry.chain.connection import Chain, KeySource
 
+log = logging.getLogger(__name__)
+
 RECEIPT_TIMEOUT_S = 120.0
+"""How long a sent transaction may take to be mined, before the confirmations."""
+CONFIRMATION_TIMEOUT_S = 60.0
+"""Added to the wait for each confirmation required."""
+POLL_FIRST_S = 0.05
+POLL_MAX_S = 2.0
+"""Receipt polling starts at ``POLL_FIRST_S`` and doubles up to ``POLL_MAX_S``."""
+GAS_MARGIN_PERCENT = 125
+"""Gas limit = estimate × this / 100: the state may change between estimation and inclusion."""
+DEFAULT_TIP_WEI = 10**9
+"""Priority fee when the node does not suggest one (1 gwei)."""
+MAX_RESENDS = 3
+"""How many times a transaction dropped by reorganisations is sent again before giving up."""
 
 
 class TransportProvider(JSONBaseProvider):
@@ -132,54 +151,198 @@ def deploy(chain: Chain, name: str, constructor_args: tuple[Any, ...]) -> str:
     artifact = abi.load_artifact(name)
     factory = chain.w3.eth.contract(abi=artifact["abi"], bytecode=artifact["bytecode"])
     result = transact(chain, factory.constructor(*constructor_args))
-    receipt = chain.w3.eth.get_transaction_receipt(result.tx_hash)
-    return to_checksum_address(receipt["contractAddress"])
+    receipt = chain.request("eth_getTransactionReceipt", [result.tx_hash])
+    return to_checksum_address(_hex(receipt["contractAddress"]))
 
 
 def transact(
     chain: Chain, fn: Any, *, value: int = 0, events_from: tuple[str, str] | None = None
 ) -> TxResult:
-    """Sign, send and wait for ``fn`` (a contract function call or constructor); raise on revert."""
-    w3 = chain.w3
-    with translate_errors():
-        tx = fn.build_transaction(_tx_params(chain, value))
-    signed = chain.account.sign_transaction(tx)
-    tx_hash = w3.eth.send_raw_transaction(signed.raw_transaction)
-    try:
-        receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=RECEIPT_TIMEOUT_S)
-    except TimeExhausted as err:
-        raise ChainError(
-            f"transaction {tx_hash.to_0x_hex()} not mined within {RECEIPT_TIMEOUT_S:.0f} s"
-        ) from err
-    if receipt["status"] != 1:
-        raise _revert_reason(chain, tx, receipt["blockNumber"])
+    """Estimate, price, sign, send and wait until final; raise on revert.
+
+    Nothing is sent when estimation reverts (the contract's custom error) or fees exceed the cap. The nonce is
+    the account's nonce manager's; success is reported only once the receipt's block has ``confirmations``
+    blocks on top (``await_receipt``).
+    """
+    tx = _prepare(chain, fn, value)
+    sent = _send(chain, tx)
+    receipt = await_receipt(chain, sent)
+    block = abi.to_int(receipt["blockNumber"])
+    if abi.to_int(receipt["status"]) != 1:
+        raise _revert_reason(chain, tx, block)
     events = abi.decode_logs(*events_from, receipt["logs"]) if events_from is not None else []
-    return TxResult(tx_hash.to_0x_hex(), receipt["blockNumber"], receipt["gasUsed"], events)
+    return TxResult(sent.tx_hash, block, abi.to_int(receipt["gasUsed"]), events)
 
 
-def _tx_params(chain: Chain, value: int) -> dict[str, Any]:
-    w3 = chain.w3
-    params: dict[str, Any] = {
-        "from": chain.address,
-        "nonce": w3.eth.get_transaction_count(chain.address, "pending"),
-        "chainId": chain.chain_id,
-        "value": value,
-    }
-    base_fee = w3.eth.get_block("latest").get("baseFeePerGas")
-    if base_fee is None:
-        params["gasPrice"] = w3.eth.gas_price
-    else:
-        tip = _priority_fee(w3)
-        params["maxPriorityFeePerGas"] = tip
-        params["maxFeePerGas"] = 2 * base_fee + tip
-    return params
+@dataclasses.dataclass(frozen=True)
+class Sent:
+    """A transaction the node accepted: what is needed to find it again, or to send it again after a reorg."""
+
+    tx_hash: str
+    nonce: int
+    raw: bytes
 
 
-def _priority_fee(w3: Web3) -> int:
+def _prepare(chain: Chain, fn: Any, value: int) -> dict[str, Any]:
+    """The unsigned transaction, without its nonce: fees (capped) first, then the gas estimate with a margin."""
+    fees = _fees(chain)
+    params: dict[str, Any] = {"from": chain.address, "value": value, "chainId": chain.chain_id}
+    with _web3_errors("estimating gas"), translate_errors():
+        gas = int(fn.estimate_gas(params))
+        return dict(fn.build_transaction({**params, **fees, "gas": gas * GAS_MARGIN_PERCENT // 100}))
+
+
+def _send(chain: Chain, tx: dict[str, Any]) -> Sent:
+    """Sign with the nonce the account's manager picks, send raw; a send that reverts is the contract's error."""
+
+    def submit(nonce: int) -> tuple[bytes, str]:
+        signed = chain.account.sign_transaction({**tx, "nonce": nonce})
+        raw = bytes(signed.raw_transaction)
+        try:
+            chain.request("eth_sendRawTransaction", ["0x" + raw.hex()])
+        except RpcError as err:
+            if err.is_revert:
+                raise abi.revert_from_rpc(err.revert_data, err.rpc_message) from err
+            raise
+        return raw, "0x" + bytes(signed.hash).hex()
+
+    nonce, (raw, tx_hash) = chain.nonces.send(submit)
+    return Sent(tx_hash, nonce, raw)
+
+
+# -- fees ------------------------------------------------------------------------------------------
+
+
+def _fees(chain: Chain) -> dict[str, int]:
+    """EIP-1559 fees (next base fee × 2 + tip) under ``chain.max_fee_wei``; legacy gas price without a base fee.
+
+    A base fee (or legacy gas price) above the cap is refused here, before a nonce is taken.
+    """
+    cap = chain.max_fee_wei
+    base = _next_base_fee(chain)
+    if base is None:
+        price = abi.to_int(chain.request("eth_gasPrice"))
+        _check_cap("gas price", price, cap)
+        return {"gasPrice": price}
+    _check_cap("base fee", base, cap)
+    tip = _priority_fee(chain)
+    max_fee = 2 * base + tip if cap is None else min(2 * base + tip, cap)
+    return {"maxFeePerGas": max_fee, "maxPriorityFeePerGas": min(tip, max_fee)}
+
+
+def _check_cap(what: str, needed: int, cap: int | None) -> None:
+    if cap is not None and needed > cap:
+        raise FeeCapError(what, needed, cap)
+
+
+def _next_base_fee(chain: Chain) -> int | None:
+    """The next block's base fee (``eth_feeHistory``), else the latest block's; None on a pre-London chain."""
     try:
-        return int(w3.eth.max_priority_fee)
+        history = chain.request("eth_feeHistory", [hex(1), "latest", []])
+        return abi.to_int(history["baseFeePerGas"][-1])
+    except Exception:  # noqa: BLE001 - not every node implements eth_feeHistory (eth-tester, old Ganache)
+        base = chain.block("latest").get("baseFeePerGas")
+        return None if base is None else abi.to_int(base)
+
+
+def _priority_fee(chain: Chain) -> int:
+    try:
+        return abi.to_int(chain.request("eth_maxPriorityFeePerGas"))
     except Exception:  # noqa: BLE001 - not every node implements eth_maxPriorityFeePerGas
-        return Web3.to_wei(1, "gwei")
+        return DEFAULT_TIP_WEI
+
+
+# -- receipts --------------------------------------------------------------------------------------
+
+
+def await_receipt(chain: Chain, sent: Sent) -> dict[str, Any]:
+    """The receipt once its block has ``chain.confirmations`` blocks on top (a failed one at once).
+
+    Polls with exponential backoff. A receipt that disappears, or moves to another block, is a reorganisation:
+    success waits for the new inclusion, and a transaction the node no longer knows is sent again (same
+    signed bytes, same nonce). The overall wait is bounded; the error names the transaction hash.
+    """
+    need = chain.confirmations
+    deadline = time.monotonic() + RECEIPT_TIMEOUT_S + CONFIRMATION_TIMEOUT_S * need
+    delay, seen, resends = POLL_FIRST_S, None, 0
+    while True:
+        receipt = chain.request("eth_getTransactionReceipt", [sent.tx_hash])
+        if receipt is None:
+            if seen is not None:
+                log.warning("transaction %s left block %s (chain reorganisation)", sent.tx_hash, seen)
+                seen = None
+            if chain.request("eth_getTransactionByHash", [sent.tx_hash]) is None:
+                resends = _resend(chain, sent, resends)
+        else:
+            block, block_hash = abi.to_int(receipt["blockNumber"]), _hex(receipt["blockHash"])
+            if seen is not None and seen != block_hash:
+                log.warning("transaction %s moved to block %d (chain reorganisation)", sent.tx_hash, block)
+            seen = block_hash
+            if abi.to_int(receipt["status"]) != 1 or _confirmed(chain, block, block_hash, need):
+                return dict(receipt)
+        if time.monotonic() >= deadline:
+            state = "not mined" if seen is None else f"in block {seen} without {need} confirmations"
+            waited = RECEIPT_TIMEOUT_S + CONFIRMATION_TIMEOUT_S * need
+            raise ChainError(
+                f"transaction {sent.tx_hash} is {state} after {waited:.0f} s; it may still land: look it up "
+                "before sending again"
+            )
+        time.sleep(delay)
+        delay = min(delay * 2, POLL_MAX_S)
+
+
+def _confirmed(chain: Chain, block: int, block_hash: str, need: int) -> bool:
+    """True when ``need`` blocks sit on ``block`` and ``block_hash`` is still the chain's block at that height."""
+    if need <= 0:
+        return True
+    if chain.block_number() - block < need:
+        return False
+    return _hex(chain.block(block)["hash"]) == block_hash
+
+
+def _resend(chain: Chain, sent: Sent, resends: int) -> int:
+    """Send a dropped transaction again (same bytes, same nonce); the count of resends so far."""
+    if resends >= MAX_RESENDS:
+        raise ChainError(
+            f"transaction {sent.tx_hash} (nonce {sent.nonce}) was dropped {resends} times and is not on the "
+            "chain: nothing it did is final; send it again"
+        )
+    try:
+        chain.request("eth_sendRawTransaction", ["0x" + sent.raw.hex()])
+    except RpcError as err:
+        message = err.rpc_message.lower()
+        if "already" in message or chain.request("eth_getTransactionReceipt", [sent.tx_hash]) is not None:
+            return resends + 1
+        if "nonce too low" in message:
+            raise ChainError(
+                f"transaction {sent.tx_hash} was dropped by a chain reorganisation and its nonce {sent.nonce} "
+                f"is now taken by another transaction of {chain.address}: it was not re-included, so nothing "
+                "it did is final; send it again"
+            ) from err
+        raise ChainError(
+            f"transaction {sent.tx_hash} was dropped by a chain reorganisation and could not be sent again: "
+            f"{err.rpc_message}"
+        ) from err
+    log.warning(
+        "transaction %s was dropped by a reorganisation; sent again (nonce %d)", sent.tx_hash, sent.nonce
+    )
+    return resends + 1
+
+
+def _hex(value: Any) -> str:
+    """A hash as lower-case 0x-hex, whether the node sent text or bytes."""
+    if isinstance(value, (bytes, bytearray)):
+        return "0x" + bytes(value).hex()
+    return str(value).lower()
+
+
+@contextmanager
+def _web3_errors(doing: str) -> Iterator[None]:
+    """web3's own exceptions (bad replies, validation) as ``ChainError``: no traceback reaches the CLI."""
+    try:
+        yield
+    except Web3Exception as err:
+        raise ChainError(f"{doing} failed: {err}") from err
 
 
 def _revert_reason(chain: Chain, tx: dict[str, Any], block_number: int) -> ChainError:

@@ -136,7 +136,7 @@ def test_revert_data_becomes_the_typed_contract_error(node: FakeNode, style: str
     data = "0x" + (keccak(b"ModelRegistryUnknownRecord(uint256)")[:4] + encode(["uint256"], [7])).hex()
     payload = data if style == "anvil" else {"result": data, "message": "revert"}
     node.reply = _result("0x1")
-    chain = Chain.connect(HttpTransport(_url(node)))
+    chain = Chain.connect(HttpTransport(_url(node)), confirmations=0)  # reads at latest: one eth_call
     node.reply = json.dumps(
         {"jsonrpc": "2.0", "id": 2, "error": {"code": 3, "message": "execution reverted", "data": payload}}
     ).encode()
@@ -151,7 +151,7 @@ def test_revert_data_becomes_the_typed_contract_error(node: FakeNode, style: str
 
 def test_a_revert_without_data_keeps_the_node_message(node: FakeNode) -> None:
     node.reply = _result("0x1")
-    chain = Chain.connect(HttpTransport(_url(node)))
+    chain = Chain.connect(HttpTransport(_url(node)), confirmations=0)  # reads at latest: one eth_call
     node.reply = b'{"jsonrpc":"2.0","id":2,"error":{"code":-32000,"message":"execution reverted"}}'
 
     with pytest.raises(chainlib.ContractRevertError) as caught:
