@@ -6,6 +6,7 @@ the DAG walked from the store. Errors are problem-details bodies that never name
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import hashlib
 import socket
@@ -26,7 +27,7 @@ from ipfs.store import ContentStore
 from registry import backends as backendslib
 from registry.api import gateway
 from registry.api.main import create_app
-from registry.config import IPFS_EMBEDDED, Settings
+from registry.config import CHAIN_EMBEDDED, IPFS_EMBEDDED, Settings
 
 MODEL_SIZE = 1_000_000  # four 256 KiB chunks under one root block
 ABSENT = str(Cid.for_block(b"nobody stored this", version=0, codec=0x70))
@@ -358,3 +359,33 @@ def test_probe_path_answers_as_a_trustless_gateway(http: httpx.Client, fmt: str,
     assert response.status_code == 200
     assert response.content == body
     assert http.head(f"/ipfs/{gateway.PROBE_CID}", params={"format": fmt}).status_code == 200
+
+
+def test_concurrent_downloads_each_get_the_whole_dag(service, model_cid: str) -> None:
+    def download(_: int) -> bytes:
+        with httpx.Client(base_url=service[0], timeout=60) as client:
+            return client.get(f"/ipfs/{model_cid}", params={"format": "car"}).content
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=6) as pool:
+        bodies = list(pool.map(download, range(6)))
+
+    assert len(set(bodies)) == 1
+    assert len(read_car(bodies[0])[1]) == 5
+
+
+@pytest.mark.daemon
+def test_a_kubo_backed_service_serves_its_node_content(jsipfs_daemon, tmp_path: Path, model: Path) -> None:
+    """On a Kubo RPC store, a missing CID is 404 once ``has`` answers. Kubo answers at once (``--offline``);
+    js-ipfs ignores that flag and waits for the store's timeout, shortened here to keep the test quick."""
+    settings = Settings(data_dir=tmp_path / "state", chain=CHAIN_EMBEDDED, ipfs=jsipfs_daemon.multiaddr)
+    with running_service(settings) as (url, store), httpx.Client(base_url=url, timeout=60) as http:
+        cid = store.add_file(model)
+        store.timeout = 2  # type: ignore[attr-defined]  # a KuboStore
+
+        served = http.get(f"/ipfs/{cid}", params={"format": "car"})
+        missing = http.get(f"/ipfs/{ABSENT}", params={"format": "car"})
+
+    assert served.status_code == 200
+    assert content_of(read_car(served.content)[1]) == model.read_bytes()
+    assert missing.status_code == 404
+    assert "127.0.0.1" not in missing.text and "/ip4/" not in missing.text
