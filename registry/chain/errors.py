@@ -36,7 +36,7 @@ class FeeCapError(ChainError):
         self.needed_wei = needed_wei
         self.cap_wei = cap_wei
         super().__init__(
-            f"the chain's {what} is {_gwei(needed_wei)} gwei, above the fee cap of {_gwei(cap_wei)} gwei "
+            f"the chain's {what} is {format_gwei(needed_wei)} gwei, above the fee cap of {format_gwei(cap_wei)} gwei "
             "(--max-fee / LEDGERMARK_MAX_FEE); nothing was sent: raise the cap or wait for cheaper blocks"
         )
 
@@ -110,5 +110,7 @@ def _show(value: Any) -> str:
     return repr(value) if isinstance(value, str) else str(value)
 
 
-def _gwei(wei: int) -> str:
-    return format(Decimal(wei) / Decimal(10**9), "f").rstrip("0").rstrip(".") or "0"
+def format_gwei(wei: int) -> str:
+    """Wei as gwei for messages, without float noise or trailing zeros."""
+    text = format(Decimal(wei) / Decimal(10**9), "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
