@@ -229,7 +229,9 @@ def _respond(
         headers["Content-Length"] = str(len(root_block))
         return Response(b"" if head else root_block, media_type=RAW, headers=headers)
     if head:
-        return Response(b"", media_type=CAR_CONTENT_TYPE, headers=headers)
+        response = Response(b"", media_type=CAR_CONTENT_TYPE, headers=headers)
+        del response.headers["content-length"]  # the CAR's length is unknown until streamed, not 0
+        return response
     return StreamingResponse(
         _car_stream(store, root, root_block, wanted.scope), media_type=CAR_CONTENT_TYPE, headers=headers
     )

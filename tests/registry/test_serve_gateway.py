@@ -239,6 +239,7 @@ def test_head_answers_headers_without_a_body(http: httpx.Client, service, model_
 
     assert (raw.status_code, raw.content, int(raw.headers["content-length"])) == (200, b"", len(root_block))
     assert (car.status_code, car.content, car.headers["content-type"]) == (200, b"", gateway.CAR_CONTENT_TYPE)
+    assert "content-length" not in car.headers
     assert missing.status_code == 404
 
 
