@@ -102,7 +102,7 @@ def open_backends(
 
 @contextlib.contextmanager
 def open_store(settings: Settings) -> Iterator[ContentStore]:
-    """The configured content store, closed on exit; with gateways, they back its reads, in order."""
+    """The configured content store, closed on exit; Kubo read nodes, then gateways, back its reads in order."""
     store: ContentStore
     if settings.ipfs == IPFS_EMBEDDED:
         from ipfs.embedded import EmbeddedStore
@@ -112,11 +112,13 @@ def open_store(settings: Settings) -> Iterator[ContentStore]:
         from ipfs.kubo import KuboStore
 
         store = KuboStore(settings.ipfs)
-    if settings.gateways:
+    if settings.gateways or settings.kubo_nodes:
         from ipfs.gateway import GatewayStore
+        from ipfs.kubo import KuboStore
         from ipfs.sources import SourceChain
 
-        store = SourceChain(store, [GatewayStore(url) for url in settings.gateways])
+        kubo = [KuboStore(addr) for addr in settings.kubo_nodes]  # a network profile's content.kubo
+        store = SourceChain(store, [*kubo, *(GatewayStore(url) for url in settings.gateways)])
     with store:
         yield store
 

@@ -211,7 +211,9 @@ def owner(anvil_node, jsipfs_daemon, tmp_path: Path) -> dict[str, Any]:
     assert published.exit_code == 0, published.output
     profile = tmp_path / "profile.json"
     exported = cli(
-        [*base, "network", "export", "--out", str(profile), "--gateway", "http://127.0.0.1:9/"], env
+        [*base, "network", "export", "--out", str(profile), "--kubo", jsipfs_daemon.multiaddr]
+        + ["--gateway", "http://127.0.0.1:9/"],
+        env,
     )
     assert exported.exit_code == 0, exported.output
     return {
@@ -230,10 +232,10 @@ def test_an_exported_profile_gives_a_keyless_buyer_the_same_record(
     document = json.loads(owner["profile"].read_text())
     assert document["chain_id"] == 1337 and document["rpc"] == [owner["node"].url]
     assert document["confirmations"] == 0  # a dev chain
-    assert document["content"]["gateways"] == ["http://127.0.0.1:9/"]
+    assert document["content"] == {"kubo": [owner["ipfs"]], "gateways": ["http://127.0.0.1:9/"]}
     assert oct(owner["profile"].stat().st_mode & 0o777) == "0o644"
     buyer_home = tmp_path / "buyer"
-    buyer = ["--data-dir", str(buyer_home), "--network", str(owner["profile"]), "--ipfs", owner["ipfs"]]
+    buyer = ["--data-dir", str(buyer_home), "--network", str(owner["profile"])]  # content: the profile's
     record = str(owner["record"]["record_id"])
 
     shown = cli([*buyer, "show", record, "--json"])
@@ -330,15 +332,11 @@ def test_an_arbiter_with_only_a_profile_shows_reviews_and_tests_a_dispute(
     dispute = str(json.loads(opened.stdout)["dispute_id"])
     assert cli([*owner, "dispute", "reveal", dispute, "--key", str(key)], env).exit_code == 0
     profile = tmp_path / "profile.json"
-    assert cli([*owner, "network", "export", "--out", str(profile)], env).exit_code == 0
-    arbiter = [
-        "--data-dir",
-        str(tmp_path / "arbiter"),
-        "--network",
-        str(profile),
-        "--ipfs",
-        jsipfs_daemon.multiaddr,
-    ]
+    exported = cli(
+        [*owner, "network", "export", "--out", str(profile), "--kubo", jsipfs_daemon.multiaddr], env
+    )
+    assert exported.exit_code == 0, exported.output
+    arbiter = ["--data-dir", str(tmp_path / "arbiter"), "--network", str(profile)]
 
     shown = cli([*arbiter, "dispute", "show", dispute, "--json"])
     reviewed = cli(
