@@ -255,3 +255,13 @@ def test_the_private_key_variable_wins_over_a_keystore_and_an_account(
     )
 
     assert _owner_of(deployed, published) == Account.from_key(key).address
+
+
+def test_a_new_password_is_asked_twice_and_must_match(monkeypatch: pytest.MonkeyPatch) -> None:
+    answers = iter(["first", "second", "same", "same"])
+    monkeypatch.setattr("sys.stdin.isatty", lambda: True)
+    monkeypatch.setattr("getpass.getpass", lambda prompt: next(answers))
+
+    with pytest.raises(ConfigError, match="the two passwords differ"):
+        accounts.ask_password("the new keystore", confirm=True)
+    assert accounts.ask_password("the new keystore", confirm=True) == "same"

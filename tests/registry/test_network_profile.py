@@ -360,3 +360,27 @@ def test_an_arbiter_with_only_a_profile_shows_reviews_and_tests_a_dispute(
     assert json.loads(reviewed.stdout)["recommendation"] == "uphold"
     assert tested.exit_code == 0, tested.output
     assert not (tmp_path / "arbiter" / "deployments.json").exists()
+
+
+@pytest.mark.daemon
+def test_export_on_the_local_chain_names_the_running_nodes_url(tmp_path: Path) -> None:
+    from tests.fixtures.chain_nodes import require_binary
+
+    require_binary("anvil")
+    home = ["--data-dir", str(tmp_path / "home")]
+    started = cli([*home, "chain", "start"])
+    assert started.exit_code == 0, started.output
+    try:
+        model = write_artifacts(tmp_path / "files", model_size=5_000)[0].path
+        assert cli([*home, "publish", str(model)]).exit_code == 0  # deploys the contracts on first use
+        exported = cli([*home, "network", "export"])
+        status = cli([*home, "chain", "status"])
+    finally:
+        assert cli([*home, "chain", "stop"]).exit_code == 0
+
+    assert exported.exit_code == 0, exported.output
+    document = json.loads(exported.stdout)
+    url = started.stdout.split(" running at ")[1].split()[0]
+    assert document["rpc"] == [url] and document["chain_id"] == 1337
+    assert document["contracts"]["registry"]["address"] in status.stdout
+    assert network.parse(exported.stdout.encode(), "stdout").registry.block >= 1
