@@ -1,6 +1,8 @@
 """Where Ledgermark keeps its state, which chain and IPFS node it talks to, and where each value came from.
 
-Each setting comes from a CLI option, else an environment variable, else a default:
+Each setting comes from a CLI option, else an environment variable, else the network profile (``--network``:
+the chain's first RPC URL, contract addresses and deployment block, chain id, confirmations, gateways and Kubo
+read nodes; ``registry.network``), else a default:
 
 | setting          | option          | environment                   | default           |
 |------------------|-----------------|-------------------------------|-------------------|
