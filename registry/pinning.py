@@ -29,6 +29,8 @@ from ipfs import pinning as psa
 from ipfs.cid import Cid
 from ipfs.errors import IpfsError
 from ipfs.kubo import KuboStore, rpc_multiaddr
+from ipfs.sources import SourceChain
+from ipfs.store import ContentStore
 from registry import fetch
 from registry.backends import Backends
 from registry.errors import ConfigError, LedgermarkError
@@ -43,6 +45,7 @@ LOCAL = "local"
 MAX_ORIGINS = 20  # the spec's bound on Pin.origins
 _LIVE = ("queued", "pinning", "pinned")
 _TIMEOUT_S = 60.0
+_PROBE_TIMEOUT_S = 2.0
 
 
 class PinningError(LedgermarkError):
@@ -208,11 +211,11 @@ def pin_status(
     """Where each of the record's items is pinned: the configured store, then each target."""
     chosen = [parse_target(t, "--at") if isinstance(t, str) else t for t in targets]
     record_id, items = record_items(backends, reference)
-    columns = {LOCAL: _store_statuses(backends.store, items)}
+    columns = {LOCAL: _store_statuses(_own_store(backends.store), items)}
     for target in chosen:
         if isinstance(target, KuboTarget):
-            with _kubo(target) as node:
-                columns[target.text] = _store_statuses(node, items)
+            with _kubo(target) as node, _kubo(target, timeout=_PROBE_TIMEOUT_S) as probe:
+                columns[target.text] = _store_statuses(node, items, probe=probe)
         else:
             columns[target.text] = _service_statuses(target, items, token or service_token())
     rows = tuple((item, {place: column[item.cid] for place, column in columns.items()}) for item in items)
@@ -222,8 +225,8 @@ def pin_status(
 # --------------------------------------------------------------------------- Kubo nodes
 
 
-def _kubo(target: KuboTarget) -> KuboStore:
-    return KuboStore(target.multiaddr, timeout=_TIMEOUT_S)
+def _kubo(target: KuboTarget, *, timeout: float = _TIMEOUT_S) -> KuboStore:
+    return KuboStore(target.multiaddr, timeout=timeout)
 
 
 def _pin_to_kubo(backends: Backends, target: KuboTarget, items: Sequence[Item]) -> list[Pinned]:
@@ -242,11 +245,23 @@ def _pin_to_kubo(backends: Backends, target: KuboTarget, items: Sequence[Item]) 
     return [Pinned(item, "pinned") for item in items]
 
 
-def _store_statuses(store: Any, items: Iterable[Item]) -> dict[str, str]:
-    """``pinned`` (a recursive pin), ``held`` (the root block is there, unpinned) or ``absent``, per CID."""
+def _own_store(store: ContentStore) -> ContentStore:
+    """The store this machine keeps content in: a gateway read source holding a block is not a local copy."""
+    return store.primary if isinstance(store, SourceChain) else store
+
+
+def _store_statuses(
+    store: ContentStore, items: Iterable[Item], *, probe: ContentStore | None = None
+) -> dict[str, str]:
+    """``pinned`` (a recursive pin), ``held`` (the root block is there, unpinned) or ``absent``, per CID.
+
+    ``probe`` asks about unpinned roots: a js-ipfs node answers ``block/stat`` for a block it lacks only when
+    the request times out, so that question gets a short timeout of its own.
+    """
     pins = {str(Cid.parse(c)) for c in store.pins()}
+    holder = probe or store
     return {
-        item.cid: "pinned" if item.cid in pins else "held" if store.has(item.cid) else "absent"
+        item.cid: "pinned" if item.cid in pins else "held" if holder.has(item.cid) else "absent"
         for item in items
     }
 
