@@ -143,8 +143,14 @@ class Chain:
     def nonces(self) -> nonces.NonceManager:
         """The signing account's nonce manager (shared by every ``Chain`` of this process for that account)."""
         pending = functools.partial(self.pending_nonce, self.address)
+        memory_s = 0.0 if self.is_dev_chain else nonces.MEMORY_S
         return nonces.NonceManager(
-            self.chain_id, self.address, pending, self.nonce_dir, slots=self.link.nonce_slots
+            self.chain_id,
+            self.address,
+            pending,
+            self.nonce_dir,
+            slots=self.link.nonce_slots,
+            memory_s=memory_s,
         )
 
     def pending_nonce(self, address: str) -> int:
@@ -252,7 +258,9 @@ class Chain:
         return signer.contract(self, name, address)
 
     def transact(self, fn: Any, *, value: int = 0, events_from: tuple[str, str] | None = None) -> TxResult:
-        """Sign, send and wait for ``fn`` (a web3 function call or constructor); raise on revert.
+        """Sign, send and wait until ``fn`` (a web3 function call or constructor) has its confirmations.
+
+        Raises the contract's error on revert, ``FeeCapError`` above the fee cap (nothing sent).
 
         ``events_from`` is ``(contract name, address)``: that contract's events in the receipt are decoded.
         """

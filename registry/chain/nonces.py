@@ -86,7 +86,9 @@ class NonceManager:
     manager of this process for the same lock file shares one thread lock and memory; without one, the
     managers sharing ``slots`` (one connection's table) do, and other processes are not serialised (the
     embedded chain, tests). Keying memory by connection, not by chain id, keeps one dev chain's nonces from
-    leaking into the next one started with the same chain id.
+    leaking into the next one started with the same chain id. ``memory_s`` 0 ignores remembered nonces: a
+    single dev node's pending count is exact, and one restarted from its state file may have lost a
+    transaction that a remembered nonce would leave a gap behind.
     """
 
     def __init__(
@@ -97,10 +99,12 @@ class NonceManager:
         nonce_dir: Path | None = None,
         *,
         slots: Slots | None = None,
+        memory_s: float = MEMORY_S,
     ) -> None:
         self.chain_id = chain_id
         self.address = address
         self._pending = pending
+        self.memory_s = memory_s
         if nonce_dir is None:
             self.lock_path = None
             self._slot = _slot({} if slots is None else slots, address.lower())
@@ -142,7 +146,7 @@ class NonceManager:
         candidates = [(self._slot.last, self._slot.at)]
         if shared is not None:
             candidates.append(_read_last(shared))
-        fresh = [n for n, at in candidates if n is not None and time.time() - at < MEMORY_S]
+        fresh = [n for n, at in candidates if n is not None and time.time() - at < self.memory_s]
         return max(fresh, default=-1)
 
     def _remember(self, nonce: int, shared: IO[str] | None) -> None:

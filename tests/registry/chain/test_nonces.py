@@ -191,6 +191,27 @@ def test_the_lock_file_names_the_holder_to_another_process(tmp_path: Path) -> No
     assert f"held by pid {os.getpid()}" in err
 
 
+@pytest.mark.parametrize(("memory_s", "expected"), [(nonces.MEMORY_S, 6), (0.0, 2)])
+def test_a_remembered_nonce_outranks_the_node_only_while_trusted(
+    tmp_path: Path, memory_s: float, expected: int
+) -> None:
+    """Another process sent nonce 5 a moment ago; the node says 2 (lagging, or restarted without them)."""
+    address = "0x" + "ef" * 20
+    (tmp_path / f"3-{address}.lock").write_text(f"pid 1: ledgermark publish\nlast 5 {time.time():.3f}\n")
+    manager = nonces.NonceManager(3, address, lambda: 2, tmp_path, memory_s=memory_s)
+
+    nonce, _ = manager.send(lambda n: n)
+
+    assert nonce == expected
+
+
+def test_a_dev_chain_trusts_its_node_s_pending_count(anvil_node: localnode.AnvilNode, tmp_path: Path) -> None:
+    """Anvil restarted from its state file may have lost a sent transaction: no remembered nonce on dev chains."""
+    chain = Chain.connect(anvil_node.url, anvil_node.first_key, nonce_dir=tmp_path)
+    assert chain.nonces.memory_s == 0
+    assert chain.nonces.lock_path == tmp_path / f"{chain.chain_id}-{chain.address.lower()}.lock"
+
+
 def _self_transfer(chain: Chain, nonce: int) -> str:
     """Send 1 wei to ourselves with ``nonce``, bypassing the manager (another sender of the same key)."""
     tx = {
