@@ -268,6 +268,12 @@ class Chain:
 
         return signer.transact(self, fn, value=value, events_from=events_from)
 
+    def send_value(self, to: str, amount_wei: int) -> TxResult:
+        """Send ether to ``to`` (gas money for an arbiter's new account, say)."""
+        from registry.chain import signer
+
+        return signer.send_value(self, to, amount_wei)
+
     # -- dev-chain controls --------------------------------------------------------------------
 
     @functools.cached_property

@@ -174,6 +174,23 @@ def transact(
     return TxResult(sent.tx_hash, block, abi.to_int(receipt["gasUsed"]), events)
 
 
+def send_value(chain: Chain, to: str, amount_wei: int) -> TxResult:
+    """A plain ether transfer, through the same fees, nonce manager and confirmations as a contract call."""
+    params = {"from": chain.address, "to": to_checksum_address(to), "value": amount_wei}
+    with _web3_errors("estimating gas"), translate_errors():
+        gas = abi.to_int(chain.request("eth_estimateGas", [{**params, "value": hex(amount_wei)}]))
+    tx = {**params, **_fees(chain), "gas": gas, "chainId": chain.chain_id}
+    receipt = await_receipt(chain, _send(chain, tx))
+    if abi.to_int(receipt["status"]) != 1:
+        raise ChainError(f"the transfer to {to} failed in block {abi.to_int(receipt['blockNumber'])}")
+    return TxResult(
+        _hex(receipt["transactionHash"]),
+        abi.to_int(receipt["blockNumber"]),
+        abi.to_int(receipt["gasUsed"]),
+        [],
+    )
+
+
 @dataclasses.dataclass(frozen=True)
 class Sent:
     """A transaction the node accepted: what is needed to find it again, or to send it again after a reorg."""

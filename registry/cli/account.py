@@ -28,7 +28,14 @@ OutOption = Annotated[
 
 
 @app.command()
-def new(ctx: typer.Context, out: OutOption = None, as_json: _output.JsonOption = False) -> None:
+def new(
+    ctx: typer.Context,
+    out: OutOption = None,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Print only the new address (for scripts).")
+    ] = False,
+    as_json: _output.JsonOption = False,
+) -> None:
     """Make a new random account and store its key encrypted."""
     from registry import accounts
 
@@ -37,7 +44,11 @@ def new(ctx: typer.Context, out: OutOption = None, as_json: _output.JsonOption =
         password = _new_password(settings)
         return accounts.create(accounts.keystore_dir(settings.data_dir), password, out=out)
 
-    _report(_output.guard(run, as_json=as_json), "created", as_json)
+    keystore = _output.guard(run, as_json=as_json)
+    if quiet and not as_json:
+        typer.echo(keystore.address)
+    else:
+        _report(keystore, "created", as_json)
 
 
 @app.command("import")
@@ -85,6 +96,49 @@ def list_(ctx: typer.Context, as_json: _output.JsonOption = False) -> None:
         {"keystores": [k.to_dict() for k in found], "problems": problems},
         lines + [f"skipped: {line}" for line in problems],
     )
+
+
+@app.command()
+def send(
+    ctx: typer.Context,
+    to: Annotated[str, typer.Argument(metavar="ADDRESS", help="Account to pay.")],
+    amount: Annotated[str, typer.Argument(metavar="ETH", help="Amount in ether, such as 1 or 0.05.")],
+    as_json: _output.JsonOption = False,
+) -> None:
+    """Send ether from the signing account (gas money for an arbiter's new account, say)."""
+    from registry import backends as backendslib
+    from registry import config as configlib
+
+    settings: Settings = ctx.obj
+    wei = _output.guard(lambda: _parse_ether(amount), as_json=as_json)
+    _output.guard(lambda: configlib.check_address(to, "ADDRESS"), as_json=as_json)
+
+    def run() -> dict[str, object]:
+        with backendslib.open_chain(settings) as chain:
+            result = chain.send_value(to, wei)
+            return {"from": chain.address, "to": to, "wei": wei, "transaction": result.tx_hash}
+
+    sent = _output.guard(run, as_json=as_json)
+    _output.emit(
+        as_json,
+        sent,
+        [f"sent {amount} ETH from {sent['from']} to {to}", f"transaction {sent['transaction']}"],
+    )
+
+
+def _parse_ether(text: str) -> int:
+    """Ether as text to wei; anything but a positive amount with at most 18 decimals is a usage error."""
+    from decimal import Decimal, InvalidOperation
+
+    from registry.errors import ConfigError
+
+    try:
+        wei = Decimal(text.strip()) * 10**18
+    except InvalidOperation:
+        wei = Decimal("NaN")
+    if not wei.is_finite() or wei <= 0 or wei != wei.to_integral_value() or wei > 10**27:
+        raise ConfigError(f"ETH must be a positive amount of ether (such as 1 or 0.05), not {text!r}")
+    return int(wei)
 
 
 def _new_password(settings: Settings) -> str:

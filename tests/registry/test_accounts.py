@@ -265,3 +265,44 @@ def test_a_new_password_is_asked_twice_and_must_match(monkeypatch: pytest.Monkey
     with pytest.raises(ConfigError, match="the two passwords differ"):
         accounts.ask_password("the new keystore", confirm=True)
     assert accounts.ask_password("the new keystore", confirm=True) == "same"
+
+
+@pytest.mark.daemon
+def test_account_send_pays_a_new_account_that_then_signs(deployed: dict[str, Any], tmp_path: Path) -> None:
+    made = cli(["--data-dir", str(tmp_path / "arbiter"), "account", "new", "--quiet"], PASSWORD)
+    assert made.exit_code == 0, made.output
+    address = made.stdout.strip()
+    keystore = tmp_path / "arbiter" / "keystore" / f"{address}.json"
+    transport = deployed["node"].transport()
+
+    sent = cli(
+        [*deployed["base"], "account", "send", address, "0.25", "--json"],
+        {"LEDGERMARK_PRIVATE_KEY": deployed["node"].first_key},
+    )
+
+    assert sent.exit_code == 0, sent.output
+    assert int(transport.request("eth_getBalance", [address, "latest"]), 16) == 25 * 10**16
+    published = cli(
+        [*deployed["base"], "--keystore", str(keystore), "publish", str(deployed["model"]), "--json"],
+        PASSWORD,
+    )
+    assert _owner_of(deployed, published) == address
+
+
+@pytest.mark.parametrize("amount", ["0", "1e-19", "nan", "lots"])
+def test_account_send_refuses_a_bad_amount_before_connecting(tmp_path: Path, amount: str) -> None:
+    result = cli(
+        [
+            "--data-dir",
+            str(tmp_path),
+            "--chain",
+            "http://127.0.0.1:9",
+            "account",
+            "send",
+            "0x" + "11" * 20,
+            amount,
+        ]
+    )
+
+    assert result.exit_code == 2, result.output
+    assert f"ETH must be a positive amount of ether (such as 1 or 0.05), not {amount!r}" in result.output
