@@ -22,6 +22,7 @@ revealed data key, and checks the plaintext's hash against the record (``unseal_
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -307,10 +308,29 @@ def check_key_matches(record: chainlib.Record, key_bytes: bytes) -> None:
         )
 
 
-def suspect_root_of(model_path: Path, cid_version: int = 0) -> bytes:
+def suspect_root_of(model_path: Path, profile: str | None = None) -> bytes:
     """The Merkle root naming an unregistered suspect: a one-artifact manifest of the model file."""
-    entry = manifestlib.entry_for_file(model_path, role="model", cid_version=cid_version)
-    return manifestlib.Manifest.create(model_path.name, [entry]).root()
+    return suspect_roots(model_path)[unixfs.resolve_profile(profile).name]
+
+
+def suspect_roots(model_path: Path) -> dict[str, bytes]:
+    """The suspect's root under every import profile, from one read of the file: whoever published the copy
+    chose the profile, and the registry knows the copy by that root only."""
+    importers = {name: unixfs.Importer(profile=profile) for name, profile in unixfs.PROFILES.items()}
+    sha256, size = hashlib.sha256(), 0
+    with open(model_path, "rb") as stream:
+        while chunk := stream.read(unixfs.MAX_CHUNK_SIZE):
+            sha256.update(chunk)
+            size += len(chunk)
+            for importer in importers.values():
+                importer.update(chunk)
+    roots = {}
+    for name, importer in importers.items():
+        entry = manifestlib.ManifestEntry(
+            role="model", path=model_path.name, size=size, sha256=sha256.hexdigest(), cid=importer.finish()
+        )
+        roots[name] = manifestlib.Manifest.create(model_path.name, [entry]).root()
+    return roots
 
 
 def gather_evidence(
@@ -372,9 +392,8 @@ def suspect_model_for(
             f"dispute {dispute.dispute_id}: the suspect (root 0x{dispute.suspect_root.hex()}) is not registered; "
             "pass the suspect model file with --model"
         )
-    for version in (0, 1):
-        if suspect_root_of(given, version) == dispute.suspect_root:
-            return given
+    if dispute.suspect_root in suspect_roots(given).values():
+        return given
     raise LedgermarkError(
         f"{given} is not the disputed model: its root is not 0x{dispute.suspect_root.hex()}"
     )
@@ -451,8 +470,11 @@ def review(backends: Backends, dispute_id: int, *, report_dir: Path, model: Path
 def suspect_reference(backends: Backends, suspect: str | None, model: Path) -> int | bytes:
     """A record id if the suspect is registered, else its Merkle root."""
     if suspect is None:
-        root = suspect_root_of(model, backends.settings.cid_version)
-        return backends.registry.record_id_by_root(root) or root
+        roots = suspect_roots(model)
+        for root in roots.values():
+            if record_id := backends.registry.record_id_by_root(root):
+                return record_id
+        return roots[backends.settings.import_profile.name]
     if suspect.isdecimal():
         return resolve_record(backends, suspect).record_id
     try:

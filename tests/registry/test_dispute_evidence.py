@@ -7,6 +7,7 @@ import dataclasses
 import io
 import json
 import os
+import random
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,7 @@ from registry import publish as publish_flow
 from registry.config import Settings
 from registry.errors import IntegrityError, LedgermarkError
 from tests.registry.conftest import WatermarkFiles
+from verifier.integrity import manifest as manifestlib
 
 
 def publish_with_key(
@@ -235,3 +237,16 @@ def test_cli_reveal_names_the_data_key_file_when_it_is_unusable(
     assert result.exit_code == 2, result.output
     assert message in result.output and str(tmp_path / "key.wmk.datakey") in result.output
     assert "Traceback" not in result.output
+
+
+def test_suspect_roots_name_the_copy_under_every_import_profile(tmp_path: Path) -> None:
+    model = tmp_path / "copy.pt"
+    model.write_bytes(random.Random(3).randbytes(1_500_000))
+
+    roots = flow.suspect_roots(model)
+
+    for name in unixfs.PROFILES:
+        entry = manifestlib.entry_for_file(model, role="model", profile=name)
+        assert roots[name] == manifestlib.Manifest.create(model.name, [entry]).root()
+    assert len(set(roots.values())) == len(unixfs.PROFILES)  # each profile chunks the copy differently
+    assert flow.suspect_root_of(model) == roots["unixfs-v0-2015"]
