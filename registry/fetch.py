@@ -71,6 +71,8 @@ def resolve_record(backends: Backends, reference: str) -> chainlib.Record:
         raise RecordError(_unknown(backends, reference))
     try:
         return backends.registry.record(record_id)
+    except chainlib.PendingRecordError as err:
+        raise RecordError(str(err)) from err  # registered, not final yet: say how far it is
     except chainlib.UnknownRecordError as err:
         raise RecordError(_unknown(backends, reference)) from err
 

@@ -282,10 +282,7 @@ def export_profile(
         url = rpc
     with backends.open_chain(settings) as chain:
         deployment = backends.find_deployment(settings, chain)
-        confirmations = settings.confirmations
-        if confirmations is None:
-            confirmations = 0 if chain.is_dev_chain else 2
-        chain_id = chain.chain_id
+        confirmations, chain_id = chain.confirmations, chain.chain_id
     profile = Profile(
         chain_id=chain_id,
         rpc=(url,),

@@ -58,9 +58,15 @@ def test_cli_commands_run_while_serve_runs_on_the_same_data_dir(tmp_path: Path) 
             capture_output=True,
             text=True,
             timeout=60,
+            check=False,
         )
         shown = subprocess.run(
-            [*CLI, "show", "1", "--json"], env=_env(home), capture_output=True, text=True, timeout=60
+            [*CLI, "show", "1", "--json"],
+            env=_env(home),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
         )
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/records/1", timeout=10) as response:
             served = json.load(response)
@@ -81,8 +87,10 @@ def test_a_command_that_waits_for_the_lock_says_who_holds_it(tmp_path: Path) -> 
         [
             sys.executable,
             "-c",
-            "import sys, time; from pathlib import Path; from registry.backends import _chain_lock\n"
-            "with _chain_lock(Path(sys.argv[1])):\n    print('held', flush=True); time.sleep(4)",
+            (
+                "import sys, time; from pathlib import Path; from registry.backends import _chain_lock\n"
+                "with _chain_lock(Path(sys.argv[1])):\n    print('held', flush=True); time.sleep(4)"
+            ),
             str(home / "chain"),
         ],
         stdout=subprocess.PIPE,
@@ -92,7 +100,7 @@ def test_a_command_that_waits_for_the_lock_says_who_holds_it(tmp_path: Path) -> 
         assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
         started = time.monotonic()
         waited = subprocess.run(
-            [*CLI, "show", "1"], env=_env(home), capture_output=True, text=True, timeout=60
+            [*CLI, "show", "1"], env=_env(home), capture_output=True, text=True, timeout=60, check=False
         )
         elapsed = time.monotonic() - started
     finally:
