@@ -227,9 +227,22 @@ def _temporary_beside(dest: Path) -> Iterator[tuple[Path, io.BufferedWriter]]:
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".partial", dir=dest.parent)
     tmp = Path(name)
+    os.fchmod(fd, 0o666 & ~_umask())  # the mode a plain create gives: mkstemp's 0600 is for secrets
     handle = os.fdopen(fd, "wb")
     try:
         yield tmp, handle
     finally:
         handle.close()
         tmp.unlink(missing_ok=True)
+
+
+def _umask() -> int:
+    """The process's umask, read without changing it (``os.umask`` can only be read by setting it)."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0o022

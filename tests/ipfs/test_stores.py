@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import socket
 import time
 from collections.abc import Iterator
@@ -54,6 +55,19 @@ class ContentStoreConformance:
         assert (tmp_path / "out" / "copy.bin").read_bytes() == data
         assert sum(seen) == len(data)
         assert _leftovers(tmp_path / "out") == ["copy.bin"]
+
+    def test_a_fetched_file_gets_the_mode_a_plain_create_would(
+        self, store: ContentStore, tmp_path: Path
+    ) -> None:
+        (tmp_path / "in.bin").write_bytes(b"weights")
+        cid = store.add_file(tmp_path / "in.bin")
+        previous = os.umask(0o027)
+        try:
+            store.get_file(cid, tmp_path / "out.bin")
+        finally:
+            os.umask(previous)
+
+        assert (tmp_path / "out.bin").stat().st_mode & 0o777 == 0o640  # not mkstemp's owner-only 0600
 
     @pytest.mark.parametrize("cid_version", [0, 1])
     def test_put_and_get_yield_the_digest_of_one_pass(
