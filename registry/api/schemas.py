@@ -11,6 +11,8 @@ class ArtifactOut(BaseModel):
     size: int
     sha256: str
     cid: str
+    profile: str | None = None
+    """The import profile the CID was made with (None in manifests older than profiles)."""
 
 
 class RecordOut(BaseModel):

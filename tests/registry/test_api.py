@@ -126,6 +126,28 @@ def test_cid_of_an_upload(client: TestClient) -> None:
     }
 
 
+@pytest.mark.parametrize(
+    ("params", "status", "cid"),
+    [
+        ({"profile": "unixfs-v1-2025"}, 200, "bafkreifzjut3te2nhyekklss27nh3k72ysco7y32koao5eei66wof36n5e"),
+        ({"profile": "unixfs-v0-2015"}, 200, "Qmf412jQZiuVUtdgnB36FXFX7xg5V6KEbSJ4dpQuhkLyfD"),
+        ({"profile": "unixfs-v9"}, 422, None),
+    ],
+)
+def test_cid_under_an_import_profile(client: TestClient, params: dict, status: int, cid: str | None) -> None:
+    response = client.post("/cid", files={"file": ("hello.txt", b"hello world")}, params=params)
+
+    assert response.status_code == status, response.text
+    if cid is not None:
+        assert response.json()["cid"] == cid
+
+
+def test_a_record_lists_each_artifact_with_its_import_profile(client: TestClient, published: dict) -> None:
+    response = client.get(f"/records/{published['body']['record_id']}")
+
+    assert {a["profile"] for a in response.json()["artifacts"]} == {"unixfs-v0-2015"}
+
+
 def test_watermark_verify_says_copy_for_the_watermarked_model(client: TestClient, watermark_files) -> None:
     files = [
         ("model", ("suspect.pt", watermark_files.watermarked.read_bytes())),
