@@ -2,14 +2,15 @@
 
 The tour is the first ```bash block under "## A five-minute tour". It is run as one bash script with
 ``set -euo pipefail`` from the repository root (so its ``make setup && source .venv/bin/activate`` line works as a
-newcomer would type it); the tour itself makes its own temporary data directory and work folder. Whatever the
-tour leaves running is stopped by its last command (``ledgermark chain stop``); the test checks that by pid.
+newcomer would type it); the tour itself makes its own scratch folder with the three parties' data directories. What the tour starts (the
+owner's chain and gateway) it stops itself; the test checks that by pid and by port.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import socket
 import subprocess
 from pathlib import Path
 
@@ -17,6 +18,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 TOUR_HEADING = "## A five-minute tour"
+GATEWAY_PORT = 8765  # the owner's `ledgermark serve` in the tour
 
 
 def tour_script(readme: str) -> str:
@@ -29,8 +31,10 @@ def tour_script(readme: str) -> str:
 
 def test_tour_block_is_self_contained() -> None:
     script = tour_script((ROOT / "README.md").read_text())
-    assert "LEDGERMARK_HOME" in script and "mktemp -d" in script, "the tour must use a fresh data directory"
-    assert script.rstrip().splitlines()[-1].startswith("ledgermark chain stop")
+    assert "mktemp -d" in script, "the tour must work in a fresh folder"
+    assert re.fullmatch(r"ledgermark( --data-dir \S+)? chain stop", script.rstrip().splitlines()[-1])
+    for party in ("--data-dir buyer --network network.json", "--data-dir arbiter --network network.json"):
+        assert party in script, f"the tour must show {party!r}: a party with only the profile"
 
 
 @pytest.mark.slow
@@ -57,6 +61,9 @@ def test_readme_tour_runs_as_written(tmp_path: Path) -> None:
         "verified against the chain",
         "verify exited 1",
         "copy: the model carries the watermark",
+        "wrote network.json",
+        "sent 1 ETH from",
+        "recommendation     uphold",
         "upheld",
     ):
         assert expected in output, f"{expected!r} missing from the tour's output:\n{output[-6000:]}"
@@ -64,3 +71,5 @@ def test_readme_tour_runs_as_written(tmp_path: Path) -> None:
         ["pgrep", "-f", str(tmp_path)], capture_output=True, text=True, check=False
     ).stdout.split()
     assert not leftovers, f"the tour left processes running: {leftovers}"
+    with socket.socket() as probe:
+        assert probe.connect_ex(("127.0.0.1", GATEWAY_PORT)) != 0, "the tour left its gateway running"
