@@ -11,21 +11,12 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import fcntl
-import logging
-import os
-import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any
 
 from registry.config import CHAIN_EMBEDDED, CHAIN_LOCAL, IPFS_EMBEDDED, Settings
 from registry.errors import ConfigError
-
-log = logging.getLogger(__name__)
-
-LOCK_NOTICE_S = 2.0
-"""How long a command waits for the chain lock before it says who holds it."""
 
 if TYPE_CHECKING:
     from eth_account.signers.local import LocalAccount
@@ -246,14 +237,16 @@ def _chain_lock(chain_dir: Path) -> Iterator[Callable[[], None]]:
     """Hold the data dir's chain lock until exit or until the yielded function releases it early.
 
     The holder writes its pid and command line into the lock file, so that a command that waits more than
-    ``LOCK_NOTICE_S`` says whom it waits for instead of hanging silently.
+    ``supervisor.LOCK_NOTICE_S`` says whom it waits for instead of hanging silently.
     """
+    from registry import supervisor
+
     chain_dir.mkdir(parents=True, exist_ok=True)
     with open(chain_dir / "lock", "a+") as lock:
-        _acquire(lock)
+        supervisor.lock_exclusively(lock, "chain lock")
         lock.seek(0)
         lock.truncate()
-        lock.write(f"pid {os.getpid()}: {' '.join(sys.argv)[:200]}\n")
+        lock.write(supervisor.holder_line())
         lock.flush()
         released = False
 
@@ -267,23 +260,6 @@ def _chain_lock(chain_dir: Path) -> Iterator[Callable[[], None]]:
             yield release
         finally:
             release()
-
-
-def _acquire(lock: TextIO) -> None:
-    """Block on the lock; after ``LOCK_NOTICE_S`` say once (a warning on stderr) who holds it."""
-    deadline = time.monotonic() + LOCK_NOTICE_S
-    while True:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return
-        except BlockingIOError:
-            if time.monotonic() >= deadline:
-                break
-            time.sleep(0.05)
-    lock.seek(0)
-    holder = lock.read(300).strip() or "another process"
-    log.warning("waiting for the chain lock %s, held by %s", lock.name, holder)
-    fcntl.flock(lock, fcntl.LOCK_EX)
 
 
 def _flush(transport: Transport) -> None:

@@ -12,17 +12,20 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import fcntl
 import json
+import logging
 import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import IO, Any, Self
 
 from ipfs.errors import LedgermarkError
 
@@ -290,3 +293,37 @@ def write_json(path: Path, data: Mapping[str, Any]) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(json.dumps(dict(data), indent=2, sort_keys=True) + "\n")
     os.replace(tmp, path)
+
+
+# --------------------------------------------------------------------------- lock files
+
+LOCK_NOTICE_S = 2.0
+"""How long a process waits for a lock file before it says who holds it."""
+
+_log = logging.getLogger(__name__)
+
+
+def lock_exclusively(handle: IO[str], what: str) -> None:
+    """Take an exclusive ``flock`` on an open lock file, waiting as long as it takes.
+
+    A wait never looks like a hang: after ``LOCK_NOTICE_S`` it says once (a warning, shown on stderr) who holds
+    the lock, as the holder's first line (``holder_line``) names it.
+    """
+    deadline = time.monotonic() + LOCK_NOTICE_S
+    while True:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                break
+            time.sleep(0.02)
+    handle.seek(0)
+    holder = handle.readline(300).strip() or "another process"
+    _log.warning("waiting for the %s %s, held by %s", what, handle.name, holder)
+    fcntl.flock(handle, fcntl.LOCK_EX)
+
+
+def holder_line() -> str:
+    """What a lock holder writes first into its lock file: its pid and command line."""
+    return f"pid {os.getpid()}: {' '.join(sys.argv)[:200]}\n"

@@ -18,13 +18,13 @@ import dataclasses
 import fcntl
 import logging
 import os
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, TypeVar
 
+from registry import supervisor
 from registry.chain.errors import ChainError
 from registry.chain.rpc import RpcError
 
@@ -32,8 +32,8 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-LOCK_NOTICE_S = 2.0
-"""How long a sender waits for the account's lock before it says who holds it."""
+LOCK_NOTICE_S = supervisor.LOCK_NOTICE_S
+"""How long a sender waits for the account's lock (thread or file) before it says who holds it."""
 MAX_SEND_ATTEMPTS = 6
 """Sends of one transaction refused for its nonce before giving up (each re-reads the pending nonce)."""
 MEMORY_S = 60.0
@@ -185,31 +185,17 @@ class NonceManager:
         except OSError as err:
             raise ChainError(f"cannot open the nonce lock {self.lock_path}: {err}") from err
         with handle:
-            _acquire(handle)
+            supervisor.lock_exclusively(handle, "nonce lock")
             try:
                 last = _read_last(handle)
-                holder = f"pid {os.getpid()}: {' '.join(sys.argv)[:200]}\n"
-                _write(handle, holder + (f"last {last[0]} {last[1]:.3f}\n" if last[0] is not None else ""))
+                _write(
+                    handle,
+                    supervisor.holder_line()
+                    + (f"last {last[0]} {last[1]:.3f}\n" if last[0] is not None else ""),
+                )
                 yield handle
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def _acquire(handle: IO[str]) -> None:
-    """Block on the lock file; after ``LOCK_NOTICE_S`` say once who holds it (its first line)."""
-    deadline = time.monotonic() + LOCK_NOTICE_S
-    while True:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return
-        except BlockingIOError:
-            if time.monotonic() >= deadline:
-                break
-            time.sleep(0.01)
-    handle.seek(0)
-    holder = handle.readline(300).strip() or "another process"
-    log.warning("waiting for the nonce lock %s, held by %s", handle.name, holder)
-    fcntl.flock(handle, fcntl.LOCK_EX)
 
 
 def _read_last(handle: IO[str]) -> tuple[int | None, float]:
