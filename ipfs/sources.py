@@ -185,7 +185,7 @@ class _Attempt:
     def _failed(self, report: SourceReport, err: LedgermarkError) -> None:
         if isinstance(err, IntegrityError):
             report.outcome = CORRUPT
-            log.warning("%s served bad bytes for %s: %s", report.source, self.root, err)
+            log.info("%s served bad bytes for %s: %s", report.source, self.root, err)  # front ends show it
         elif isinstance(err, ContentNotFoundError):
             report.outcome = MISSING
         elif isinstance(err, IpfsUnavailableError):

@@ -21,6 +21,7 @@ from collections.abc import Container, Iterator, Sequence
 from pathlib import Path
 
 from ipfs.errors import ContentIntegrityError
+from ipfs.sources import CORRUPT, DOWN, FAILED, SERVED
 from registry import chain as chainlib
 from registry import layout
 from registry.backends import Backends
@@ -39,6 +40,8 @@ class FetchResult:
     manifest: manifestlib.Manifest
     comparison: manifestlib.Comparison
     files: tuple[Path, ...]
+    sources: tuple[SourceNote, ...] = ()
+    """Which read sources served (or failed) each artifact, when content came from beyond the store."""
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -46,8 +49,20 @@ class FetchResult:
             "root": "0x" + self.record.root.hex(),
             "revoked": self.record.revoked,
             "files": [str(p) for p in self.files],
+            "sources": [dataclasses.asdict(note) for note in self.sources],
             **self.comparison.to_dict(),
         }
+
+
+@dataclasses.dataclass(frozen=True)
+class SourceNote:
+    """What one read source did for one artifact: a buyer sees who served the bytes and who lied."""
+
+    path: str
+    source: str
+    outcome: str
+    blocks: int
+    detail: str = ""
 
 
 # --------------------------------------------------------------------------- records and manifests
@@ -110,8 +125,12 @@ def fetch(
     manifest = load_manifest(backends, record)
     dest.mkdir(parents=True, exist_ok=True)
     with _staging(dest) as staging:
-        actual, problems = _download_all(backends, manifest, staging, progress)
+        actual, problems, notes = _download_all(backends, manifest, staging, progress)
         comparison = manifestlib.compare(manifest, actual)
+        corrupt = {note.path for note in notes if note.outcome == CORRUPT}
+        comparison = dataclasses.replace(  # a corrupt download is reported once, as corrupt
+            comparison, missing=tuple(e for e in comparison.missing if e.path not in corrupt)
+        )
         problems += _prove_on_chain(backends, record, manifest, comparison.intact)
         if not comparison.ok or problems:
             raise VerificationFailed(
@@ -121,28 +140,46 @@ def fetch(
                 problems,
             )
         files = tuple(_move_into_place(staging, dest, e.path) for e in manifest.entries)
-    return FetchResult(record=record, manifest=manifest, comparison=comparison, files=files)
+    return FetchResult(record=record, manifest=manifest, comparison=comparison, files=files, sources=notes)
 
 
 def _download_all(
     backends: Backends, manifest: manifestlib.Manifest, staging: Path, progress: ProgressFactory | None
-) -> tuple[list[manifestlib.ManifestEntry], list[str]]:
-    actual, problems = [], []
+) -> tuple[list[manifestlib.ManifestEntry], list[str], tuple[SourceNote, ...]]:
+    actual, problems, notes = [], [], []
     for entry in manifest.entries:
-        target = staging / entry.path
-        target.parent.mkdir(parents=True, exist_ok=True)
         try:
-            digest = backends.store.get_file(
-                entry.cid,
-                target,
-                max_size=entry.size,
-                progress=progress(f"download {entry.path}", entry.size) if progress else None,
-            )
+            actual.append(_download(backends, entry, staging, progress))
         except ContentIntegrityError as err:
             problems.append(f"corrupt: {entry.path}: {err}")
-            continue
-        actual.append(manifestlib.entry_from_digest(digest, role=entry.role, name=entry.path))
-    return actual, problems
+        finally:
+            notes += _source_notes(backends, entry.path)
+    return actual, problems, tuple(notes)
+
+
+def _source_notes(backends: Backends, path: str) -> list[SourceNote]:
+    """The read sources that mattered for the last get: those that served, other than the store, and any that
+    failed in a way a buyer should know of (down, corrupt, failed); a source merely lacking it is normal."""
+    reports = getattr(backends.store, "last_report", ())
+    return [
+        SourceNote(path, r.source, r.outcome, r.blocks, r.detail)
+        for i, r in enumerate(reports)
+        if (r.outcome == SERVED and i > 0) or r.outcome in (CORRUPT, DOWN, FAILED)
+    ]
+
+
+def _download(
+    backends: Backends, entry: manifestlib.ManifestEntry, staging: Path, progress: ProgressFactory | None
+) -> manifestlib.ManifestEntry:
+    target = staging / entry.path
+    target.parent.mkdir(parents=True, exist_ok=True)
+    digest = backends.store.get_file(
+        entry.cid,
+        target,
+        max_size=entry.size,
+        progress=progress(f"download {entry.path}", entry.size) if progress else None,
+    )
+    return manifestlib.entry_from_digest(digest, role=entry.role, name=entry.path)
 
 
 @contextlib.contextmanager

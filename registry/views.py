@@ -37,3 +37,9 @@ def record_dict(record: chainlib.Record, manifest: manifestlib.Manifest) -> dict
         "name": manifest.name,
         "artifacts": [e.to_dict() for e in manifest.entries],
     }
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters escaped: strings from other parties (a gateway's error, a path) must not
+    drive the terminal (colours, cursor moves, a forged "verified" line)."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)

@@ -152,7 +152,18 @@ def fetch_lines(result: FetchResult) -> list[str]:
     ]
     if result.record.revoked:
         lines.append("WARNING: the owner has revoked this record")
-    return lines + [f"  ok  {path}" for path in result.files]
+    lines += [f"  ok  {path}" for path in result.files]
+    for note in result.sources:
+        if note.outcome == "served":
+            lines.append(
+                f"  from {views.printable(note.source)}: {note.blocks} verified blocks of {note.path}"
+            )
+        else:
+            lines.append(
+                f"  WARNING: {views.printable(note.source)} was {note.outcome} for {note.path} "
+                f"(another source served it): {views.printable(note.detail)}"
+            )
+    return lines
 
 
 def comparison_lines(record: chainlib.Record, comparison: manifestlib.Comparison) -> list[str]:

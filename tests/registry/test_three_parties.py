@@ -190,7 +190,8 @@ def _a_dishonest_gateway_is_named_and_never_trusted(
     assert asked > 0  # the buyer did ask the liar first
     _ok(rescued)
     _assert_same_files(owner["files"], tmp_path / "got-rescued")
-    assert f"gateway {mallory.url}" in rescued.stderr  # the liar is named to the user
+    assert f"WARNING: gateway {mallory.url} was corrupt for model.bin" in rescued.stdout  # the liar is named
+    assert f"from gateway {owner['url']}: " in rescued.stdout  # and who served the bytes instead
     assert alone.returncode == 1, alone.stderr
     assert f"gateway {mallory.url}: corrupt after" in alone.stderr
     assert "downloaded artifacts do not match the anchored record; nothing was written" in alone.stderr
