@@ -30,6 +30,7 @@ from ipfs.errors import ContentNotFoundError, IpfsError, IpfsUnavailableError
 from ipfs.store import ContentStore, FileDigest, Progress
 
 DEFAULT_ADDR = "/ip4/127.0.0.1/tcp/5001/http"
+HAS_TIMEOUT_S = 2.0
 _CHUNK = 1 << 20
 
 
@@ -107,10 +108,12 @@ class KuboStore(ContentStore):
     # -- reading -------------------------------------------------------------------------------
 
     def has(self, cid: str) -> bool:
+        """Whether the node holds the block itself. Kubo answers at once (``offline``); js-ipfs ignores that flag
+        and answers for a block it lacks only by timing out, so the question gets ``HAS_TIMEOUT_S`` at most."""
         Cid.parse(cid)
         try:
             with self._translated("block stat", cid):
-                self._client.block.stat(cid, offline=True, timeout=self.timeout)
+                self._client.block.stat(cid, offline=True, timeout=min(self.timeout, HAS_TIMEOUT_S))
         except ContentNotFoundError:
             return False
         return True

@@ -178,8 +178,13 @@ class _Attempt:
         raise self._error()
 
     def _getter(self, index: int) -> Callable[[Cid], bytes]:
+        """A source's block getter, opened on first need. A read source is first asked whether it holds the
+        root (a cheap question): a node that lacks it would otherwise be waited on until its timeout."""
         if index not in self.getters:
-            self.getters[index] = self.opener(self.sources[index])
+            source = self.sources[index]
+            if index > 0 and not source.has(self.root):
+                raise ContentNotFoundError(self.root, source.describe())
+            self.getters[index] = self.opener(source)
         return self.getters[index]
 
     def _failed(self, report: SourceReport, err: LedgermarkError) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -207,7 +209,7 @@ def test_a_dag_far_larger_than_declared_stops_after_one_chunk(
 
     assert served <= 2  # the root and at most one chunk
     if not car:
-        assert len(server.requests) <= 3  # the refused CAR, the root, one leaf
+        assert len(server.requests) <= 4  # the has probe, the refused CAR, the root, one leaf
     assert not (tmp_path / "out.bin").exists() and _leftovers(tmp_path) == ["mine"]
 
 
@@ -241,6 +243,28 @@ def test_jsipfs_by_http_url_is_a_source(
 
     assert (tmp_path / "out.bin").read_bytes() == DATA
     assert outcomes == [MISSING, MISSING, SERVED]
+
+
+def test_a_jsipfs_node_that_lacks_the_content_is_passed_over_without_waiting_out_its_timeout(
+    jsipfs_daemon: JsIpfsDaemon, empty: EmbeddedStore, tmp_path: Path
+) -> None:
+    data = os.urandom(3 * CHUNK)  # content js-ipfs never saw: it answers a missing block only by timing out
+    (tmp_path / "fresh.bin").write_bytes(data)
+    store = EmbeddedStore(tmp_path / "origin")
+    root = store.add_file(tmp_path / "fresh.bin")
+    with (
+        KuboStore(f"http://127.0.0.1:{jsipfs_daemon.api_port}", timeout=60) as lacking,
+        GatewayServer(store) as honest,
+        SourceChain(empty, [lacking, GatewayStore(honest.url)]) as chain,
+    ):
+        started = time.monotonic()
+        chain.get_file(root, tmp_path / "out.bin", max_size=len(data))
+        elapsed = time.monotonic() - started
+        outcomes = [r.outcome for r in chain.last_report]
+
+    assert (tmp_path / "out.bin").read_bytes() == data
+    assert outcomes == [MISSING, MISSING, SERVED]
+    assert elapsed < 30, f"the lacking node was waited on for {elapsed:.0f} s (its timeout is 60 s)"
 
 
 def test_open_store_reads_through_the_configured_gateways(
