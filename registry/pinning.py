@@ -45,7 +45,6 @@ LOCAL = "local"
 MAX_ORIGINS = 20  # the spec's bound on Pin.origins
 _LIVE = ("queued", "pinning", "pinned")
 _TIMEOUT_S = 60.0
-_PROBE_TIMEOUT_S = 2.0
 
 
 class PinningError(LedgermarkError):
@@ -214,8 +213,8 @@ def pin_status(
     columns = {LOCAL: _store_statuses(_own_store(backends.store), items)}
     for target in chosen:
         if isinstance(target, KuboTarget):
-            with _kubo(target) as node, _kubo(target, timeout=_PROBE_TIMEOUT_S) as probe:
-                columns[target.text] = _store_statuses(node, items, probe=probe)
+            with _kubo(target) as node:
+                columns[target.text] = _store_statuses(node, items)
         else:
             columns[target.text] = _service_statuses(target, items, token or service_token())
     rows = tuple((item, {place: column[item.cid] for place, column in columns.items()}) for item in items)
@@ -250,18 +249,11 @@ def _own_store(store: ContentStore) -> ContentStore:
     return store.primary if isinstance(store, SourceChain) else store
 
 
-def _store_statuses(
-    store: ContentStore, items: Iterable[Item], *, probe: ContentStore | None = None
-) -> dict[str, str]:
-    """``pinned`` (a recursive pin), ``held`` (the root block is there, unpinned) or ``absent``, per CID.
-
-    ``probe`` asks about unpinned roots: a js-ipfs node answers ``block/stat`` for a block it lacks only when
-    the request times out, so that question gets a short timeout of its own.
-    """
+def _store_statuses(store: ContentStore, items: Iterable[Item]) -> dict[str, str]:
+    """``pinned`` (a recursive pin), ``held`` (the root block is there, unpinned) or ``absent``, per CID."""
     pins = {str(Cid.parse(c)) for c in store.pins()}
-    holder = probe or store
     return {
-        item.cid: "pinned" if item.cid in pins else "held" if holder.has(item.cid) else "absent"
+        item.cid: "pinned" if item.cid in pins else "held" if store.has(item.cid) else "absent"
         for item in items
     }
 
