@@ -18,22 +18,44 @@ import functools
 import itertools
 import json
 import posixpath
+import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
 from ipfs import cid as cidlib
 from ipfs import unixfs
 from verifier.errors import VerifierError
-from verifier.integrity import merkle
+from verifier.integrity import documents, merkle
 
 MANIFEST_VERSION = 1
 KNOWN_ROLES = ("model", "trigger", "watermark-key", "card", "tokenizer", "config", "artifact")
-"""Roles Ledgermark assigns itself; any non-empty word is accepted (``registry.layout`` maps a Hugging Face
-folder's files to ``model``, ``tokenizer``, ``config``, ``card`` and ``artifact``)."""
+"""Roles Ledgermark assigns itself (``registry.layout`` maps a Hugging Face folder's files to ``model``,
+``tokenizer``, ``config``, ``card`` and ``artifact``); any other role must match ``ROLE_PATTERN``."""
+ROLE_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,63}")
+"""A role is one printable ASCII word of at most 64 characters: it is hashed into the leaf and printed in
+columns, so it can hold no space, control character or terminal escape."""
+MAX_MANIFEST_BYTES = 16 * 1024 * 1024
+"""A manifest entry is ~300 bytes: 16 MiB holds tens of thousands of artifacts, and is refused unparsed above."""
+MAX_MANIFEST_DEPTH = 4
+"""The manifest nests 3 deep (document → entries → entry); anything deeper is not a manifest."""
+MAX_ENTRIES = 100_000
+MAX_PATH_LENGTH = 4096
+_ENTRY_KEYS = ("role", "path", "size", "sha256", "cid")
 
 
 class ManifestError(VerifierError, ValueError):
     """A manifest (or an entry in it) is malformed, non-canonical or self-contradictory."""
+
+
+class _Checked:
+    """Turns the typed readers' ``DocumentError`` into this module's ``ManifestError`` (same message)."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, _tb: object) -> None:
+        if isinstance(error, documents.DocumentError | cidlib.InvalidCidError):
+            raise ManifestError(str(error)) from None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,18 +70,17 @@ class ManifestEntry:
     profile: str | None = None  # canonical import profile name; None: not recorded (an older manifest)
 
     def __post_init__(self) -> None:
+        with _Checked():
+            documents.text(self.path, "path", "an artifact", max_length=MAX_PATH_LENGTH)
+        source = f"artifact {self.path!r}"
         check_path(self.path)
         check_role(self.role, self.path)
+        with _Checked():
+            documents.non_negative_int(self.size, "size", source)
+            documents.hex_digest(self.sha256, "sha256", source)
+            cidlib.Cid.parse(documents.text(self.cid, "cid", source, max_length=256))
         if self.profile is not None:
             _check_profile(self.profile, self.cid, self.path)
-        if self.size < 0:
-            raise ManifestError(f"artifact {self.path!r}: negative size {self.size}")
-        if len(self.sha256) != 64 or self.sha256 != self.sha256.lower():
-            raise ManifestError(f"artifact {self.path!r}: sha256 must be 64 lower-case hex digits")
-        try:
-            bytes.fromhex(self.sha256)
-        except ValueError as err:
-            raise ManifestError(f"artifact {self.path!r}: sha256 is not hex") from err
 
     def leaf(self) -> bytes:
         """The Merkle leaf of this entry (DESIGN.md §4)."""
@@ -111,17 +132,26 @@ class Manifest:
         return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> Manifest:
-        """Parse a manifest and insist it is byte-for-byte canonical, so it has one CID only."""
-        try:
-            document = json.loads(data.decode("utf-8"))
-            if document.get("version") != MANIFEST_VERSION:
-                raise ManifestError(f"unsupported manifest version {document.get('version')!r}")
-            manifest = cls.create(
-                str(document["name"]), (ManifestEntry(**raw) for raw in document["entries"])
+    def from_bytes(cls, data: bytes, *, source: str = "manifest") -> Manifest:
+        """Parse a manifest (bounded, strict, every field typed) and insist it is byte-for-byte canonical,
+        so it has one CID only. ``source`` names it in messages."""
+        with _Checked():
+            document = documents.mapping(
+                documents.parse_json(
+                    data, source=source, max_bytes=MAX_MANIFEST_BYTES, max_depth=MAX_MANIFEST_DEPTH
+                ),
+                "the document",
+                source,
+                required=("entries", "name", "version"),
             )
-        except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, AttributeError) as err:
-            raise ManifestError(f"manifest is not valid: {err}") from err
+            version = documents.non_negative_int(document["version"], "version", source)
+            if version != MANIFEST_VERSION:
+                raise ManifestError(f"{source}: unsupported manifest version {version}")
+            name = documents.text(document["name"], "name", source)
+            raw_entries = documents.array(document["entries"], "entries", source, max_items=MAX_ENTRIES)
+            manifest = cls.create(
+                name, [_entry(raw, f"{source}: entry {i}") for i, raw in enumerate(raw_entries)]
+            )
         if manifest.to_bytes() != data:
             raise ManifestError(
                 "manifest is not in canonical form (entries must be sorted by path, keys sorted, no spaces)"
@@ -301,9 +331,27 @@ def _check_profile(name: str, cid: str, path: str) -> None:
 
 
 def check_role(role: str, path: str = "") -> None:
-    """A role is one word: it is hashed into the leaf and printed in columns."""
-    if not role or any(c.isspace() for c in role):
-        raise ManifestError(f"artifact {path!r}: role {role!r} must be a non-empty word")
+    """A role is a known one or one short printable word (``ROLE_PATTERN``): it is hashed into the leaf and
+    printed in columns."""
+    if not isinstance(role, str) or not (role in KNOWN_ROLES or ROLE_PATTERN.fullmatch(role)):
+        raise ManifestError(
+            f"artifact {path!r}: role {str(role)[:80]!r} must be a non-empty word of letters, digits and "
+            "._+- (at most 64 characters)"
+        )
+
+
+def _entry(raw: object, source: str) -> ManifestEntry:
+    """One entry of a parsed manifest: known keys only, each of its type (the dataclass checks the values)."""
+    entry = documents.mapping(raw, "the entry", source, required=_ENTRY_KEYS, optional=("profile",))
+    profile = entry.get("profile")
+    return ManifestEntry(
+        role=documents.text(entry["role"], "role", source, max_length=64),
+        path=documents.text(entry["path"], "path", source, max_length=MAX_PATH_LENGTH),
+        size=documents.non_negative_int(entry["size"], "size", source),
+        sha256=documents.hex_digest(entry["sha256"], "sha256", source),
+        cid=documents.text(entry["cid"], "cid", source, max_length=256),
+        profile=None if profile is None else documents.text(profile, "profile", source, max_length=64),
+    )
 
 
 def _check_no_file_is_a_folder(paths: Iterable[str]) -> None:
