@@ -45,6 +45,10 @@ class DocumentError(VerifierError, ValueError):
         super().__init__(f"{source}: {problem}"[:500])
 
 
+class NotJsonError(DocumentError):
+    """The bytes are not UTF-8 JSON at all (a sealed or binary file), as opposed to JSON of the wrong shape."""
+
+
 # --------------------------------------------------------------------------- parsing
 
 
@@ -64,13 +68,13 @@ def parse_json(data: bytes, *, source: str, max_bytes: int, max_depth: int = DEF
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as err:
-        raise DocumentError(source, f"is not UTF-8 text (byte {err.start})") from None
+        raise NotJsonError(source, f"is not UTF-8 text (byte {err.start})") from None
     try:
         return json.loads(
             text, parse_constant=_no_constant, parse_float=_finite_float, object_pairs_hook=_unique_keys
         )
     except json.JSONDecodeError as err:
-        raise DocumentError(
+        raise NotJsonError(
             source, f"is not valid JSON: {err.msg} (line {err.lineno}, column {err.colno})"
         ) from None
     except _Refused as err:

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from verifier.integrity import documents
 from verifier.watermark import explain, segments
 from verifier.watermark.errors import WatermarkError
 
@@ -30,6 +31,15 @@ KEY_FORMAT = "ledgermark-watermark-key"
 KEY_VERSION = 1
 METRICS = ("logit", "probability", "label")  # what the ridge explains (explain.metric_values)
 TRIGGER_KINDS = ("clean", "noise", "patch", "edge")  # how make_triggers marks a real input
+MAX_KEY_BYTES = 64 * 1024 * 1024
+"""A key is mostly its triggers (base64 float32): 64 MiB holds a hundred 224×224 RGB images."""
+MAX_KEY_DEPTH = 8
+"""A key nests 3 deep (key → segmentation → input_shape); ``embedding`` may add a few levels, never dozens."""
+MAX_BITS = 4096
+"""Extraction builds an (s, n) mask matrix with s ≈ n to 4n: 4096 bits keep it under 300 MB."""
+MAX_TRIGGERS = 4096
+MAX_DIMS = 8
+SOURCE = "watermark key"
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -88,12 +98,17 @@ class WatermarkKey:
 
     @classmethod
     def from_bytes(cls, data: bytes) -> WatermarkKey:
+        """A key from untrusted bytes: bounded (size, nesting) before parsing, every field typed and bounded."""
         try:
-            document = json.loads(data.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError):
+            document = documents.parse_json(
+                data, source=SOURCE, max_bytes=MAX_KEY_BYTES, max_depth=MAX_KEY_DEPTH
+            )
+        except documents.NotJsonError:
             raise WatermarkError(
                 "not a watermark key: the file is not UTF-8 JSON (is it still sealed?)"
             ) from None
+        except documents.DocumentError as err:
+            raise WatermarkError(f"not a watermark key: {err}") from None
         return cls.from_dict(document)
 
     @classmethod
@@ -103,20 +118,26 @@ class WatermarkKey:
         if document.get("version") != KEY_VERSION:
             raise WatermarkError(f"unsupported watermark key version {document.get('version')!r}")
         try:
-            bits = document["bits"]
+            bits = documents.text(document["bits"], "bits", SOURCE, max_length=MAX_BITS)
             if set(bits) - {"+", "-"}:
                 raise WatermarkError("key bits must be a string of '+' and '-'")
+            labels = documents.array(document["labels"], "labels", SOURCE, max_items=MAX_TRIGGERS)
+            embedding = document.get("embedding", {})
             return cls(
                 bits=torch.tensor([1 if c == "+" else -1 for c in bits], dtype=torch.int8),
                 triggers=_tensor_from_json(document["triggers"]),
-                labels=torch.tensor(document["labels"], dtype=torch.int64),
-                segmentation=segments.Segmentation.from_dict(document["segmentation"]),
-                masks=segments.MaskScheme(**document["masks"]),
-                metric=document["metric"],
-                ridge_lambda=float(document["ridge_lambda"]),
-                fill=float(document["fill"]),
-                embedding=document.get("embedding", {}),
+                labels=torch.tensor(
+                    [documents.non_negative_int(v, "a label", SOURCE) for v in labels], dtype=torch.int64
+                ),
+                segmentation=_segmentation_from_json(document["segmentation"]),
+                masks=_masks_from_json(document["masks"]),
+                metric=documents.text(document["metric"], "metric", SOURCE, max_length=64),
+                ridge_lambda=documents.number(document["ridge_lambda"], "ridge_lambda", SOURCE),
+                fill=documents.number(document["fill"], "fill", SOURCE),
+                embedding=documents.mapping(embedding, "embedding", SOURCE, optional=_keys_of(embedding)),
             )
+        except documents.DocumentError as err:
+            raise WatermarkError(f"malformed watermark key: {err.problem}") from None
         except (KeyError, TypeError, ValueError) as err:
             raise WatermarkError(f"malformed watermark key: {err}") from None
 
@@ -259,13 +280,49 @@ def _tensor_to_json(tensor: torch.Tensor) -> dict[str, Any]:
     }
 
 
-def _tensor_from_json(data: Mapping[str, Any]) -> torch.Tensor:
-    if data.get("dtype") != "float32":
-        raise WatermarkError(f"unsupported tensor dtype {data.get('dtype')!r}")
-    raw = base64.b64decode(data["data"], validate=True)
-    shape = tuple(int(d) for d in data["shape"])
-    if len(raw) != 4 * math.prod(shape):
-        raise WatermarkError(
-            f"tensor data holds {len(raw)} bytes, shape {shape} needs {4 * math.prod(shape)}"
-        )
+def _keys_of(value: object) -> tuple[str, ...]:
+    """The keys of a free-form object (``embedding``): any are allowed, but it must be an object."""
+    return tuple(value) if isinstance(value, dict) else ()
+
+
+def _tensor_from_json(value: object) -> torch.Tensor:
+    """Every dimension at least 1, so the data's length bounds the tensor (and every shape derived from it)."""
+    data = documents.mapping(value, "triggers", SOURCE, required=("dtype", "shape", "data"))
+    if data["dtype"] != "float32":
+        raise WatermarkError(f"unsupported tensor dtype {str(data['dtype'])[:40]!r}")
+    shape = _shape(data["shape"], "triggers.shape")
+    raw = base64.b64decode(documents.text(data["data"], "triggers.data", SOURCE, max_length=MAX_KEY_BYTES))
+    needed = 4 * math.prod(shape)
+    if len(raw) != needed:
+        raise WatermarkError(f"tensor data holds {len(raw)} bytes, shape {shape} needs {needed}")
     return torch.from_numpy(np.frombuffer(raw, dtype="<f4").reshape(shape).copy())
+
+
+def _shape(value: object, field: str) -> tuple[int, ...]:
+    dims = documents.array(value, field, SOURCE, max_items=MAX_DIMS)
+    return tuple(documents.integer(d, f"a dimension of {field}", SOURCE, low=1, below=2**31) for d in dims)
+
+
+def _segmentation_from_json(value: object) -> segments.Segmentation:
+    data = documents.mapping(value, "segmentation", SOURCE, required=("kind", "n", "input_shape"))
+    kind = documents.text(
+        data["kind"], "segmentation.kind", SOURCE, allowed=sorted(segments.Segmentation.kinds)
+    )
+    n = documents.integer(data["n"], "segmentation.n", SOURCE, low=1, below=MAX_BITS + 1)
+    return segments.Segmentation.kinds[kind](n, _shape(data["input_shape"], "segmentation.input_shape"))
+
+
+def _masks_from_json(value: object) -> segments.MaskScheme:
+    data = documents.mapping(value, "masks", SOURCE, optional=("kind", "count", "seed", "keep"))
+    defaults = segments.MaskScheme()
+    keep = documents.number(data.get("keep", defaults.keep), "masks.keep", SOURCE)
+    if not 0 <= keep <= 1:
+        raise WatermarkError(f"masks.keep must be a probability from 0 to 1, not {keep}")
+    return segments.MaskScheme(
+        kind=documents.text(data.get("kind", defaults.kind), "masks.kind", SOURCE, max_length=64),
+        count=documents.integer(
+            data.get("count", defaults.count), "masks.count", SOURCE, low=0, below=4 * MAX_BITS + 1
+        ),
+        seed=documents.non_negative_int(data.get("seed", defaults.seed), "masks.seed", SOURCE),
+        keep=keep,
+    )

@@ -15,6 +15,7 @@ A model file is ``torch.save({"format", "version", "spec", "state_dict"})``.  It
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import logging
 import math
 import os
@@ -26,16 +27,29 @@ import torch
 from torch import nn
 
 from verifier.errors import VerifierError
+from verifier.integrity import documents
 
 logger = logging.getLogger(__name__)
 
 FORMAT = "ledgermark-model"
 VERSION = 1
 ARCHS = ("resnet18", "cnn", "mlp")
+MAX_PARAMETERS = 64_000_000
+"""A ResNet-18 of width 64 has 11M parameters, of width 128 about 45M; 64M floats is 256 MB of weights."""
+MAX_ACTIVATIONS = 100_000_000
+"""Elements of every layer's output for one example (400 MB of float32): the CIFAR-style ResNet-18 (no early
+down-sampling) needs 1.7M at 32×32 and 82M at 224×224 RGB."""
+MAX_INPUT_DIMS = 4
+MAX_DIMENSION = 2**20
+MAX_HIDDEN_LAYERS = 64
 
 
 class ModelFileError(VerifierError):
     """A model file or spec cannot be used: missing, corrupt, foreign, unsupported, or not matching its spec."""
+
+
+class ModelTooLargeError(ModelFileError):
+    """A spec asks for more parameters or activation memory than a verifier allots; refused before building."""
 
 
 class StateDictMismatch(ModelFileError):
@@ -196,18 +210,50 @@ class ModelSpec:
             raise ModelFileError(f"unknown model spec fields {unknown}")
         try:
             spec = cls(
-                arch=str(data["arch"]),
-                num_classes=int(data["num_classes"]),
-                input_shape=tuple(int(d) for d in data["input_shape"]),
-                width=int(data.get("width", 64)),
-                hidden=tuple(int(h) for h in data.get("hidden", (64, 64))),
+                arch=documents.text(data["arch"], "arch", _SPEC, max_length=32),
+                num_classes=_dimension(data["num_classes"], "num_classes"),
+                input_shape=_dimensions(data["input_shape"], "input_shape", MAX_INPUT_DIMS),
+                width=_dimension(data.get("width", 64), "width"),
+                hidden=_dimensions(data.get("hidden", (64, 64)), "hidden", MAX_HIDDEN_LAYERS),
             )
         except KeyError as exc:
             raise ModelFileError(f"model spec lacks the field {exc.args[0]!r}") from None
-        except (TypeError, ValueError) as exc:
-            raise ModelFileError(f"malformed model spec {data!r}: {exc}") from None
+        except documents.DocumentError as exc:
+            raise ModelFileError(str(exc)) from None
         spec._check()
         return spec
+
+    def parameter_count(self) -> int:
+        """The number of trainable parameters ``build`` would allocate, computed from the spec alone."""
+        classes, width = self.num_classes, self.width
+        if self.arch == "mlp":
+            sizes = (math.prod(self.input_shape), *self.hidden, classes)
+            return sum(a * b + b for a, b in itertools.pairwise(sizes))
+        channels = self.input_shape[0]
+        if self.arch == "cnn":
+            convs = ((channels, width), (width, 2 * width), (2 * width, 2 * width))
+            return sum(9 * a * b + b for a, b in convs) + 2 * width * classes + classes
+        count, in_ch = 9 * channels * width + 2 * width, width  # resnet18: stem conv (no bias) and its BN
+        for i in range(4):
+            out = width * 2**i
+            count += 9 * in_ch * out + 9 * out * out + 4 * out  # first block: two convs, two BNs
+            count += (in_ch * out + 2 * out) if (i > 0 or in_ch != out) else 0  # its projection shortcut
+            count += 2 * (9 * out * out + 2 * out)  # second block
+            in_ch = out
+        return count + in_ch * classes + classes
+
+    def activation_count(self) -> int:
+        """Elements of the layers' outputs for one example (an upper bound), computed from the spec alone."""
+        if self.arch == "mlp":
+            return math.prod(self.input_shape) + 2 * sum(self.hidden) + self.num_classes
+        _, height, width = self.input_shape
+        pixels = height * width
+        if self.arch == "cnn":
+            return 2 * self.width * pixels + 2 * self.width * pixels // 2 + self.num_classes + pixels
+        # resnet18: 3 outputs in the stem, ~12 per stage (convs, BNs, ReLUs, shortcut); each stage has twice
+        # the channels on a quarter of the pixels
+        stages = sum(12 * self.width * 2**i * max(1, pixels // 4**i) for i in range(4))
+        return 3 * self.width * pixels + stages + self.num_classes
 
     def _check(self) -> None:
         if self.arch not in ARCHS:
@@ -218,6 +264,37 @@ class ModelSpec:
             raise ModelFileError(f"{self.arch} needs input_shape (C, H, W) and width >= 1, got {self}")
         if self.arch == "mlp" and min(self.hidden, default=1) < 1:
             raise ModelFileError(f"mlp hidden sizes must be positive, got {self.hidden}")
+        self._check_budget()
+
+    def _check_budget(self) -> None:
+        """Refuse a spec whose network would not fit a verifier's memory, before a byte of it is allocated:
+        a model file of 1.5 KB can ask for an MLP of width 20000 (400M parameters, 1.6 GB)."""
+        parameters, activations = self.parameter_count(), self.activation_count()
+        if parameters > MAX_PARAMETERS:
+            raise ModelTooLargeError(
+                f"the model spec asks for a {self.arch} of {parameters:,} parameters (at most "
+                f"{MAX_PARAMETERS:,}): refused before building it"
+            )
+        if activations > MAX_ACTIVATIONS:
+            raise ModelTooLargeError(
+                f"the model spec's {self.arch} on inputs {self.input_shape} needs {activations:,} activations "
+                f"per example (at most {MAX_ACTIVATIONS:,}): refused before building it"
+            )
+
+
+_SPEC = "model spec"
+
+
+def _dimension(value: object, field: str) -> int:
+    """A size in a spec: a whole number (no bool, float or string), bounded so products stay small."""
+    return documents.integer(value, field, _SPEC, low=0, below=MAX_DIMENSION + 1)
+
+
+def _dimensions(value: object, field: str, max_items: int) -> tuple[int, ...]:
+    if isinstance(value, tuple):
+        value = list(value)
+    items = documents.array(value, field, _SPEC, max_items=max_items)
+    return tuple(_dimension(item, f"{field} item") for item in items)
 
 
 # --------------------------------------------------------------------------------------------------------------
