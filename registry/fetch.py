@@ -3,27 +3,23 @@
 The chain is the root of trust. From the record we take the Merkle root, the leaf count and the manifest CID;
 the manifest must be canonical and hash back to that root; each artifact must match its entry (size, SHA-256,
 CID recomputed locally), and the contract itself must accept the artifact's Merkle proof. Downloads go to a
-staging folder inside the destination and are moved into place only when everything holds, so a failed fetch
-leaves nothing behind.
+staging folder inside the destination and are moved into place only when everything holds, never through a link
+nor over an existing file unasked (``registry.files.OutputFolder``), so a failed fetch leaves nothing behind.
 """
 
 from __future__ import annotations
 
 import collections
-import contextlib
 import dataclasses
 import hashlib
 import logging
-import os
-import shutil
-import tempfile
-from collections.abc import Container, Iterator, Sequence
+from collections.abc import Container, Sequence
 from pathlib import Path
 
 from ipfs.errors import ContentIntegrityError
 from ipfs.sources import CORRUPT, DOWN, FAILED, SERVED
 from registry import chain as chainlib
-from registry import layout
+from registry import files, layout
 from registry.backends import Backends
 from registry.errors import LedgermarkError, RecordError, VerificationFailed
 from registry.publish import ProgressFactory
@@ -118,14 +114,25 @@ def load_manifest(backends: Backends, record: chainlib.Record) -> manifestlib.Ma
 
 
 def fetch(
-    backends: Backends, reference: str, dest: Path, *, progress: ProgressFactory | None = None
+    backends: Backends,
+    reference: str,
+    dest: Path,
+    *,
+    force: bool = False,
+    progress: ProgressFactory | None = None,
 ) -> FetchResult:
-    """Download every artifact of a record into ``dest``, all verified, or nothing at all."""
+    """Download every artifact of a record into ``dest``, all verified, or nothing at all.
+
+    Everything is written inside ``dest`` and through no link; an existing file is replaced only with ``force``
+    (atomically). Targets are checked before any download and again before the first rename, and a move that
+    fails midway is undone, so on any failure ``dest`` is as it was.
+    """
     record = resolve_record(backends, reference)
     manifest = load_manifest(backends, record)
-    dest.mkdir(parents=True, exist_ok=True)
-    with _staging(dest) as staging:
-        actual, problems, notes = _download_all(backends, manifest, staging, progress)
+    targets = [e.path for e in manifest.entries]
+    with files.output_folder(dest, prefix=_STAGING_PREFIX) as out:
+        out.check(targets, force=force)  # before downloading gigabytes that could not be placed
+        actual, problems, notes = _download_all(backends, manifest, out.staging, progress)
         comparison = manifestlib.compare(manifest, actual)
         corrupt = {note.path for note in notes if note.outcome == CORRUPT}
         comparison = dataclasses.replace(  # a corrupt download is reported once, as corrupt
@@ -139,17 +146,18 @@ def fetch(
                 comparison,
                 problems,
             )
-        files = tuple(_move_into_place(staging, dest, e.path) for e in manifest.entries)
-    return FetchResult(record=record, manifest=manifest, comparison=comparison, files=files, sources=notes)
+        out.place_all([(_staged_name(i), path) for i, path in enumerate(targets)], force=force)
+    placed = tuple(dest / path for path in targets)
+    return FetchResult(record=record, manifest=manifest, comparison=comparison, files=placed, sources=notes)
 
 
 def _download_all(
     backends: Backends, manifest: manifestlib.Manifest, staging: Path, progress: ProgressFactory | None
 ) -> tuple[list[manifestlib.ManifestEntry], list[str], tuple[SourceNote, ...]]:
     actual, problems, notes = [], [], []
-    for entry in manifest.entries:
+    for index, entry in enumerate(manifest.entries):
         try:
-            actual.append(_download(backends, entry, staging, progress))
+            actual.append(_download(backends, entry, staging / _staged_name(index), progress))
         except ContentIntegrityError as err:
             problems.append(f"corrupt: {entry.path}: {err}")
         finally:
@@ -169,10 +177,8 @@ def _source_notes(backends: Backends, path: str) -> list[SourceNote]:
 
 
 def _download(
-    backends: Backends, entry: manifestlib.ManifestEntry, staging: Path, progress: ProgressFactory | None
+    backends: Backends, entry: manifestlib.ManifestEntry, target: Path, progress: ProgressFactory | None
 ) -> manifestlib.ManifestEntry:
-    target = staging / entry.path
-    target.parent.mkdir(parents=True, exist_ok=True)
     digest = backends.store.get_file(
         entry.cid,
         target,
@@ -182,20 +188,9 @@ def _download(
     return manifestlib.entry_from_digest(digest, role=entry.role, name=entry.path)
 
 
-@contextlib.contextmanager
-def _staging(dest: Path) -> Iterator[Path]:
-    staging = Path(tempfile.mkdtemp(prefix=_STAGING_PREFIX, dir=dest))
-    try:
-        yield staging
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-
-
-def _move_into_place(staging: Path, dest: Path, manifest_path: str) -> Path:
-    target = dest / manifest_path
-    target.parent.mkdir(parents=True, exist_ok=True)
-    os.replace(staging / manifest_path, target)
-    return target
+def _staged_name(index: int) -> str:
+    """Staged files are flat and numbered: a manifest path never names anything inside the staging folder."""
+    return str(index)
 
 
 def read_artifact(backends: Backends, record: chainlib.Record, role: str, *, max_size: int) -> bytes:

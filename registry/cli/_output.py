@@ -35,7 +35,7 @@ def emit(as_json: bool, document: dict[str, Any], lines: list[str]) -> None:
         typer.echo(json.dumps(document, indent=2, sort_keys=True))
     else:
         for line in lines:
-            typer.echo(line)
+            typer.echo(views.printable(line))  # paths, names and messages come from other parties
 
 
 @contextlib.contextmanager
@@ -103,7 +103,7 @@ def fail(message: str, as_json: bool = False) -> NoReturn:
     """Exit 2 with a message that says what is wrong (usage or environment)."""
     if as_json:
         typer.echo(json.dumps({"ok": False, "error": message}))
-    typer.echo(f"error: {message}", err=True)
+    typer.echo(f"error: {_lines_printable(message)}", err=True)
     raise typer.Exit(2)
 
 
@@ -113,9 +113,14 @@ def report_failure(err: VerificationFailed, as_json: bool) -> None:
         if err.comparison is not None:
             document.update(err.comparison.to_dict())
         typer.echo(json.dumps(document, indent=2, sort_keys=True))
-    typer.echo(f"FAILED: {err}", err=True)
+    typer.echo(f"FAILED: {_lines_printable(str(err))}", err=True)
     for line in err.problems:
-        typer.echo(f"  {line}", err=True)
+        typer.echo(f"  {views.printable(line)}", err=True)
+
+
+def _lines_printable(message: str) -> str:
+    """An error message with control characters escaped line by line: its own line breaks are kept."""
+    return "\n".join(views.printable(line) for line in message.split("\n"))
 
 
 def publication_lines(p: Publication) -> list[str]:

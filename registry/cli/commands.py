@@ -339,14 +339,24 @@ def fetch_command(
     ctx: typer.Context,
     record: RecordArgument,
     out: Annotated[Path, typer.Option("--out", metavar="DIR", help="Destination folder.")],
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Replace files already at the record's paths (atomically; links are still refused).",
+        ),
+    ] = False,
     as_json: _output.JsonOption = False,
 ) -> None:
-    """Download a record's artifacts and prove they are exactly what was anchored (exit 0 when intact)."""
+    """Download a record's artifacts and prove they are exactly what was anchored (exit 0 when intact).
+
+    Writes only inside DIR, through no link, and all or nothing; an existing file is kept unless --force.
+    """
     from registry import fetch as fetch_flow
 
     def run(backends: Backends) -> fetch_flow.FetchResult:
         with _output.progress_factory() as progress:
-            return fetch_flow.fetch(backends, record, out, progress=progress)
+            return fetch_flow.fetch(backends, record, out, force=force, progress=progress)
 
     result = _output.on_backends(ctx, run, as_json=as_json)
     _output.emit(as_json, result.to_dict(), _output.fetch_lines(result))
@@ -405,7 +415,7 @@ def lineage_command(
     _output.emit(
         as_json,
         {"ancestry": [views.record_summary(r) for r in found.ancestry], "graph": graph},
-        [graph.rstrip("\n")],
+        graph.rstrip("\n").split("\n"),  # one line each: emit escapes whatever else a record holds
     )
 
 

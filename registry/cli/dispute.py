@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from registry import views
 from registry.cli import _output
 
 if TYPE_CHECKING:
@@ -277,4 +278,5 @@ def _emit(as_json: bool, document: dict[str, Any]) -> None:
         typer.echo(json.dumps(document, indent=2, sort_keys=True, default=str))
         return
     for key, value in document.items():
-        typer.echo(f"{key:<18} {json.dumps(value) if isinstance(value, (dict, list)) else value}")
+        shown = json.dumps(value) if isinstance(value, (dict, list)) else str(value)
+        typer.echo(f"{key:<18} {views.printable(shown)}")  # claims, CIDs and messages come from other parties
