@@ -99,7 +99,7 @@ def _finding(result: dict[str, Any]) -> Finding:
 
 
 def _location(element: dict[str, Any]) -> str:
-    """``Contract.function(types)`` for a function or a node in one, ``Contract.name`` for a variable."""
+    """``Contract.function(types)`` for a function or a node in one; a variable is named after its parent."""
     kind, name = element.get("type"), element.get("name", "?")
     parent = element.get("type_specific_fields", {}).get("parent", {})
     if kind == "node":
@@ -109,7 +109,7 @@ def _location(element: dict[str, Any]) -> str:
         return f"{parent.get('name', '?')}.{signature}"
     if kind == "contract" or not parent:
         return name
-    return f"{parent.get('name', '?')}.{name}"
+    return f"{_location(parent)}.{name}"  # a state variable in its contract, a local in its function
 
 
 def accepted_findings(path: Path) -> dict[tuple[str, str], str]:

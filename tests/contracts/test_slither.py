@@ -71,12 +71,6 @@ def test_slither_gate_fails_on_an_unaccepted_reentrancy(
     assert code == 1
     assert "unexplained High finding reentrancy-eth at Vault.withdraw():" in out
 
-    accepted = tmp_path / "ACCEPTED.md"
-    accepted.write_text(
-        "| detector | location | reason |\n| --- | --- | --- |\n| reentrancy-eth | Vault.withdraw() | test |\n"
-    )
-    assert check.main(["--contracts", str(tmp_path), "--accepted", str(accepted)]) == 0
-
 
 @needs_solcjs
 def test_slither_gate_reports_a_contract_that_does_not_compile(
@@ -124,3 +118,17 @@ def test_a_finding_is_matched_by_detector_and_function_not_by_line(check: Module
     assert check.unexplained([finding], {("arbitrary-send-eth", "OwnershipDisputes._pay()"): "why"}) == [
         finding
     ]
+
+
+def test_a_local_variable_finding_is_named_after_its_function(check: ModuleType) -> None:
+    function = {
+        "type": "function",
+        "name": "_open",
+        "type_specific_fields": {
+            "parent": {"type": "contract", "name": "OwnershipDisputes"},
+            "signature": "_open(uint256,uint64,bytes32)",
+        },
+    }
+    local = {"type": "variable", "name": "suspectOwner", "type_specific_fields": {"parent": function}}
+    result = {"check": "uninitialized-local", "impact": "Medium", "description": "d", "elements": [local]}
+    assert check._finding(result).location == "OwnershipDisputes._open(uint256,uint64,bytes32).suspectOwner"
