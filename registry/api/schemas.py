@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem-details body: every error response has this shape (extension members allowed)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str
+    title: str
+    status: int
+    detail: str
 
 
 class ArtifactOut(BaseModel):

@@ -6,7 +6,7 @@ import contextlib
 import shutil
 import tempfile
 from collections.abc import Iterator, Sequence
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from fastapi import HTTPException, UploadFile
 
@@ -33,8 +33,32 @@ def received(files: Sequence[UploadFile]) -> Iterator[list[Path]]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+_MAX_NAME_BYTES = 255  # what one path component may hold on the file systems the service runs on
+
+
 def _safe_name(filename: str | None) -> str:
-    name = PurePosixPath((filename or "").replace("\\", "/")).name
+    """The client's file name, used as given or refused: no folders, no control characters, no overlong names.
+
+    Names are matched against a record's manifest, so silently taking the last component (or dropping odd
+    characters) would check a different name from the one the client sent.
+    """
+    name = filename or ""
     if not name or name in (".", ".."):
-        raise HTTPException(status_code=422, detail=f"upload has no usable file name: {filename!r}")
+        raise HTTPException(status_code=422, detail=f"upload has no usable file name: {name[:64]!r}")
+    if "/" in name or "\\" in name:
+        raise HTTPException(
+            status_code=422, detail=f"upload name {name[:64]!r} holds a path separator: send a bare file name"
+        )
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in name):
+        raise HTTPException(status_code=422, detail=f"upload name {name[:64]!r} holds a control character")
+    try:
+        encoded = name.encode("utf-8")
+    except UnicodeEncodeError:
+        raise HTTPException(
+            status_code=422, detail=f"upload name {name[:64]!r} is not valid Unicode"
+        ) from None
+    if len(encoded) > _MAX_NAME_BYTES:
+        raise HTTPException(
+            status_code=422, detail=f"upload name {name[:32]!r}… is longer than {_MAX_NAME_BYTES} bytes"
+        )
     return name

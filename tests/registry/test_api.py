@@ -166,6 +166,10 @@ def test_watermark_verify_rejects_a_key_that_is_not_one(client: TestClient, wate
     ]
     response = client.post("/watermark/verify", files=files)
     assert response.status_code == 400
+    assert response.headers["content-type"] == "application/problem+json"
     assert response.json() == {
-        "detail": "not a watermark key: the file is not UTF-8 JSON (is it still sealed?)"
+        "type": "about:blank",
+        "title": "Bad Request",
+        "status": 400,
+        "detail": "not a watermark key: the file is not UTF-8 JSON (is it still sealed?)",
     }

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Query, UploadFile
 
 from ipfs import unixfs
-from registry.api import schemas, uploads
+from registry.api import problems, schemas, uploads
 from verifier.integrity import manifest as manifestlib
 
 router = APIRouter(tags=["artifacts"])
@@ -17,7 +17,7 @@ CidProfile = Enum("CidProfile", {name: name for name in unixfs.PROFILES}, type=s
 """The import profiles by name, so that OpenAPI lists them and anything else is a 422."""
 
 
-@router.post("/cid", response_model=schemas.DigestOut)
+@router.post("/cid", response_model=schemas.DigestOut, responses=problems.responses(400, 422))
 def content_address(
     file: Annotated[UploadFile, File()],
     cid_version: Annotated[int | None, Query(ge=0, le=1)] = None,

@@ -9,16 +9,19 @@ from fastapi import APIRouter, Depends, File, Form, HTTPException, UploadFile
 from registry import fetch as fetch_flow
 from registry import lineage
 from registry import publish as publish_flow
-from registry.api import schemas, uploads
-from registry.api.dependencies import get_backends
+from registry.api import problems, schemas, uploads
+from registry.api.dependencies import get_backends, record_reference
 from registry.backends import Backends
 from registry.views import record_dict, record_summary
 
 router = APIRouter(prefix="/records", tags=["records"])
 BackendsDep = Annotated[Backends, Depends(get_backends)]
+Reference = Annotated[str, Depends(record_reference)]
 
 
-@router.post("", response_model=schemas.PublicationOut, status_code=201)
+@router.post(
+    "", response_model=schemas.PublicationOut, status_code=201, responses=problems.responses(400, 409, 422)
+)
 def publish_record(
     backends: BackendsDep,
     files: Annotated[list[UploadFile], File(description="The artifacts.")],
@@ -35,17 +38,23 @@ def publish_record(
         return publish_flow.publish(backends, artifacts, name=name).to_dict()
 
 
-@router.get("/{reference}", response_model=schemas.RecordOut)
-def read_record(backends: BackendsDep, reference: str) -> Any:
+@router.get(
+    "/{reference}", response_model=schemas.RecordOut, responses=problems.responses(400, 404, 409, 422)
+)
+def read_record(backends: BackendsDep, reference: Reference) -> Any:
     """A record (by id or 0x Merkle root) with its verified manifest."""
     record = fetch_flow.resolve_record(backends, reference)
     return record_dict(record, fetch_flow.load_manifest(backends, record))
 
 
-@router.post("/{reference}/verify", response_model=schemas.ComparisonOut)
+@router.post(
+    "/{reference}/verify",
+    response_model=schemas.ComparisonOut,
+    responses=problems.responses(400, 404, 409, 422),
+)
 def verify_uploads(
     backends: BackendsDep,
-    reference: str,
+    reference: Reference,
     files: Annotated[list[UploadFile], File(description="Files to check, matched to the manifest by name.")],
 ) -> Any:
     """Check uploaded files against a record; `ok` is false with every difference itemised on a mismatch."""
@@ -54,8 +63,12 @@ def verify_uploads(
     return {"record_id": record.record_id, "revoked": record.revoked, **comparison.to_dict()}
 
 
-@router.get("/{reference}/lineage", response_model=schemas.LineageOut)
-def read_lineage(backends: BackendsDep, reference: str) -> Any:
+@router.get(
+    "/{reference}/lineage",
+    response_model=schemas.LineageOut,
+    responses=problems.responses(400, 404, 409, 422),
+)
+def read_lineage(backends: BackendsDep, reference: Reference) -> Any:
     """The record's ancestry, newest first, and the lineage drawn as text."""
     found = lineage.lineage(backends, reference)
     return {"ancestry": [record_summary(r) for r in found.ancestry], "graph": found.render()}

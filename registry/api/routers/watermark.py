@@ -7,12 +7,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Query, UploadFile
 
 from registry import watermarking
-from registry.api import schemas, uploads
+from registry.api import problems, schemas, uploads
 
 router = APIRouter(prefix="/watermark", tags=["watermark"])
 
 
-@router.post("/verify", response_model=schemas.OwnershipOut)
+@router.post("/verify", response_model=schemas.OwnershipOut, responses=problems.responses(400, 422))
 def verify(
     model: Annotated[UploadFile, File(description="The suspect model file.")],
     key: Annotated[UploadFile, File(description="The plaintext watermark key.")],
