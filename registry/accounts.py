@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from registry.errors import ConfigError
+from verifier.integrity import documents
 
 if TYPE_CHECKING:
     from registry.chain.connection import Chain
@@ -164,14 +165,10 @@ def read(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{source} does not exist (make one with `ledgermark account new`)") from None
     except OSError as err:
         raise ConfigError(f"{source} cannot be read: {err.strerror or err}") from None
-    if len(data) > MAX_KEYSTORE_BYTES:
-        raise ConfigError(f"{source} is larger than {MAX_KEYSTORE_BYTES // 1024} KiB: not a keystore")
-    if data.count(b"[") + data.count(b"{") > 64:
-        raise ConfigError(f"{source} is not a keystore (too many nested values)")
     try:
-        document = json.loads(data)
-    except ValueError:
-        raise ConfigError(f"{source} is not JSON: not a keystore") from None
+        document = documents.parse_json(data, source=source, max_bytes=MAX_KEYSTORE_BYTES, max_depth=4)
+    except documents.DocumentError as err:
+        raise ConfigError(f"{err}: not a keystore") from None
     _check_keystore(document, source)
     return document
 

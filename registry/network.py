@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from registry import config
 from registry.errors import ConfigError
+from verifier.integrity import documents
 
 if TYPE_CHECKING:
     from registry.chain.connection import Chain
@@ -96,43 +97,12 @@ def load(path: Path) -> Profile:
 
 
 def parse(data: bytes, source: str) -> Profile:
-    """Check a profile's bytes: bounded, shallow, valid JSON, known keys, checked values."""
-    if len(data) > MAX_BYTES:
-        raise ConfigError(f"{source} is larger than {MAX_BYTES // 1024} KiB: not a network profile")
+    """Check a profile's bytes: bounded, shallow, strict JSON (``documents.parse_json``), known keys, values."""
     try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise ConfigError(f"{source} is not UTF-8 text") from None
-    depth = nesting_depth(text)
-    if depth > MAX_DEPTH:
-        raise ConfigError(f"{source} nests {depth} levels deep (at most {MAX_DEPTH}): not a network profile")
-    try:
-        document = json.loads(text)
-    except ValueError as err:
-        raise ConfigError(f"{source} is not valid JSON: {err}") from None
+        document = documents.parse_json(data, source=source, max_bytes=MAX_BYTES, max_depth=MAX_DEPTH)
+    except documents.DocumentError as err:
+        raise ConfigError(f"{err}: not a network profile") from None
     return _profile(document, source)
-
-
-def nesting_depth(text: str) -> int:
-    """The deepest bracket nesting outside strings, counted without parsing (no recursion)."""
-    depth = deepest = 0
-    in_string = escaped = False
-    for char in text:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif char == "\\":
-                escaped = True
-            elif char == '"':
-                in_string = False
-        elif char == '"':
-            in_string = True
-        elif char in "[{":
-            depth += 1
-            deepest = max(deepest, depth)
-        elif char in "]}":
-            depth -= 1
-    return deepest
 
 
 def _profile(document: object, source: str) -> Profile:

@@ -122,8 +122,8 @@ def _keystore(**crypto_changes: Any) -> dict[str, Any]:
     ("document", "message"),
     [
         ("x" * (accounts.MAX_KEYSTORE_BYTES + 1), "larger than 16 KiB"),
-        ("{not json", "is not JSON"),
-        ("[" * 5000 + "]" * 5000, "too many nested values"),
+        ("{not json", "is not valid JSON"),
+        ("[" * 5000 + "]" * 5000, "nests deeper than 4 levels"),
         ({"version": 1}, "not a version 3 JSON keystore"),
         (_keystore(kdfparams={"n": 2**30, "r": 8, "p": 1, "dklen": 32, "salt": "00"}), "costs more than"),
         (_keystore(kdfparams={"n": 1000, "r": 8, "p": 1, "dklen": 32, "salt": "00"}), "costs more than"),

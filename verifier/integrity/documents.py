@@ -61,7 +61,9 @@ def parse_json(data: bytes, *, source: str, max_bytes: int, max_depth: int = DEF
         raise DocumentError(source, f"expected bytes, not {type(data).__name__}")
     data = bytes(data)
     if len(data) > max_bytes:
-        raise DocumentError(source, f"is larger than {max_bytes} bytes ({len(data)}): refused unread")
+        raise DocumentError(
+            source, f"is larger than {_size(max_bytes)} ({len(data):,} bytes): refused unparsed"
+        )
     depth = nesting_depth(data, stop_above=max_depth)
     if depth > max_depth:
         raise DocumentError(source, f"nests deeper than {max_depth} levels: refused unparsed")
@@ -209,6 +211,14 @@ def array(value: object, field: str, source: str, *, max_items: int) -> list[Any
     if len(value) > max_items:
         raise DocumentError(source, f"{field} holds more than {max_items} items ({len(value)})")
     return value
+
+
+def _size(count: int) -> str:
+    """``16 KiB``, ``64 MiB`` or ``1,000 bytes``: limits as a person would write them."""
+    for unit, scale in (("MiB", 2**20), ("KiB", 2**10)):
+        if count >= scale and count % scale == 0:
+            return f"{count // scale} {unit}"
+    return f"{count:,} bytes"
 
 
 def _expected(allowed: Collection[str] | None, pattern: re.Pattern[str] | None) -> str:
