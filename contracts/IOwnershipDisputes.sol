@@ -6,15 +6,20 @@ pragma solidity 0.8.37;
  * @dev Ownership disputes over watermarked models recorded in a {IModelRegistry}.
  *
  * Flow: the owner of a registered record (the claimant) opens a dispute against a suspect model, named by its
- * Merkle root (registered or not), with a bond and the CID of the evidence; the contract records mechanically
- * whose commitment came first. The claimant reveals the watermark key's CID and the data key of its sealed
- * copy; the contract checks `keccak256(bytes(keyCid))` against the claimant record's `watermarkKeyHash`. The
- * plaintext key is never published: the record's manifest anchors the key sealed with AES-256-GCM, and the
- * revealed data key lets anyone open that anchored ciphertext and check that its plaintext hashes to the record.
- * Arbiters (role granted by an admin) vote on the watermark evidence, each with a report CID, until the deadline;
- * then anyone finalises: upheld iff at least `quorum` arbiters voted to uphold. The bond goes back to the
- * claimant when upheld and to the suspect record's current owner when rejected (to the treasury when the suspect
- * is unregistered).
+ * Merkle root (registered or not), with a bond and a commitment to the evidence: the SHA-256 of the full report
+ * and the CID of a public summary that holds no secret. The claimant record must be the record that owns its
+ * watermark-key hash in the registry (the first to anchor it), so a record reusing a revealed key cannot claim.
+ * The contract records mechanically whose commitment came first and who owned the suspect record at opening.
+ * The claimant then reveals the watermark key's CID, the data key of its sealed copy and the CID of the full
+ * report; the contract checks `keccak256(bytes(keyCid))` against the claimant record's `watermarkKeyHash`, and
+ * arbiters check the report against the committed SHA-256 before using it. The plaintext key is never published:
+ * the record's manifest anchors the key sealed with AES-256-GCM, and the revealed data key lets anyone open that
+ * anchored ciphertext and check that its plaintext hashes to the record.
+ * Arbiters (role granted by an admin, who may not be an arbiter) vote on the watermark evidence, each with a
+ * report CID, until the deadline; then anyone finalises. Both sides count: with at least `quorum` votes cast, a
+ * strict majority upholds or rejects; with fewer votes, or a tie, the dispute ends undecided. The bond goes back
+ * to the claimant when upheld or undecided, and to the suspect record's owner at opening when rejected (to the
+ * treasury, a constructor parameter distinct from the admin, when the suspect is unregistered).
  */
 interface IOwnershipDisputes {
     /// @dev Whose registration commitment came first, as far as the chain knows.
@@ -30,19 +35,25 @@ interface IOwnershipDisputes {
         None,
         Open,
         Upheld,
-        Rejected
+        Rejected,
+        Undecided
     }
 
     /// @dev One dispute. Per-vote report CIDs live in {VoteCast} events, not in storage.
+    /// `suspectOwner` is the suspect record's owner at opening (zero when unregistered): a party for good.
+    /// `evidenceHash` is the SHA-256 of the full report, `evidenceCid` the public summary pinned at opening,
+    /// `reportCid` the full report pinned at the reveal.
     struct Dispute {
         address claimant;
         uint64 claimantRecord;
         Priority priority;
         Status status;
         bool keyRevealed;
+        address suspectOwner;
+        uint64 suspectRecord;
         bytes32 suspectRoot;
         bytes32 dataKey;
-        uint64 suspectRecord;
+        bytes32 evidenceHash;
         uint64 openedAt;
         uint64 deadline;
         uint32 upholdVotes;
@@ -50,10 +61,11 @@ interface IOwnershipDisputes {
         uint256 bond;
         string evidenceCid;
         string keyCid;
+        string reportCid;
     }
 
-    /// @dev A constructor parameter is unusable (zero registry, admin, quorum or voting period, or a voting
-    /// period above {MAX_VOTING_PERIOD}).
+    /// @dev A constructor parameter is unusable (zero registry, admin, treasury, quorum or voting period, a voting
+    /// period above {MAX_VOTING_PERIOD}, or a treasury that is the admin).
     error OwnershipDisputesInvalidConfiguration();
 
     /// @dev `account` lacks role `neededRole`.
@@ -67,6 +79,15 @@ interface IOwnershipDisputes {
 
     /// @dev The claimant record has no watermark-key hash, so no key can ever be revealed for it.
     error OwnershipDisputesNoWatermarkKey(uint256 recordId);
+
+    /// @dev The claimant record does not own its watermark-key hash: record `ownerRecord` anchored it first.
+    error OwnershipDisputesNotKeyOwner(uint256 recordId, bytes32 watermarkKeyHash, uint256 ownerRecord);
+
+    /// @dev The evidence hash is zero: a dispute commits to its full report by SHA-256.
+    error OwnershipDisputesEmptyEvidenceHash();
+
+    /// @dev `account` may not hold `role`: the admin and the treasury are never arbiters, an arbiter never admin.
+    error OwnershipDisputesRoleConflict(address account, bytes32 role);
 
     /// @dev The suspect root is zero, or the suspect is the claimant record itself.
     error OwnershipDisputesInvalidSuspect(bytes32 suspectRoot);
@@ -95,7 +116,7 @@ interface IOwnershipDisputes {
     /// @dev The arbiter already voted on this dispute.
     error OwnershipDisputesAlreadyVoted(uint256 disputeId, address arbiter);
 
-    /// @dev The arbiter is a party to the dispute (claimant or suspect owner).
+    /// @dev The arbiter is a party to the dispute (claimant, or the suspect record's owner at opening).
     error OwnershipDisputesConflictOfInterest(uint256 disputeId, address arbiter);
 
     /// @dev The deadline has passed: no more reveals or votes.
@@ -126,15 +147,17 @@ interface IOwnershipDisputes {
         bytes32 indexed suspectRoot,
         address claimant,
         uint256 suspectRecord,
+        address suspectOwner,
         Priority priority,
         uint256 bond,
         uint64 deadline,
+        bytes32 evidenceHash,
         string evidenceCid
     );
 
     /// @dev Emitted when the claimant revealed a key CID that matches the record's hash, with the data key that
-    /// opens the record's sealed key artifact.
-    event KeyRevealed(uint256 indexed disputeId, string keyCid, bytes32 dataKey);
+    /// opens the record's sealed key artifact and the CID of the full report committed to at opening.
+    event KeyRevealed(uint256 indexed disputeId, string keyCid, bytes32 dataKey, string reportCid);
 
     /// @dev Emitted when `arbiter` votes.
     event VoteCast(uint256 indexed disputeId, address indexed arbiter, bool uphold, string reportCid);
@@ -155,18 +178,26 @@ interface IOwnershipDisputes {
      * @notice Opens a dispute of record `claimantRecord` against the model with Merkle root `suspectRoot`.
      * @dev If `suspectRoot` is registered, the contract records whose commitment came first (see {Priority}).
      *
+     * `evidenceHash` is the SHA-256 of the full evidence report, which names the key and must stay private until
+     * the reveal; `evidenceCid` is a public summary (verdict, p-values, WSR, the hash) and holds no secret.
+     * The suspect record's owner at this block is stored: it stays a party whoever owns the record later.
+     *
      * Requirements:
      * - `msg.value` equals {bond};
-     * - the caller owns `claimantRecord`, which is live and has a watermark-key hash;
-     * - `suspectRoot` is non-zero and is not the claimant record's own root; `evidenceCid` is non-empty.
+     * - the caller owns `claimantRecord`, which is live, has a watermark-key hash, and is the registry's
+     *   `recordOfKeyHash` for that hash (the first record to anchor it);
+     * - `suspectRoot` is non-zero and is not the claimant record's own root;
+     * - `evidenceHash` is non-zero and `evidenceCid` is non-empty.
      *
      * Emits a {DisputeOpened} event.
      * @return disputeId the new dispute's id (ids start at 1).
      */
-    function openDispute(uint256 claimantRecord, bytes32 suspectRoot, string calldata evidenceCid)
-        external
-        payable
-        returns (uint256 disputeId);
+    function openDispute(
+        uint256 claimantRecord,
+        bytes32 suspectRoot,
+        bytes32 evidenceHash,
+        string calldata evidenceCid
+    ) external payable returns (uint256 disputeId);
 
     /**
      * @notice Reveals the claimant's watermark key: its CID and the data key of the sealed copy the record anchors.
@@ -174,20 +205,22 @@ interface IOwnershipDisputes {
      * for byte the one hashed at registration (canonical CIDv1 base32), or the reveal fails. The contract cannot
      * decrypt: that `dataKey` opens the anchored ciphertext to a plaintext with this CID is checked off-chain by
      * every arbiter before any model runs. The CID is a hash and leaks nothing; the plaintext is never published.
+     * `reportCid` names the full evidence report, pinned now; arbiters check its SHA-256 against `evidenceHash`.
      *
      * Requirements:
      * - the caller is the dispute's claimant; the dispute is open, before its deadline, key not yet revealed;
-     * - `keyCid` is non-empty and `dataKey` is non-zero.
+     * - `keyCid` and `reportCid` are non-empty and `dataKey` is non-zero.
      *
      * Emits a {KeyRevealed} event.
      */
-    function revealKey(uint256 disputeId, string calldata keyCid, bytes32 dataKey) external;
+    function revealKey(uint256 disputeId, string calldata keyCid, bytes32 dataKey, string calldata reportCid)
+        external;
 
     /**
      * @notice Casts an arbiter's vote on the watermark evidence, with the CID of the arbiter's report.
      *
      * Requirements:
-     * - the caller holds {ARBITER_ROLE} and is neither the claimant nor the suspect's owner;
+     * - the caller holds {ARBITER_ROLE} and is neither the claimant nor the suspect's owner at opening;
      * - the dispute is open and before its deadline; the caller has not voted on it;
      * - to uphold, the key has been revealed.
      *
@@ -196,8 +229,10 @@ interface IOwnershipDisputes {
     function vote(uint256 disputeId, bool uphold, string calldata reportCid) external;
 
     /**
-     * @notice Resolves a dispute after its deadline; anyone may call. Upheld iff `upholdVotes >= quorum`.
-     * @dev The bond is sent to the beneficiary; if the transfer fails it is credited for {withdraw}.
+     * @notice Resolves a dispute after its deadline; anyone may call. With at least `quorum` votes cast, a strict
+     * majority decides (Upheld or Rejected); otherwise, or on a tie, the dispute is Undecided.
+     * @dev The bond goes to the claimant (Upheld, Undecided) or to the suspect's owner at opening, else the
+     * treasury (Rejected); if the transfer fails it is credited for {withdraw}.
      *
      * Requirements:
      * - the dispute exists, is past its deadline and not resolved yet.
@@ -220,7 +255,8 @@ interface IOwnershipDisputes {
      * @notice Grants `role` to `account`.
      *
      * Requirements:
-     * - the caller holds {ADMIN_ROLE}.
+     * - the caller holds {ADMIN_ROLE};
+     * - {ARBITER_ROLE} goes to neither an admin nor the treasury, {ADMIN_ROLE} not to an arbiter.
      *
      * Emits a {RoleGranted} event if `account` did not hold the role.
      */
@@ -281,12 +317,12 @@ interface IOwnershipDisputes {
     /// @notice The bond, in wei, sent with {openDispute}.
     function bond() external view returns (uint256);
 
-    /// @notice The number of uphold votes (M) that upholds a dispute.
+    /// @notice The number of votes (M, uphold and reject together) a dispute needs to be decided.
     function quorum() external view returns (uint32);
 
     /// @notice Seconds from opening to the deadline.
     function votingPeriod() external view returns (uint64);
 
-    /// @notice Receives forfeited bonds of rejected disputes against unregistered models.
+    /// @notice Receives forfeited bonds of rejected disputes against unregistered models; never the admin.
     function treasury() external view returns (address);
 }

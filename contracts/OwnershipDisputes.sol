@@ -7,7 +7,8 @@ import {IOwnershipDisputes} from "./IOwnershipDisputes.sol";
 /**
  * @title OwnershipDisputes
  * @dev Bonded ownership disputes settled by M-of-N arbiters (DESIGN.md §5). See {IOwnershipDisputes} for the
- * flow. Roles are a minimal AccessControl: {ADMIN_ROLE} grants and revokes every role, {ARBITER_ROLE} votes.
+ * flow. Roles are a minimal AccessControl: {ADMIN_ROLE} grants and revokes every role, {ARBITER_ROLE} votes;
+ * the two never meet in one account, and the treasury never votes.
  *
  * Loop-free: each function touches a constant number of slots whatever the number of disputes, votes or
  * arbiters. Bonds follow checks-effects-interactions: the dispute is marked resolved before any ether moves,
@@ -37,16 +38,26 @@ contract OwnershipDisputes is IOwnershipDisputes {
     }
 
     /**
-     * @dev `admin` receives {ADMIN_ROLE} and is the treasury for bonds forfeited against unregistered models.
+     * @dev `admin` receives {ADMIN_ROLE}; `treasury_` receives bonds forfeited against unregistered models. They
+     * differ, so the account that appoints arbiters never profits from their rejections.
      *
      * Requirements:
-     * - `registry_` and `admin` are non-zero; `quorum_` is positive;
+     * - `registry_`, `admin` and `treasury_` are non-zero, `treasury_ != admin`; `quorum_` is positive;
      * - `0 < votingPeriod_ <= MAX_VOTING_PERIOD`, so that `block.timestamp + votingPeriod` never overflows.
      */
-    constructor(address registry_, uint256 bond_, uint32 quorum_, uint64 votingPeriod_, address admin) {
+    constructor(
+        address registry_,
+        uint256 bond_,
+        uint32 quorum_,
+        uint64 votingPeriod_,
+        address admin,
+        address treasury_
+    ) {
         if (
             registry_ == address(0) ||
             admin == address(0) ||
+            treasury_ == address(0) ||
+            treasury_ == admin ||
             quorum_ == 0 ||
             votingPeriod_ == 0 ||
             votingPeriod_ > MAX_VOTING_PERIOD
@@ -57,40 +68,45 @@ contract OwnershipDisputes is IOwnershipDisputes {
         _bond = bond_;
         _quorum = quorum_;
         _votingPeriod = votingPeriod_;
-        _treasury = admin;
+        _treasury = treasury_;
         _grantRole(ADMIN_ROLE, admin);
     }
 
     /// @inheritdoc IOwnershipDisputes
-    function openDispute(uint256 claimantRecord, bytes32 suspectRoot, string calldata evidenceCid)
-        external
-        payable
-        returns (uint256 disputeId)
-    {
+    function openDispute(
+        uint256 claimantRecord,
+        bytes32 suspectRoot,
+        bytes32 evidenceHash,
+        string calldata evidenceCid
+    ) external payable returns (uint256 disputeId) {
         if (msg.value != _bond) revert OwnershipDisputesWrongBond(_bond, msg.value);
         if (bytes(evidenceCid).length == 0) revert OwnershipDisputesEmptyCid();
+        if (evidenceHash == bytes32(0)) revert OwnershipDisputesEmptyEvidenceHash();
         IModelRegistry.Record memory claimant = _registry.record(claimantRecord);
         if (claimant.owner != msg.sender || claimant.revoked) {
             revert OwnershipDisputesNotRecordOwner(msg.sender, claimantRecord);
         }
-        if (claimant.watermarkKeyHash == bytes32(0)) revert OwnershipDisputesNoWatermarkKey(claimantRecord);
+        _checkKeyOwner(claimantRecord, claimant.watermarkKeyHash);
         if (suspectRoot == bytes32(0) || suspectRoot == claimant.root) {
             revert OwnershipDisputesInvalidSuspect(suspectRoot);
         }
-        disputeId = _open(claimantRecord, claimant.commitBlock, suspectRoot, evidenceCid);
+        disputeId = _open(claimantRecord, claimant.commitBlock, suspectRoot);
+        _commitEvidence(disputeId, evidenceHash, evidenceCid);
     }
 
     /// @inheritdoc IOwnershipDisputes
-    function revealKey(uint256 disputeId, string calldata keyCid, bytes32 dataKey) external {
+    function revealKey(uint256 disputeId, string calldata keyCid, bytes32 dataKey, string calldata reportCid)
+        external
+    {
         Dispute storage d = _openDispute(disputeId);
         if (d.claimant != msg.sender) revert OwnershipDisputesNotClaimant(msg.sender, disputeId);
         if (d.keyRevealed) revert OwnershipDisputesKeyAlreadyRevealed(disputeId);
-        if (bytes(keyCid).length == 0) revert OwnershipDisputesEmptyCid();
+        if (bytes(keyCid).length == 0 || bytes(reportCid).length == 0) revert OwnershipDisputesEmptyCid();
         if (dataKey == bytes32(0)) revert OwnershipDisputesEmptyDataKey(disputeId);
         bytes32 expected = _registry.record(d.claimantRecord).watermarkKeyHash;
         bytes32 actual = keccak256(bytes(keyCid));
         if (actual != expected) revert OwnershipDisputesKeyHashMismatch(disputeId, expected, actual);
-        _revealKey(d, disputeId, keyCid, dataKey);
+        _revealKey(d, disputeId, keyCid, dataKey, reportCid);
     }
 
     /// @inheritdoc IOwnershipDisputes
@@ -99,7 +115,7 @@ contract OwnershipDisputes is IOwnershipDisputes {
         if (_voted[disputeId][msg.sender]) revert OwnershipDisputesAlreadyVoted(disputeId, msg.sender);
         if (bytes(reportCid).length == 0) revert OwnershipDisputesEmptyCid();
         if (uphold && !d.keyRevealed) revert OwnershipDisputesKeyNotRevealed(disputeId);
-        if (msg.sender == d.claimant || msg.sender == _suspectOwner(d)) {
+        if (msg.sender == d.claimant || msg.sender == d.suspectOwner) {
             revert OwnershipDisputesConflictOfInterest(disputeId, msg.sender);
         }
         _vote(d, disputeId, msg.sender, uphold, reportCid);
@@ -194,52 +210,73 @@ contract OwnershipDisputes is IOwnershipDisputes {
     }
 
     /**
-     * @dev Creates the dispute and records the priority fact; no checks on the caller.
+     * @dev Creates the dispute and records the facts of this block: priority, and the suspect record's owner (a
+     * party for good, so selling the record later does not make its seller an eligible judge). No caller checks.
      */
-    function _open(uint256 claimantRecord, uint64 claimantCommitBlock, bytes32 suspectRoot, string calldata evidenceCid)
+    function _open(uint256 claimantRecord, uint64 claimantCommitBlock, bytes32 suspectRoot)
         internal
         returns (uint256 disputeId)
     {
         uint256 suspectRecord = _registry.recordIdByRoot(suspectRoot);
         Priority priority = Priority.SuspectUnregistered;
+        address suspectOwner;
         if (suspectRecord != 0) {
-            priority = _priority(claimantCommitBlock, _registry.record(suspectRecord).commitBlock);
+            IModelRegistry.Record memory suspect = _registry.record(suspectRecord);
+            priority = _priority(claimantCommitBlock, suspect.commitBlock);
+            suspectOwner = suspect.owner;
         }
         disputeId = ++_disputeCount;
-        uint64 deadline = uint64(block.timestamp) + _votingPeriod;
         Dispute storage d = _disputes[disputeId];
         d.claimant = msg.sender;
         // cannot truncate: record ids come from the registry's counter, far below 2**64
         d.claimantRecord = uint64(claimantRecord);
         d.priority = priority;
         d.status = Status.Open;
+        d.suspectOwner = suspectOwner;
         d.suspectRoot = suspectRoot;
         d.suspectRecord = uint64(suspectRecord);
         d.openedAt = uint64(block.timestamp);
-        d.deadline = deadline;
+        d.deadline = uint64(block.timestamp) + _votingPeriod;
         d.bond = msg.value;
+    }
+
+    /**
+     * @dev Stores the evidence commitment and announces the dispute (split from {_open} to keep the stack short).
+     */
+    function _commitEvidence(uint256 disputeId, bytes32 evidenceHash, string calldata evidenceCid) internal {
+        Dispute storage d = _disputes[disputeId];
+        d.evidenceHash = evidenceHash;
         d.evidenceCid = evidenceCid;
         emit DisputeOpened(
             disputeId,
-            claimantRecord,
-            suspectRoot,
-            msg.sender,
-            suspectRecord,
-            priority,
-            msg.value,
-            deadline,
+            d.claimantRecord,
+            d.suspectRoot,
+            d.claimant,
+            d.suspectRecord,
+            d.suspectOwner,
+            d.priority,
+            d.bond,
+            d.deadline,
+            evidenceHash,
             evidenceCid
         );
     }
 
     /**
-     * @dev Stores the revealed key CID and data key; no checks.
+     * @dev Stores the revealed key CID, data key and full report CID; no checks.
      */
-    function _revealKey(Dispute storage d, uint256 disputeId, string calldata keyCid, bytes32 dataKey) internal {
+    function _revealKey(
+        Dispute storage d,
+        uint256 disputeId,
+        string calldata keyCid,
+        bytes32 dataKey,
+        string calldata reportCid
+    ) internal {
         d.keyRevealed = true;
         d.dataKey = dataKey;
         d.keyCid = keyCid;
-        emit KeyRevealed(disputeId, keyCid, dataKey);
+        d.reportCid = reportCid;
+        emit KeyRevealed(disputeId, keyCid, dataKey, reportCid);
     }
 
     /**
@@ -261,9 +298,12 @@ contract OwnershipDisputes is IOwnershipDisputes {
      * @dev Settles the dispute, then moves the bond (effects before interactions).
      */
     function _resolve(Dispute storage d, uint256 disputeId) internal returns (Status outcome) {
-        outcome = d.upholdVotes >= _quorum ? Status.Upheld : Status.Rejected;
+        outcome = _outcome(d.upholdVotes, d.rejectVotes);
         d.status = outcome;
-        address recipient = outcome == Status.Upheld ? d.claimant : _suspectOwnerOrTreasury(d);
+        address recipient = d.claimant;
+        if (outcome == Status.Rejected) {
+            recipient = d.suspectOwner == address(0) ? _treasury : d.suspectOwner;
+        }
         uint256 amount = d.bond;
         emit DisputeResolved(disputeId, outcome, recipient, amount);
         _pay(disputeId, recipient, amount);
@@ -288,6 +328,7 @@ contract OwnershipDisputes is IOwnershipDisputes {
      */
     function _grantRole(bytes32 role, address account) internal {
         if (_roles[role][account]) return;
+        _checkNoRoleConflict(role, account);
         _roles[role][account] = true;
         if (role == ARBITER_ROLE) {
             // cannot overflow: one increment per distinct arbiter
@@ -338,19 +379,35 @@ contract OwnershipDisputes is IOwnershipDisputes {
     }
 
     /**
-     * @dev The suspect record's current owner, or zero for an unregistered suspect.
+     * @dev Reverts unless `account` may take `role`: whoever appoints arbiters, or profits from rejections,
+     * never judges, and a judge never becomes the appointer.
      */
-    function _suspectOwner(Dispute storage d) internal view returns (address) {
-        if (d.suspectRecord == 0) return address(0);
-        return _registry.record(d.suspectRecord).owner;
+    function _checkNoRoleConflict(bytes32 role, address account) internal view {
+        bool conflict = role == ARBITER_ROLE
+            ? (_roles[ADMIN_ROLE][account] || account == _treasury)
+            : (role == ADMIN_ROLE && _roles[ARBITER_ROLE][account]);
+        if (conflict) revert OwnershipDisputesRoleConflict(account, role);
     }
 
     /**
-     * @dev Beneficiary of a rejected dispute: the suspect record's current owner, else the treasury.
+     * @dev Reverts unless `claimantRecord` is the record that owns `keyHash` in the registry (the first to
+     * anchor it): a later record reusing a revealed key has no claim.
      */
-    function _suspectOwnerOrTreasury(Dispute storage d) internal view returns (address) {
-        address owner = _suspectOwner(d);
-        return owner == address(0) ? _treasury : owner;
+    function _checkKeyOwner(uint256 claimantRecord, bytes32 keyHash) internal view {
+        if (keyHash == bytes32(0)) revert OwnershipDisputesNoWatermarkKey(claimantRecord);
+        uint256 ownerRecord = _registry.recordOfKeyHash(keyHash);
+        if (ownerRecord != claimantRecord) {
+            revert OwnershipDisputesNotKeyOwner(claimantRecord, keyHash, ownerRecord);
+        }
+    }
+
+    /**
+     * @dev Both sides count: at least `quorum` votes and a strict majority decide, anything else is undecided.
+     */
+    function _outcome(uint32 upholds, uint32 rejects) internal view returns (Status) {
+        // cannot overflow: both counts are below the number of arbiters, far below 2**31
+        if (uint256(upholds) + rejects < _quorum || upholds == rejects) return Status.Undecided;
+        return upholds > rejects ? Status.Upheld : Status.Rejected;
     }
 
     /**

@@ -3,7 +3,8 @@
 An owner trains a small classifier, embeds an interpretable watermark, and publishes the model, its card and
 the sealed watermark key (which carries the secret trigger set); a buyer fetches and verifies every byte
 against the chain; one flipped bit in a copy is caught and itemised. Then a thief circulates a fine-tuned
-copy: the owner proves the watermark is in it, pins the evidence, and an arbiter settles the dispute on-chain.
+copy: the owner proves the watermark is in it, opens a dispute that commits to the evidence without revealing
+it, reveals key and evidence together, and an arbiter checks both and settles the dispute on-chain.
 Everything runs in this process (the in-process EVM and the embedded block store), in ./.ledgermark/demo.
 """
 
@@ -141,26 +142,28 @@ def _dispute(
         backends, str(record_id), suspect, embedded.key_path.read_bytes(), report_dir=workdir / "evidence"
     )
     say(
-        "Owner: extracted the watermark from the suspect, pinned the evidence report and opened a dispute",
-        f"{claim.evidence.result.verdict}\nreport {claim.evidence.html_path}\nJSON CID {claim.evidence.report_cid}"
+        "Owner: extracted the watermark from the suspect and opened a dispute committing to the private report",
+        f"{claim.evidence.result.verdict}\nreport {claim.evidence.html_path} (owner-only, not uploaded)"
+        f"\ncommitted SHA-256 {claim.evidence.report_sha256.hex()}, public summary {claim.summary_cid}"
         f"\ndispute {claim.dispute.dispute_id}, bond {claim.dispute.bond / 1e18:g} ETH",
     )
     dispute_id = claim.dispute.dispute_id
-    key_cid, _ = dispute_flow.reveal(backends, dispute_id, embedded.key_path.read_bytes(), data_key)
+    key_cid, tx = dispute_flow.reveal(backends, dispute_id, embedded.key_path.read_bytes(), data_key)
     say(
-        "Owner: revealed the sealed key's data key",
+        "Owner: revealed the sealed key's data key and pinned the full evidence report",
         f"the contract checked keccak256({key_cid}) against record {record_id}; the plaintext key was never "
-        "uploaded: the data key opens the sealed copy the record anchors",
+        "uploaded: the data key opens the sealed copy the record anchors\n"
+        f"full report {tx.event('KeyRevealed')['reportCid']} (its SHA-256 is the commitment)",
     )
 
     arbiter_account = backends.chain.dev_accounts(2)[1]
     backends.disputes.grant_arbiter(arbiter_account.address)
     arbiter = backends.signed_by(arbiter_account)
     review = dispute_flow.review(arbiter, dispute_id, report_dir=workdir / "review", model=suspect)
-    dispute_flow.vote(arbiter.disputes, dispute_id, review.result.is_copy, review.report_cid)
+    dispute_flow.vote(arbiter.disputes, dispute_id, review.result.is_copy, str(review.report_cid))
     say(
-        "Arbiter: unsealed the anchored key with the revealed data key (its hash matches the record), "
-        "re-ran the test and voted with its own pinned report",
+        "Arbiter: checked the revealed report against the commitment, unsealed the anchored key with the "
+        "revealed data key (its hash matches the record), re-ran the test and voted with its own pinned report",
         f"{'uphold' if review.result.is_copy else 'reject'} (report {review.report_cid})",
     )
     resolution = dispute_flow.finalise(backends.disputes, dispute_id, skip_wait_on_dev_chain=True)

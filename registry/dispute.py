@@ -1,9 +1,13 @@
 """FLOW 3, the ownership dispute: evidence → open (with the bond) → reveal the key → arbiters review and vote →
 finalise after the deadline.
 
-The claimant runs ``claim``: the watermark test on the suspect model (``gather_evidence``), the report pinned to
-IPFS, the dispute opened with the report's CID. Each arbiter runs ``review``: the same test, independently, from
-the revealed key and the suspect model, then ``vote`` with the CID of its own report. Anyone may ``finalise``.
+The claimant runs ``claim``: the watermark test on the suspect model (``gather_evidence``), the full report kept
+private (owner-only files, one copy in the data directory), and the dispute opened with a commitment only: the
+report's SHA-256 on-chain and a public summary (verdict, p-values, WSR; no key bits, trigger labels, images or
+key CID) pinned to IPFS. Eligibility is dry-run (``eth_call``) before anything is pinned. At ``reveal`` the full
+report is pinned and its CID recorded on-chain. Each arbiter runs ``review``: the claimant's revealed report is
+checked against the commitment, then the same test runs independently from the revealed key and the suspect
+model, and the arbiter votes with the CID of its own report. Anyone may ``finalise``.
 Chain steps take the signer's ``OwnershipDisputesClient``, so who acts is explicit; each checks locally what the
 contract would reject for a predictable reason (wrong key, deadline not reached), so a caller gets the same
 named error without paying for a failing transaction. The watermark engine (torch) is imported only by the
@@ -23,6 +27,9 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import io
+import json
+import os
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -34,11 +41,18 @@ from registry.backends import Backends
 from registry.errors import IntegrityError, LedgermarkError
 from registry.fetch import fetch, read_artifact, resolve_record
 from registry.publish import key_cid, key_hash
+from verifier.integrity import documents, sealing
 from verifier.integrity import manifest as manifestlib
-from verifier.integrity import sealing
 
 DATA_KEY_SIZE = 32
 KEY_CAT_LIMIT = 256 << 20
+REPORT_LIMIT = 16 << 20  # a full evidence report (bits and attributions, no images) is far smaller
+REPORT_FORMAT = "ledgermark-evidence"  # verifier.watermark.report.FORMAT (not imported: it needs numpy)
+SUMMARY_FORMAT = "ledgermark-evidence-commitment"
+SUMMARY_NAME = "commitment.json"
+SUMMARY_FIELDS = ("verdict", "is_copy", "wsr", "p_chi2", "p_binomial", "alpha", "model_sha256")
+PUBLIC_FACTS = ("chain id", "registry", "claimant record", "claimant root", "suspect")
+PRIVATE_REPORTS = "disputes"  # folder of the data directory holding the claimant's unrevealed full reports
 
 if TYPE_CHECKING:
     from verifier.watermark import stats
@@ -65,7 +79,7 @@ class DisputeReport:
 
     @property
     def resolved(self) -> bool:
-        return self.dispute.status in (chainlib.DisputeStatus.UPHELD, chainlib.DisputeStatus.REJECTED)
+        return self.dispute.status not in (chainlib.DisputeStatus.NONE, chainlib.DisputeStatus.OPEN)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,15 +92,24 @@ class Resolution:
 
 
 def open_dispute(
-    disputes: chainlib.OwnershipDisputesClient, claimant_record: int, suspect: int | bytes, evidence_cid: str
+    disputes: chainlib.OwnershipDisputesClient,
+    claimant_record: int,
+    suspect: int | bytes,
+    evidence_hash: bytes,
+    evidence_cid: str,
 ) -> tuple[chainlib.Dispute, chainlib.TxResult]:
-    """Open a dispute of ``claimant_record`` against ``suspect`` (record id or any model's Merkle root)."""
-    dispute_id, tx = disputes.open_dispute(claimant_record, suspect, evidence_cid)
+    """Open a dispute of ``claimant_record`` against ``suspect`` (record id or any model's Merkle root),
+    committing to the full report by ``evidence_hash`` (SHA-256) with the public summary ``evidence_cid``."""
+    dispute_id, tx = disputes.open_dispute(claimant_record, suspect, evidence_hash, evidence_cid)
     return disputes.dispute(dispute_id), tx
 
 
 def reveal_key(
-    disputes: chainlib.OwnershipDisputesClient, dispute_id: int, key_cid: str, data_key: bytes
+    disputes: chainlib.OwnershipDisputesClient,
+    dispute_id: int,
+    key_cid: str,
+    data_key: bytes,
+    report_cid: str,
 ) -> chainlib.TxResult:
     """Reveal the key CID and the sealed copy's data key, after checking what the contract checks locally
     (so a mismatch costs no transaction). ``reveal`` also proves the data key opens the anchored copy."""
@@ -101,7 +124,7 @@ def reveal_key(
             {"disputeId": dispute_id, "expected": expected, "actual": actual},
             "keccak256 of this key CID is not the watermark-key hash the claimant record committed to",
         )
-    return disputes.reveal_key(dispute_id, key_cid, data_key)
+    return disputes.reveal_key(dispute_id, key_cid, data_key, report_cid)
 
 
 def reveal(
@@ -110,12 +133,15 @@ def reveal(
     key_bytes: bytes,
     data_key: bytes,
     *,
+    report: Path | None = None,
     disputes: chainlib.OwnershipDisputesClient | None = None,
 ) -> tuple[str, chainlib.TxResult]:
     """The claimant's reveal: prove locally that ``data_key`` opens the record's anchored sealed key to exactly
-    ``key_bytes``, then reveal the key CID (computed here, nothing uploaded) and the data key on-chain.
+    ``key_bytes`` and that the full report hashes to the commitment, dry-run the transaction, then pin the report
+    and reveal the key CID (computed here; the key is never uploaded), the data key and the report's CID.
 
-    Any mismatch raises before a transaction is sent. ``disputes`` is the signer (default: the backends').
+    Any mismatch raises before anything is uploaded or sent. ``report`` is the full evidence JSON (default: the
+    private copy ``claim`` kept in the data directory). ``disputes`` is the signer (default: the backends').
     Returns the key CID and the transaction.
     """
     signer = disputes or backends.disputes
@@ -124,10 +150,32 @@ def reveal(
     check_key_matches(record, key_bytes)
     # the unsealed plaintext hashes to the record's key hash, as key_bytes does: they are the same key
     unseal_record_key(backends, record, data_key, context=f"dispute {dispute_id}")
+    report_bytes = committed_report(backends, dispute, report)
     cid = key_cid(key_bytes)
-    # check_key_matches and unseal_record_key have made reveal_key's local checks (key hash, data key): no
-    # need to read the dispute and the record a second time before the transaction
-    return cid, signer.reveal_key(dispute_id, cid, data_key)
+    report_cid = unixfs.import_stream(io.BytesIO(report_bytes), cid_version=1)
+    signer.check_reveal(dispute_id, cid, data_key, report_cid)  # a refused reveal uploads nothing
+    pinned = backends.store.add_bytes(report_bytes, cid_version=1)
+    if pinned != report_cid:
+        raise IntegrityError(f"the store pinned the report as {pinned}, but its CID is {report_cid}")
+    return cid, signer.reveal_key(dispute_id, cid, data_key, report_cid)
+
+
+def committed_report(backends: Backends, dispute: chainlib.Dispute, report: Path | None) -> bytes:
+    """The full report the dispute committed to: ``report`` or the private copy, checked against the SHA-256."""
+    path = report or private_report_path(backends, dispute.evidence_hash)
+    source = f"--report {path}" if report else f"the private copy of the evidence report ({path})"
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise LedgermarkError(
+            f"{source} cannot be read ({err.strerror}); pass the evidence.json `dispute open` wrote with --report"
+        ) from err
+    if hashlib.sha256(data).digest() != dispute.evidence_hash:
+        raise LedgermarkError(
+            f"{source} is not the report dispute {dispute.dispute_id} committed to (its SHA-256 is "
+            f"{hashlib.sha256(data).hexdigest()}, the commitment 0x{dispute.evidence_hash.hex()})"
+        )
+    return data
 
 
 def vote(
@@ -217,14 +265,17 @@ def run_dispute(
     rulings: Sequence[tuple[chainlib.OwnershipDisputesClient, bool, str]],
     *,
     data_key: bytes,
+    evidence_hash: bytes,
+    report_cid: str,
     skip_wait_on_dev_chain: bool = True,
 ) -> tuple[Resolution, DisputeReport]:
-    """The whole on-chain flow in one call: open, reveal (key CID and data key), one vote per
-    ``(arbiter client, uphold, report CID)``, finalise. No store: the sealed copy is not checked here."""
-    dispute, _ = open_dispute(claimant, claimant_record, suspect, evidence_cid)
-    reveal_key(claimant, dispute.dispute_id, key_cid, data_key)
-    for arbiter, uphold, report_cid in rulings:
-        vote(arbiter, dispute.dispute_id, uphold, report_cid)
+    """The whole on-chain flow in one call: open (commitment), reveal (key CID, data key, report CID), one vote
+    per ``(arbiter client, uphold, report CID)``, finalise. No store: neither the sealed copy nor the report is
+    checked here."""
+    dispute, _ = open_dispute(claimant, claimant_record, suspect, evidence_hash, evidence_cid)
+    reveal_key(claimant, dispute.dispute_id, key_cid, data_key, report_cid)
+    for arbiter, uphold, ruling_cid in rulings:
+        vote(arbiter, dispute.dispute_id, uphold, ruling_cid)
     resolution = finalise(claimant, dispute.dispute_id, skip_wait_on_dev_chain=skip_wait_on_dev_chain)
     return resolution, report(claimant, dispute.dispute_id)
 
@@ -286,14 +337,15 @@ def unseal_revealed_key(backends: Backends, dispute: chainlib.Dispute) -> bytes:
 
 @dataclasses.dataclass(frozen=True)
 class Evidence:
-    """One evidence report, written locally and pinned: the JSON's CID is what goes on-chain."""
+    """One evidence report, written locally (owner-only: it holds the key's bits) and pinned only when its
+    secrets may be public (an arbiter's review, after the reveal): ``report_cid`` is None until then."""
 
     result: stats.OwnershipResult
-    report_cid: str
-    html_cid: str
     json_path: Path
     html_path: Path
     suspect_sha256: str
+    report_sha256: bytes
+    report_cid: str | None = None
 
 
 def check_key_matches(record: chainlib.Record, key_bytes: bytes) -> None:
@@ -343,8 +395,10 @@ def gather_evidence(
     suspect_label: str,
     alpha: float = 0.01,
     extra_facts: dict[str, str] | None = None,
+    pin: bool = True,
 ) -> Evidence:
-    """Extract the claimant's watermark from the suspect model, test it, write and pin the report."""
+    """Extract the claimant's watermark from the suspect model, test it, write the report and, with ``pin``,
+    pin its JSON (the claimant does not: before the reveal only a commitment may leave the machine)."""
     from registry import watermarking
     from verifier.watermark import keys
 
@@ -364,14 +418,50 @@ def gather_evidence(
         **(extra_facts or {}),
     }
     json_path, html_path = watermarking.write_report(assessment, key, out_dir, facts)
+    report = json_path.read_bytes()
     return Evidence(
         result=assessment.result,
-        report_cid=backends.store.add_file(json_path, cid_version=1),
-        html_cid=backends.store.add_file(html_path, cid_version=1),
         json_path=json_path,
         html_path=html_path,
         suspect_sha256=assessment.model_sha256,
+        report_sha256=hashlib.sha256(report).digest(),
+        report_cid=backends.store.add_bytes(report, cid_version=1) if pin else None,
     )
+
+
+def commitment_summary(report: bytes) -> bytes:
+    """The public summary pinned at opening: the full report's SHA-256 plus its verdict, p-values and WSR, and
+    the chain facts anyone can read anyway. Nothing that names or describes the key leaves the machine."""
+    full = json.loads(report)
+    facts = full.get("facts", {})
+    summary = {
+        "format": SUMMARY_FORMAT,
+        "version": 1,
+        "report_sha256": hashlib.sha256(report).hexdigest(),
+        **{name: full[name] for name in SUMMARY_FIELDS},
+        "facts": {name: facts[name] for name in PUBLIC_FACTS if name in facts},
+    }
+    return (json.dumps(summary, indent=2, sort_keys=True, allow_nan=False) + "\n").encode()
+
+
+def private_report_path(backends: Backends, evidence_hash: bytes) -> Path:
+    """Where ``claim`` keeps the full report until the reveal, named by its SHA-256."""
+    return backends.settings.data_dir / PRIVATE_REPORTS / f"evidence-{evidence_hash.hex()}.json"
+
+
+def keep_private_report(backends: Backends, report: bytes) -> Path:
+    """An owner-only copy of the full report in the data directory (atomic), so `reveal` finds it by hash."""
+    path = private_report_path(backends, hashlib.sha256(report).digest())
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    handle, temp = tempfile.mkstemp(prefix=".evidence-", dir=path.parent)  # mkstemp: mode 0600
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(report)
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+    return path
 
 
 def suspect_model_for(
@@ -404,11 +494,12 @@ def suspect_model_for(
 
 @dataclasses.dataclass(frozen=True)
 class Claim:
-    """A dispute the claimant opened, with the evidence it cites."""
+    """A dispute the claimant opened, with the (private) evidence it commits to and the public summary's CID."""
 
     dispute: chainlib.Dispute
     evidence: Evidence
     tx: chainlib.TxResult
+    summary_cid: str
 
 
 def claim(
@@ -421,14 +512,19 @@ def claim(
     suspect: str | None = None,
     force: bool = False,
 ) -> Claim:
-    """Test the suspect for the claimant's watermark, pin the evidence, and open a dispute with the bond.
+    """Test the suspect for the claimant's watermark and open a dispute with the bond, committing to the report.
 
     ``suspect`` names a registered record (id or root); by default the model file's own root is used, and
-    mapped to its record when that model is registered. Refuses (nothing opened, no bond) unless the test says
-    "copy" or ``force`` is set.
+    mapped to its record when that model is registered. Refuses (nothing opened or pinned, no bond) when the
+    contract would refuse (dry-run first), or unless the test says "copy" or ``force`` is set. Only the public
+    summary is pinned; the full report stays in ``report_dir`` and the data directory until ``reveal``.
     """
     record = resolve_record(backends, claimant_reference)
+    check_key_matches(record, key_bytes)
     suspect_ref = suspect_reference(backends, suspect, suspect_model)
+    backends.disputes.check_open(
+        record.record_id, suspect_ref, b"\x01" * 32, "pending"
+    )  # before the model runs
     evidence = gather_evidence(
         backends,
         claimant=record,
@@ -436,22 +532,39 @@ def claim(
         suspect_model=suspect_model,
         out_dir=report_dir,
         suspect_label=describe_suspect(suspect_ref),
+        pin=False,
     )
     if not evidence.result.is_copy and not force:
         raise LedgermarkError(
             f"the test does not support a claim ({evidence.result.verdict}); no dispute opened "
             f"(report in {evidence.html_path}; --force opens one anyway)"
         )
-    dispute, tx = open_dispute(backends.disputes, record.record_id, suspect_ref, evidence.report_cid)
-    return Claim(dispute=dispute, evidence=evidence, tx=tx)
+    return Claim(*_commit_and_open(backends, record.record_id, suspect_ref, evidence, report_dir))
+
+
+def _commit_and_open(
+    backends: Backends, record_id: int, suspect_ref: int | bytes, evidence: Evidence, report_dir: Path
+) -> tuple[chainlib.Dispute, Evidence, chainlib.TxResult, str]:
+    """Dry-run the open with the real commitment, then keep the private copy, pin the summary and open."""
+    report = evidence.json_path.read_bytes()
+    summary = commitment_summary(report)
+    summary_cid = unixfs.import_stream(io.BytesIO(summary), cid_version=1)
+    backends.disputes.check_open(record_id, suspect_ref, evidence.report_sha256, summary_cid)
+    keep_private_report(backends, report)
+    (report_dir / SUMMARY_NAME).write_bytes(summary)
+    pinned = backends.store.add_bytes(summary, cid_version=1)
+    dispute, tx = open_dispute(backends.disputes, record_id, suspect_ref, evidence.report_sha256, pinned)
+    return dispute, evidence, tx, pinned
 
 
 def review(backends: Backends, dispute_id: int, *, report_dir: Path, model: Path | None = None) -> Evidence:
     """An arbiter's own test: unseal the anchored key with the revealed data key (checked against the record),
-    fetch the suspect (verified), re-run the test, pin the report."""
+    check the claimant's revealed report against the commitment, fetch the suspect (verified), re-run the test,
+    pin the report."""
     with tempfile.TemporaryDirectory(prefix="ledgermark-dispute-") as scratch:
         dispute = backends.disputes.dispute(dispute_id)
         key_bytes = unseal_revealed_key(backends, dispute)
+        claimed = revealed_report(backends, dispute)
         suspect_model = suspect_model_for(backends, dispute, model, Path(scratch))
         return gather_evidence(
             backends,
@@ -463,8 +576,46 @@ def review(backends: Backends, dispute_id: int, *, report_dir: Path, model: Path
             extra_facts={
                 "dispute": str(dispute_id),
                 "reviewed by": backends.signer_address() or "a reviewer without a signing key",
+                "claimant report": f"{dispute.report_cid} (SHA-256 matches the commitment made at opening)",
+                "claimant verdict": str(claimed.get("verdict")),
+                "claimant tested the same file": (
+                    "yes" if claimed.get("model_sha256") == watermarking_sha256(suspect_model) else "no"
+                ),
             },
         )
+
+
+def revealed_report(backends: Backends, dispute: chainlib.Dispute) -> dict[str, object]:
+    """The claimant's full report, fetched by the CID revealed on-chain (bounded) and accepted only if its
+    SHA-256 is the commitment made at opening: a report swapped after the fact is an ``IntegrityError``."""
+    if not dispute.report_cid:
+        raise LedgermarkError(
+            f"dispute {dispute.dispute_id}: the claimant has not revealed the evidence report yet"
+        )
+    data = backends.store.cat(dispute.report_cid, max_size=REPORT_LIMIT)
+    if hashlib.sha256(data).digest() != dispute.evidence_hash:
+        raise IntegrityError(
+            f"dispute {dispute.dispute_id}: the revealed report {dispute.report_cid} hashes to "
+            f"{hashlib.sha256(data).hexdigest()}, not to the commitment 0x{dispute.evidence_hash.hex()}"
+        )
+    return parse_report(data, f"dispute {dispute.dispute_id}'s revealed report {dispute.report_cid}")
+
+
+def parse_report(data: bytes, source: str) -> dict[str, object]:
+    """A claimant's report is another party's document: bounded, strict, and an object of the evidence format."""
+    try:
+        document = documents.parse_json(data, source=source, max_bytes=REPORT_LIMIT)
+    except documents.DocumentError as err:
+        raise IntegrityError(str(err)) from err
+    if not isinstance(document, dict) or document.get("format") != REPORT_FORMAT:
+        raise IntegrityError(f"{source} is not a {REPORT_FORMAT} document")
+    return document
+
+
+def watermarking_sha256(path: Path) -> str:
+    from registry import watermarking
+
+    return watermarking.sha256_file(path)
 
 
 def suspect_reference(backends: Backends, suspect: str | None, model: Path) -> int | bytes:

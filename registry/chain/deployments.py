@@ -16,6 +16,7 @@ from eth_utils import to_checksum_address
 
 from registry.chain.abi import to_bytes
 from registry.chain.connection import Chain
+from registry.chain.errors import ChainError
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +26,8 @@ DEFAULT_MAX_COMMIT_AGE = 7200
 DEV_DISPUTE_BOND_WEI = 10**17
 DEV_DISPUTE_QUORUM = 1
 DEV_DISPUTE_VOTING_PERIOD_S = 3 * 24 * 3600
+# The dev treasury is the last of the ten dev accounts: never the admin (account 0), nor an arbiter of the demo.
+DEV_TREASURY_INDEX = 9
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,12 +57,24 @@ def deploy_disputes(
     quorum: int,
     voting_period_s: int,
     admin: str | None = None,
+    treasury: str | None = None,
 ) -> str:
-    """Deploy ``OwnershipDisputes`` over ``registry``; ``admin`` (default: the signer) grants arbiters."""
+    """Deploy ``OwnershipDisputes`` over ``registry``; ``admin`` (default: the signer) grants arbiters and
+    ``treasury`` (another account; on a dev chain by default its last dev account) receives forfeited bonds."""
     admin = to_checksum_address(admin or chain.address)
+    treasury = to_checksum_address(treasury or dev_treasury(chain))
     return chain.deploy(
-        "OwnershipDisputes", to_checksum_address(registry), bond_wei, quorum, voting_period_s, admin
+        "OwnershipDisputes", to_checksum_address(registry), bond_wei, quorum, voting_period_s, admin, treasury
     )
+
+
+def dev_treasury(chain: Chain) -> str:
+    """A dev chain's treasury: a funded dev account that is not the deployer, so not the admin."""
+    if not chain.is_dev_chain:
+        raise ChainError(
+            "deploying OwnershipDisputes on a public chain needs an explicit treasury address (not the admin)"
+        )
+    return chain.dev_accounts(DEV_TREASURY_INDEX + 1)[DEV_TREASURY_INDEX].address
 
 
 def deploy_contracts(chain: Chain, book: DeploymentBook | None = None) -> Deployment:

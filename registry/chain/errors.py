@@ -89,6 +89,8 @@ ERROR_CLASSES: dict[str, type[ContractRevertError]] = {
     "OwnershipDisputesNotRecordOwner": UnauthorizedError,
     "OwnershipDisputesNotClaimant": UnauthorizedError,
     "OwnershipDisputesConflictOfInterest": UnauthorizedError,
+    "OwnershipDisputesNotKeyOwner": UnauthorizedError,
+    "OwnershipDisputesRoleConflict": UnauthorizedError,
     "ModelRegistryCommitmentNotFound": CommitmentError,
     "ModelRegistryCommitmentUsed": CommitmentError,
     "ModelRegistryCommitmentTooNew": CommitmentError,

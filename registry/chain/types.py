@@ -43,6 +43,7 @@ class DisputeStatus(enum.IntEnum):
     OPEN = 1
     UPHELD = 2
     REJECTED = 3
+    UNDECIDED = 4  # too few votes, or a tie: the bond went back to the claimant
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,12 +73,15 @@ class Dispute:
     claimant_record: int
     suspect_root: bytes
     suspect_record: int  # 0: the suspect model is not registered
+    suspect_owner: str  # the suspect record's owner at opening (a party for good); zero address if unregistered
     priority: Priority
     status: DisputeStatus
     key_revealed: bool
     key_cid: str
     data_key: bytes  # opens the claimant record's sealed key artifact; 32 zero bytes until revealed
-    evidence_cid: str
+    evidence_cid: str  # the public summary pinned at opening
+    evidence_hash: bytes  # SHA-256 of the full report, committed at opening
+    report_cid: str  # the full report, pinned at the reveal ("" until then)
     opened_at: int
     deadline: int
     uphold_votes: int

@@ -1,9 +1,10 @@
 """`ledgermark dispute …`: claim ownership of a suspect model and settle it on-chain.
 
-Claimant: `open` (runs the watermark test, pins the evidence report, pays the bond) then `reveal` (publishes
-the key's CID and the sealed copy's data key, never the key; the contract checks the CID against the
-record). Arbiters: `review` (unseal the anchored key with the revealed data key, re-run the test, pin their own
-report) then `vote`. Anyone: `finalise` after the deadline, `show`.
+Claimant: `open` (runs the watermark test, keeps the full report private, pins only a commitment to it and pays
+the bond) then `reveal` (pins the full report, publishes the key's CID and the sealed copy's data key, never the
+key; the contract checks the CID against the record). Arbiters: `review` (check the revealed report against the
+commitment, unseal the anchored key with the revealed data key, re-run the test, pin their own report) then
+`vote`. Anyone: `finalise` after the deadline, `show`.
 The signer is LEDGERMARK_PRIVATE_KEY, or the local chain's first dev account. The watermark engine (torch) is
 imported only by the commands that run it, so the rest of the CLI starts fast.
 """
@@ -61,7 +62,7 @@ def open_(
     ] = False,
     as_json: _output.JsonOption = False,
 ) -> None:
-    """Test the suspect for your watermark, pin the evidence report, and open a dispute with the bond."""
+    """Test the suspect for your watermark and open a dispute with the bond, committing to the private report."""
     from registry import dispute as dispute_flow
 
     def run(backends: Backends) -> dict[str, Any]:
@@ -77,8 +78,8 @@ def open_(
         found, dispute = opened.evidence, opened.dispute
         return {
             "dispute_id": dispute.dispute_id,
-            "evidence_cid": found.report_cid,
-            "evidence_html_cid": found.html_cid,
+            "evidence_cid": opened.summary_cid,
+            "evidence_sha256": found.report_sha256.hex(),
             "report": str(found.html_path),
             "verdict": found.result.verdict,
             "p_chi2": found.result.p_chi2,
@@ -107,10 +108,21 @@ def reveal(
             dir_okay=False,
         ),
     ] = None,
+    report: Annotated[
+        Path | None,
+        typer.Option(
+            "--report",
+            metavar="FILE",
+            help="The full evidence.json `dispute open` wrote (default: its private copy in the data directory).",
+            dir_okay=False,
+        ),
+    ] = None,
 ) -> None:
-    """Reveal the key's CID (computed locally) and the sealed copy's data key; the key itself stays private.
+    """Pin the full evidence report and reveal the key's CID (computed locally) and the sealed copy's data key;
+    the key itself stays private.
 
-    Before any transaction, the data key must open the sealed key your record anchors to exactly --key.
+    Before anything is uploaded or sent, the data key must open the sealed key your record anchors to exactly
+    --key, and the report must hash to the commitment made at opening.
     """
     from registry import backends as backendslib
     from registry import dispute as dispute_flow
@@ -124,8 +136,9 @@ def reveal(
             raise ConfigError(f"{source}: {data_key_path} is not a readable file")
         secret = dispute_flow.parse_data_key(data_key_path.read_bytes(), f"{source}: {data_key_path}")
         with backendslib.open_backends(ctx.obj) as backends:
-            cid, tx = dispute_flow.reveal(backends, dispute_id, key.read_bytes(), secret)
-            return {"dispute_id": dispute_id, "key_cid": cid, "tx_hash": tx.tx_hash}
+            cid, tx = dispute_flow.reveal(backends, dispute_id, key.read_bytes(), secret, report=report)
+            report_cid = tx.event("KeyRevealed")["reportCid"]
+            return {"dispute_id": dispute_id, "key_cid": cid, "report_cid": report_cid, "tx_hash": tx.tx_hash}
 
     _emit(False, _output.guard(run))
 
@@ -145,13 +158,15 @@ def review(
     ] = Path("review"),
     as_json: _output.JsonOption = False,
 ) -> None:
-    """Arbiter: re-run the ownership test from the revealed key and pin your own report (then `vote`)."""
+    """Arbiter: check the claimant's revealed report against its commitment, re-run the ownership test from the
+    revealed key and pin your own report (then `vote`)."""
     from registry import dispute as dispute_flow
 
     def run(backends: Backends) -> dict[str, Any]:
         found = dispute_flow.review(backends, dispute_id, report_dir=report_dir, model=model)
         return {
             "dispute_id": dispute_id,
+            "claimant_report_cid": backends.disputes.dispute(dispute_id).report_cid,
             "report_cid": found.report_cid,
             "report": str(found.html_path),
             "verdict": found.result.verdict,
@@ -197,7 +212,8 @@ def finalise(
         bool, typer.Option("--skip-wait", help="On a dev chain, advance its clock past the deadline first.")
     ] = False,
 ) -> None:
-    """Resolve the dispute after its deadline: the bond goes back to the claimant or to the suspect's owner."""
+    """Resolve the dispute after its deadline: the bond goes back to the claimant (upheld, or undecided: too
+    few votes or a tie) or to the suspect's owner at opening (rejected)."""
     from registry import dispute as dispute_flow
 
     def run(backends: Backends) -> dict[str, Any]:
@@ -255,8 +271,11 @@ def dispute_view(state: dispute_flow.DisputeReport) -> dict[str, Any]:
         "claimant_record": d.claimant_record,
         "suspect_root": "0x" + d.suspect_root.hex(),
         "suspect_record": d.suspect_record,
+        "suspect_owner": d.suspect_owner if d.suspect_record else None,
         "priority": d.priority.name.lower(),
         "evidence_cid": d.evidence_cid,
+        "evidence_sha256": d.evidence_hash.hex(),
+        "report_cid": d.report_cid or None,
         "key_cid": d.key_cid if d.key_revealed else None,
         "key_check": state.key_check,
         "deadline": d.deadline,

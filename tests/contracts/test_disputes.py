@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Callable
 
@@ -12,6 +13,9 @@ from registry import dispute as flow
 from registry.chain import deployments
 from registry.errors import LedgermarkError
 from tests.contracts.conftest import BOND, DATA_KEY, KEY_CID, QUORUM, VOTING_PERIOD, expect_revert
+
+EVIDENCE = hashlib.sha256(b"the full evidence report").digest()
+REPORT = "bafkreifullreport"
 
 Clients = tuple[chainlib.OwnershipDisputesClient, list[chainlib.OwnershipDisputesClient]]
 
@@ -52,6 +56,8 @@ def test_upheld_dispute_returns_bond_to_claimant(
             (arbiters[2], False, "bafyreport2"),
         ],
         data_key=DATA_KEY,
+        evidence_hash=EVIDENCE,
+        report_cid=REPORT,
     )
     assert resolution.outcome is chainlib.DisputeStatus.UPHELD
     assert resolution.recipient == disputes.chain.address and resolution.bond_wei == BOND
@@ -87,10 +93,13 @@ def test_rejected_dispute_pays_suspect_owner(
         suspect_record,
         "bafyevidence",
         KEY_CID,
-        [(arbiters[0], True, "r0"), (arbiters[1], False, "r1")],
+        [(arbiters[0], False, "r0"), (arbiters[1], False, "r1"), (arbiters[2], True, "r2")],
         data_key=DATA_KEY,
+        evidence_hash=EVIDENCE,
+        report_cid=REPORT,
     )
-    assert (report.dispute.uphold_votes, report.dispute.reject_votes) == (1, 1)  # 1 < quorum 2
+    assert (report.dispute.uphold_votes, report.dispute.reject_votes) == (1, 2)
+    assert report.dispute.suspect_owner == accounts[3].address  # the owner at opening
     assert resolution.outcome is chainlib.DisputeStatus.REJECTED
     assert resolution.recipient == accounts[3].address
     assert _balance(disputes.chain, accounts[3].address) - before == BOND
@@ -106,17 +115,15 @@ def test_unregistered_suspect_and_priority(
     early = publish(registry.using(accounts[2]), key_cid=None)
     claimant_record = publish()
     unregistered = os.urandom(32)
-    first, _ = flow.open_dispute(disputes, claimant_record, unregistered, "bafyevidence")
+    first, _ = flow.open_dispute(disputes, claimant_record, unregistered, EVIDENCE, "bafyevidence")
     assert first.priority is chainlib.Priority.SUSPECT_UNREGISTERED and first.suspect_record == 0
-    second, tx = flow.open_dispute(disputes, claimant_record, early, "bafyevidence")
+    second, tx = flow.open_dispute(disputes, claimant_record, early, EVIDENCE, "bafyevidence")
     assert second.priority is chainlib.Priority.SUSPECT_FIRST
     assert tx.event("DisputeOpened")["suspectRoot"] == registry.record(early).root
-    # nobody votes; after the deadline the bond of the unregistered case goes to the treasury (admin)
+    # nobody votes: too few votes, so after the deadline the dispute is undecided and the claimant is refunded
     resolution = flow.finalise(disputes, first.dispute_id, skip_wait_on_dev_chain=True)
-    assert (
-        resolution.outcome is chainlib.DisputeStatus.REJECTED
-        and resolution.recipient == disputes.chain.address
-    )
+    assert resolution.outcome is chainlib.DisputeStatus.UNDECIDED
+    assert resolution.recipient == disputes.chain.address
 
 
 def test_open_dispute_reverts(
@@ -131,31 +138,40 @@ def test_open_dispute_reverts(
     suspect = os.urandom(32)
     expect_revert(
         "OwnershipDisputesWrongBond",
-        lambda: disputes.open_dispute(claimant_record, suspect, "e", bond_wei=BOND - 1),
+        lambda: disputes.open_dispute(claimant_record, suspect, EVIDENCE, "e", bond_wei=BOND - 1),
     )
-    expect_revert("OwnershipDisputesEmptyCid", lambda: disputes.open_dispute(claimant_record, suspect, ""))
+    expect_revert(
+        "OwnershipDisputesEmptyCid", lambda: disputes.open_dispute(claimant_record, suspect, EVIDENCE, "")
+    )
+    expect_revert(
+        "OwnershipDisputesEmptyEvidenceHash",
+        lambda: disputes.open_dispute(claimant_record, suspect, bytes(32), "e"),
+    )
     expect_revert(
         "OwnershipDisputesNotRecordOwner",
-        lambda: disputes.using(accounts[2]).open_dispute(claimant_record, suspect, "e"),
+        lambda: disputes.using(accounts[2]).open_dispute(claimant_record, suspect, EVIDENCE, "e"),
         chainlib.UnauthorizedError,
     )
-    expect_revert("OwnershipDisputesNoWatermarkKey", lambda: disputes.open_dispute(keyless, suspect, "e"))
     expect_revert(
-        "OwnershipDisputesInvalidSuspect",
-        lambda: disputes.open_dispute(claimant_record, claimant_record, "e"),
+        "OwnershipDisputesNoWatermarkKey", lambda: disputes.open_dispute(keyless, suspect, EVIDENCE, "e")
     )
     expect_revert(
-        "OwnershipDisputesInvalidSuspect", lambda: disputes.open_dispute(claimant_record, bytes(32), "e")
+        "OwnershipDisputesInvalidSuspect",
+        lambda: disputes.open_dispute(claimant_record, claimant_record, EVIDENCE, "e"),
+    )
+    expect_revert(
+        "OwnershipDisputesInvalidSuspect",
+        lambda: disputes.open_dispute(claimant_record, bytes(32), EVIDENCE, "e"),
     )
     expect_revert(
         "ModelRegistryUnknownRecord",
-        lambda: disputes.open_dispute(77, suspect, "e"),
+        lambda: disputes.open_dispute(77, suspect, EVIDENCE, "e"),
         chainlib.UnknownRecordError,
     )
     registry.revoke(claimant_record)
     expect_revert(
         "OwnershipDisputesNotRecordOwner",
-        lambda: disputes.open_dispute(claimant_record, suspect, "e"),
+        lambda: disputes.open_dispute(claimant_record, suspect, EVIDENCE, "e"),
         chainlib.UnauthorizedError,
     )
 
@@ -164,18 +180,21 @@ def test_key_reveal_checks_hash(
     parties: Clients, publish: Callable[..., int], accounts: list[chainlib.Chain]
 ) -> None:
     disputes, arbiters = parties
-    dispute, _ = flow.open_dispute(disputes, publish(), os.urandom(32), "bafyevidence")
+    dispute, _ = flow.open_dispute(disputes, publish(), os.urandom(32), EVIDENCE, "bafyevidence")
     wrong = "bafkreiwrongkey"
     err = expect_revert(
-        "OwnershipDisputesKeyHashMismatch", lambda: disputes.reveal_key(dispute.dispute_id, wrong, DATA_KEY)
+        "OwnershipDisputesKeyHashMismatch",
+        lambda: disputes.reveal_key(dispute.dispute_id, wrong, DATA_KEY, REPORT),
     )
     assert err.error_args["actual"] == chainlib.watermark_key_hash(wrong)
     assert err.error_args["expected"] == chainlib.watermark_key_hash(KEY_CID)
     with pytest.raises(chainlib.ContractRevertError, match="OwnershipDisputesKeyHashMismatch"):
-        flow.reveal_key(disputes, dispute.dispute_id, wrong, DATA_KEY)  # caught locally, no transaction
+        flow.reveal_key(
+            disputes, dispute.dispute_id, wrong, DATA_KEY, REPORT
+        )  # caught locally, no transaction
     expect_revert(
         "OwnershipDisputesNotClaimant",
-        lambda: disputes.using(accounts[2]).reveal_key(dispute.dispute_id, KEY_CID, DATA_KEY),
+        lambda: disputes.using(accounts[2]).reveal_key(dispute.dispute_id, KEY_CID, DATA_KEY, REPORT),
         chainlib.UnauthorizedError,
     )
     expect_revert(
@@ -184,24 +203,34 @@ def test_key_reveal_checks_hash(
         chainlib.DisputeStateError,
     )
     expect_revert(
-        "OwnershipDisputesEmptyDataKey", lambda: disputes.reveal_key(dispute.dispute_id, KEY_CID, bytes(32))
+        "OwnershipDisputesEmptyDataKey",
+        lambda: disputes.reveal_key(dispute.dispute_id, KEY_CID, bytes(32), REPORT),
     )
-    expect_revert("OwnershipDisputesEmptyCid", lambda: disputes.reveal_key(dispute.dispute_id, "", DATA_KEY))
+    expect_revert(
+        "OwnershipDisputesEmptyCid", lambda: disputes.reveal_key(dispute.dispute_id, "", DATA_KEY, REPORT)
+    )
+    expect_revert(
+        "OwnershipDisputesEmptyCid", lambda: disputes.reveal_key(dispute.dispute_id, KEY_CID, DATA_KEY, "")
+    )
     with pytest.raises(LedgermarkError, match=f"dispute {dispute.dispute_id}: the data key is all zeros"):
-        flow.reveal_key(disputes, dispute.dispute_id, KEY_CID, bytes(32))  # caught locally, no transaction
+        flow.reveal_key(
+            disputes, dispute.dispute_id, KEY_CID, bytes(32), REPORT
+        )  # caught locally, no transaction
     assert not disputes.dispute(dispute.dispute_id).key_revealed
     assert disputes.dispute(dispute.dispute_id).data_key == bytes(32)
-    tx = flow.reveal_key(disputes, dispute.dispute_id, KEY_CID, DATA_KEY)
+    tx = flow.reveal_key(disputes, dispute.dispute_id, KEY_CID, DATA_KEY, REPORT)
     assert tx.event("KeyRevealed") == {
         "disputeId": dispute.dispute_id,
         "keyCid": KEY_CID,
         "dataKey": DATA_KEY,
+        "reportCid": REPORT,
     }
     stored = disputes.dispute(dispute.dispute_id)
     assert stored.key_revealed and stored.key_cid == KEY_CID and stored.data_key == DATA_KEY
+    assert stored.report_cid == REPORT and stored.evidence_hash == EVIDENCE
     expect_revert(
         "OwnershipDisputesKeyAlreadyRevealed",
-        lambda: disputes.reveal_key(dispute.dispute_id, KEY_CID, DATA_KEY),
+        lambda: disputes.reveal_key(dispute.dispute_id, KEY_CID, DATA_KEY, REPORT),
         chainlib.DisputeStateError,
     )
 
@@ -215,9 +244,9 @@ def test_vote_reverts(
     disputes, arbiters = parties
     suspect_owner = accounts[6]  # also arbiters[2]: a party may not judge its own case
     suspect_record = publish(registry.using(suspect_owner), key_cid=None)
-    dispute, _ = flow.open_dispute(disputes, publish(), suspect_record, "bafyevidence")
+    dispute, _ = flow.open_dispute(disputes, publish(), suspect_record, EVIDENCE, "bafyevidence")
     did = dispute.dispute_id
-    flow.reveal_key(disputes, did, KEY_CID, DATA_KEY)
+    flow.reveal_key(disputes, did, KEY_CID, DATA_KEY, REPORT)
     expect_revert(
         "OwnershipDisputesUnauthorizedAccount",
         lambda: disputes.using(accounts[3]).vote(did, True, "r"),
@@ -228,10 +257,14 @@ def test_vote_reverts(
         lambda: arbiters[2].vote(did, True, "r"),
         chainlib.UnauthorizedError,
     )
-    disputes.grant_arbiter(disputes.chain.address)
+    claimant_arbiter = accounts[3]  # the admin may not arbitrate: the claimant here is another account
+    claimant_record = publish(registry.using(claimant_arbiter), key_cid="bafkreiclaimantarbiterkey")
+    disputes.grant_arbiter(claimant_arbiter.address)
+    as_claimant = disputes.using(claimant_arbiter)
+    own, _ = flow.open_dispute(as_claimant, claimant_record, os.urandom(32), EVIDENCE, "e")
     expect_revert(
         "OwnershipDisputesConflictOfInterest",
-        lambda: disputes.vote(did, True, "r"),
+        lambda: as_claimant.vote(own.dispute_id, False, "r"),
         chainlib.UnauthorizedError,
     )
     expect_revert("OwnershipDisputesEmptyCid", lambda: arbiters[0].vote(did, True, ""))
@@ -253,7 +286,7 @@ def test_vote_reverts(
     )
     expect_revert(
         "OwnershipDisputesVotingClosed",
-        lambda: disputes.reveal_key(did, KEY_CID, DATA_KEY),
+        lambda: disputes.reveal_key(did, KEY_CID, DATA_KEY, REPORT),
         chainlib.DisputeStateError,
     )
 
@@ -262,7 +295,7 @@ def test_finalise_reverts_and_resolves_once(
     parties: Clients, publish: Callable[..., int], accounts: list[chainlib.Chain]
 ) -> None:
     disputes, _ = parties
-    dispute, _ = flow.open_dispute(disputes, publish(), os.urandom(32), "bafyevidence")
+    dispute, _ = flow.open_dispute(disputes, publish(), os.urandom(32), EVIDENCE, "bafyevidence")
     did = dispute.dispute_id
     expect_revert("OwnershipDisputesVotingOpen", lambda: disputes.finalise(did), chainlib.DisputeStateError)
     with pytest.raises(chainlib.DisputeStateError):
@@ -272,13 +305,13 @@ def test_finalise_reverts_and_resolves_once(
     disputes.chain.time_travel(VOTING_PERIOD // 2 + 1)
     bystander = disputes.using(accounts[7])
     outcome, _ = bystander.finalise(did)  # anyone may finalise
-    assert outcome is chainlib.DisputeStatus.REJECTED
+    assert outcome is chainlib.DisputeStatus.UNDECIDED
     expect_revert(
         "OwnershipDisputesAlreadyResolved", lambda: bystander.finalise(did), chainlib.DisputeStateError
     )
     expect_revert(
         "OwnershipDisputesAlreadyResolved",
-        lambda: disputes.reveal_key(did, KEY_CID, DATA_KEY),
+        lambda: disputes.reveal_key(did, KEY_CID, DATA_KEY, REPORT),
         chainlib.DisputeStateError,
     )
     expect_revert(
@@ -314,11 +347,13 @@ def test_failed_payout_is_credited_for_withdraw(
     publish: Callable[..., int],
 ) -> None:
     """A rejected dispute whose suspect owner cannot take ether (a contract) credits the bond instead."""
-    disputes, _ = parties
+    disputes, arbiters = parties
     suspect = publish(key_cid=None)
     claimant = publish()
     registry.transfer(suspect, registry.address)  # ModelRegistry has no receive(): the payment fails
-    dispute, _ = flow.open_dispute(disputes, claimant, suspect, "e")
+    dispute, _ = flow.open_dispute(disputes, claimant, suspect, EVIDENCE, "e")
+    for arbiter in arbiters[:2]:
+        arbiter.vote(dispute.dispute_id, False, "r")
     resolution = flow.finalise(disputes, dispute.dispute_id, skip_wait_on_dev_chain=True)
     assert [e["event"] for e in resolution.tx.events] == ["DisputeResolved", "BondCredited"]
     assert disputes.credited(registry.address) == BOND
@@ -334,4 +369,10 @@ def test_constructor_rejects_bad_configuration(
     expect_revert(
         "OwnershipDisputesInvalidConfiguration",
         lambda: deployments.deploy_disputes(chain, registry.address, bond_wei=1, quorum=1, voting_period_s=0),
+    )
+    expect_revert(
+        "OwnershipDisputesInvalidConfiguration",
+        lambda: deployments.deploy_disputes(
+            chain, registry.address, bond_wei=1, quorum=1, voting_period_s=1, treasury=chain.address
+        ),
     )

@@ -1,9 +1,11 @@
-"""A watermark dispute end to end on the embedded backends: evidence from real models, pinned, the sealed key
-revealed by its data key (never in plaintext), unsealed by an arbiter and settled on-chain."""
+"""A watermark dispute end to end on the embedded backends: evidence from real models, committed to by hash at
+opening and pinned only at the reveal, the sealed key revealed by its data key (never in plaintext), unsealed by
+an arbiter who checks the revealed report against the commitment, and settled on-chain."""
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import io
 import json
 import os
@@ -21,6 +23,8 @@ from registry.config import Settings
 from registry.errors import IntegrityError, LedgermarkError
 from tests.registry.conftest import WatermarkFiles
 from verifier.integrity import manifest as manifestlib
+
+EVIDENCE = hashlib.sha256(b"a full evidence report").digest()
 
 
 def publish_with_key(
@@ -57,6 +61,12 @@ def plaintext_in_store(backends: backendslib.Backends, data_dir: Path, plaintext
     return traces
 
 
+def stolen_copy(files: WatermarkFiles, tmp_path: Path) -> Path:
+    stolen = tmp_path / "stolen.pt"
+    stolen.write_bytes(files.watermarked.read_bytes())
+    return stolen
+
+
 def test_sealed_key_round_trip_an_arbiter_unseals_from_ipfs_and_upholds(
     backends: backendslib.Backends,
     embedded_settings: Settings,
@@ -65,36 +75,33 @@ def test_sealed_key_round_trip_an_arbiter_unseals_from_ipfs_and_upholds(
 ) -> None:
     record, data_key = publish_with_key(backends, watermark_files, tmp_path)
     plaintext = watermark_files.key.read_bytes()
-    stolen = tmp_path / "stolen.pt"
-    stolen.write_bytes(watermark_files.watermarked.read_bytes())
+    stolen = stolen_copy(watermark_files, tmp_path)
 
-    claim = flow.gather_evidence(
-        backends,
-        claimant=record,
-        key_bytes=plaintext,
-        suspect_model=stolen,
-        out_dir=tmp_path / "claim",
-        suspect_label="unregistered copy",
-    )
-    assert claim.result.is_copy
-    pinned = json.loads(backends.store.cat(claim.report_cid, max_size=1 << 24))
-    assert pinned == json.loads(claim.json_path.read_text())
-    assert pinned["facts"]["claimant record"] == str(record.record_id) and pinned["is_copy"]
+    claim = flow.claim(backends, str(record.record_id), stolen, plaintext, report_dir=tmp_path / "claim")
+    assert claim.evidence.result.is_copy
+    full = claim.evidence.json_path.read_bytes()
+    assert json.loads(full)["facts"]["claimant record"] == str(record.record_id)
+    dispute = claim.dispute
+    assert dispute.evidence_hash == hashlib.sha256(full).digest() and dispute.report_cid == ""
+    assert dispute.suspect_root == flow.suspect_root_of(stolen)
 
-    suspect_root = flow.suspect_root_of(stolen)
-    dispute, _ = flow.open_dispute(backends.disputes, record.record_id, suspect_root, claim.report_cid)
-    key_cid, _ = flow.reveal(backends, dispute.dispute_id, plaintext, data_key)
+    key_cid, tx = flow.reveal(backends, dispute.dispute_id, plaintext, data_key)
     assert key_cid == publish_flow.key_cid(plaintext)
     revealed = backends.disputes.dispute(dispute.dispute_id)
     assert revealed.key_revealed and revealed.key_cid == key_cid and revealed.data_key == data_key
+    assert revealed.report_cid == tx.event("KeyRevealed")["reportCid"]
+    assert backends.store.cat(revealed.report_cid, max_size=1 << 24) == full
 
     arbiter = as_arbiter(backends)
     assert flow.unseal_revealed_key(arbiter, revealed) == plaintext
     review = flow.review(arbiter, dispute.dispute_id, report_dir=tmp_path / "review", model=stolen)
-    assert review.result.is_copy and review.result.p_chi2 == claim.result.p_chi2
+    assert review.result.is_copy and review.result.p_chi2 == claim.evidence.result.p_chi2
+    facts = json.loads(review.json_path.read_text())["facts"]
+    assert facts["claimant report"].startswith(f"{revealed.report_cid} (SHA-256 matches the commitment")
+    assert facts["claimant tested the same file"] == "yes"
     shown = flow.report(arbiter.disputes, dispute.dispute_id, arbiter)
     assert shown.key_check is not None and shown.key_check.startswith("ok: ")
-    flow.vote(arbiter.disputes, dispute.dispute_id, True, review.report_cid)
+    flow.vote(arbiter.disputes, dispute.dispute_id, True, str(review.report_cid))
 
     resolution = flow.finalise(backends.disputes, dispute.dispute_id, skip_wait_on_dev_chain=True)
     assert resolution.outcome is chainlib.DisputeStatus.UPHELD
@@ -106,7 +113,9 @@ def test_a_wrong_data_key_is_refused_before_any_transaction(
     backends: backendslib.Backends, watermark_files: WatermarkFiles, tmp_path: Path
 ) -> None:
     record, data_key = publish_with_key(backends, watermark_files, tmp_path)
-    dispute, _ = flow.open_dispute(backends.disputes, record.record_id, os.urandom(32), "bafyevidence")
+    dispute, _ = flow.open_dispute(
+        backends.disputes, record.record_id, os.urandom(32), EVIDENCE, "bafyevidence"
+    )
     block = backends.chain.w3.eth.block_number
     wrong = bytes([data_key[0] ^ 1]) + data_key[1:]
     with pytest.raises(
@@ -135,9 +144,11 @@ def test_a_revealed_data_key_that_opens_another_key_is_an_integrity_error(
         watermark_key_hash=anchored,
     )
     record = backends.registry.record(publication.record_id)
-    dispute, _ = flow.open_dispute(backends.disputes, record.record_id, os.urandom(32), "bafyevidence")
+    dispute, _ = flow.open_dispute(
+        backends.disputes, record.record_id, os.urandom(32), EVIDENCE, "bafyevidence"
+    )
     key_cid = publish_flow.key_cid(watermark_files.key.read_bytes())
-    flow.reveal_key(backends.disputes, dispute.dispute_id, key_cid, sealed_other.data_key)  # chain accepts
+    flow.reveal_key(backends.disputes, dispute.dispute_id, key_cid, sealed_other.data_key, "bafkreireport")
 
     revealed = backends.disputes.dispute(dispute.dispute_id)
     with pytest.raises(
@@ -195,6 +206,7 @@ def test_an_arbiter_given_another_file_than_the_disputed_model_is_told_so(
         backends.disputes,
         record.record_id,
         root,
+        EVIDENCE,
         "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku",
     )
     with pytest.raises(LedgermarkError, match="is not the disputed model: its root is not 0x"):
@@ -250,3 +262,130 @@ def test_suspect_roots_name_the_copy_under_every_import_profile(tmp_path: Path) 
         assert roots[name] == manifestlib.Manifest.create(model.name, [entry]).root()
     assert len(set(roots.values())) == len(unixfs.PROFILES)  # each profile chunks the copy differently
     assert flow.suspect_root_of(model) == roots["unixfs-v0-2015"]
+
+
+# --------------------------------------------------------------------------- issue 10, item 8: secrets until reveal
+
+
+def stored_traces(backends: backendslib.Backends, data_dir: Path, *secrets: str) -> list[str]:
+    """Files of the data directory, the claimant's private report copies aside, holding any of ``secrets``."""
+    private = data_dir / flow.PRIVATE_REPORTS
+    probes = [secret.encode() for secret in secrets]
+    return [
+        str(f)
+        for f in data_dir.rglob("*")
+        if f.is_file() and private not in f.parents and any(p in f.read_bytes() for p in probes)
+    ]
+
+
+def test_evidence_pinned_at_open_holds_no_key_bits_triggers_or_key_cid(
+    backends: backendslib.Backends,
+    embedded_settings: Settings,
+    watermark_files: WatermarkFiles,
+    tmp_path: Path,
+) -> None:
+    record, data_key = publish_with_key(backends, watermark_files, tmp_path)
+    plaintext = watermark_files.key.read_bytes()
+    claim = flow.claim(
+        backends,
+        str(record.record_id),
+        stolen_copy(watermark_files, tmp_path),
+        plaintext,
+        report_dir=tmp_path / "c",
+    )
+    full_bytes = claim.evidence.json_path.read_bytes()
+    full = json.loads(full_bytes)
+    key_cid = publish_flow.key_cid(plaintext)
+    bits = [t[name] for t in full["triggers"] for name in ("reference_bits", "extracted_bits")]
+
+    summary = json.loads(backends.store.cat(claim.dispute.evidence_cid, max_size=1 << 20))
+
+    assert (
+        summary["report_sha256"]
+        == hashlib.sha256(full_bytes).hexdigest()
+        == claim.dispute.evidence_hash.hex()
+    )
+    assert (summary["verdict"], summary["p_chi2"], summary["wsr"]) == (
+        full["verdict"],
+        full["p_chi2"],
+        full["wsr"],
+    )
+    assert not {"triggers", "key_sha256", "segmentation"} & summary.keys()
+    text = json.dumps(summary)
+    assert key_cid not in text and full["key_sha256"] not in text and not any(b in text for b in bits)
+    full_cid = unixfs.import_stream(io.BytesIO(full_bytes), cid_version=1)
+    assert not backends.store.has(full_cid)
+    assert stored_traces(backends, embedded_settings.data_dir, key_cid, *bits) == []
+    opened = backends.disputes.events("DisputeOpened", disputeId=claim.dispute.dispute_id)[0]["args"]
+    assert opened["evidenceCid"] == claim.dispute.evidence_cid and key_cid not in str(opened)
+
+    flow.reveal(backends, claim.dispute.dispute_id, plaintext, data_key)  # now, and only now, it is public
+    assert backends.store.has(full_cid)
+    assert backends.disputes.dispute(claim.dispute.dispute_id).report_cid == full_cid
+
+
+def test_a_refused_open_pins_nothing(
+    backends: backendslib.Backends, watermark_files: WatermarkFiles, tmp_path: Path
+) -> None:
+    record, _ = publish_with_key(backends, watermark_files, tmp_path)
+    plaintext = watermark_files.key.read_bytes()
+    pins, block = sorted(backends.store.pins()), backends.chain.w3.eth.block_number
+    stranger = backends.signed_by(backends.chain.dev_accounts()[2])
+
+    with pytest.raises(chainlib.UnauthorizedError, match="OwnershipDisputesNotRecordOwner"):
+        flow.claim(
+            stranger, str(record.record_id), watermark_files.watermarked, plaintext, report_dir=tmp_path / "a"
+        )
+    assert not (tmp_path / "a").exists()  # refused by the dry run, before the model ran
+    with pytest.raises(LedgermarkError, match="the test does not support a claim"):
+        flow.claim(
+            backends, str(record.record_id), watermark_files.base, plaintext, report_dir=tmp_path / "b"
+        )
+
+    assert sorted(backends.store.pins()) == pins
+    assert backends.chain.w3.eth.block_number == block
+    assert backends.disputes.dispute_count() == 0
+
+
+def test_reveal_with_the_wrong_key_file_uploads_nothing(
+    backends: backendslib.Backends, watermark_files: WatermarkFiles, tmp_path: Path
+) -> None:
+    record, data_key = publish_with_key(backends, watermark_files, tmp_path)
+    claim = flow.claim(
+        backends,
+        str(record.record_id),
+        stolen_copy(watermark_files, tmp_path),
+        watermark_files.key.read_bytes(),
+        report_dir=tmp_path / "claim",
+    )
+    wrong = watermark_files.key.read_bytes().replace(b'"fill":0.5', b'"fill":0.25')
+    pins, block = sorted(backends.store.pins()), backends.chain.w3.eth.block_number
+
+    with pytest.raises(
+        LedgermarkError, match=f"this watermark key is not the one record {record.record_id} anchored"
+    ) as refused:
+        flow.reveal(backends, claim.dispute.dispute_id, wrong, data_key)
+
+    assert not isinstance(refused.value, IntegrityError)  # a usage error: CLI exit 2
+    assert sorted(backends.store.pins()) == pins and backends.chain.w3.eth.block_number == block
+    assert not backends.store.has(unixfs.import_stream(io.BytesIO(wrong), cid_version=1))
+    assert not backends.disputes.dispute(claim.dispute.dispute_id).key_revealed
+
+
+def test_evidence_json_is_owner_only(
+    backends: backendslib.Backends, watermark_files: WatermarkFiles, tmp_path: Path
+) -> None:
+    record, _ = publish_with_key(backends, watermark_files, tmp_path)
+    claim = flow.claim(
+        backends,
+        str(record.record_id),
+        stolen_copy(watermark_files, tmp_path),
+        watermark_files.key.read_bytes(),
+        report_dir=tmp_path / "claim",
+    )
+    private = flow.private_report_path(backends, claim.dispute.evidence_hash)
+
+    for path in (claim.evidence.json_path, claim.evidence.html_path, private):
+        assert path.stat().st_mode & 0o777 == 0o600, path
+    assert private.parent.stat().st_mode & 0o777 == 0o700
+    assert private.read_bytes() == claim.evidence.json_path.read_bytes()

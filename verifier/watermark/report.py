@@ -9,7 +9,8 @@ fetch) because it is read from IPFS gateways and archives long after any server 
 so every string is escaped.
 
 Both files are written atomically, and together: a failure leaves neither a half-written file nor a JSON
-without its page.
+without its page. They are owner-only (0600): the report names the key's bits and triggers, which stay secret
+until the claimant reveals them; whoever publishes a report pins its bytes, the file mode does not travel.
 """
 
 from __future__ import annotations
@@ -294,7 +295,7 @@ def _stage(folder: Path, name: str, text: str) -> Path:
             file.write(text)
             file.flush()
             os.fsync(file.fileno())
-        os.chmod(temp, 0o644)  # evidence is meant to be read by others (mkstemp creates 0600)
+        # left owner-only as mkstemp creates it (0600): the report holds the key's bits, secret until a reveal
     except BaseException:
         temp.unlink(missing_ok=True)
         raise
