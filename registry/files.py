@@ -22,6 +22,9 @@ from registry.errors import LedgermarkError
 from registry.views import printable
 
 _FOLDER_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_SHOWN_PROBLEMS = 5
+"""A refused fetch names this many problems, then counts the rest (a second fetch into one folder clashes on
+every file)."""
 
 
 class UnsafeOutputError(LedgermarkError):
@@ -71,8 +74,10 @@ class OutputFolder:
         file goes (or the reverse), or a file exists there and ``force`` is off."""
         problems = [p for target in targets if (p := self._problem(target, force))]
         if problems:
+            more = f"; and {len(problems) - _SHOWN_PROBLEMS} more" if len(problems) > _SHOWN_PROBLEMS else ""
+            listed = "; ".join(problems[:_SHOWN_PROBLEMS]) + more
             raise UnsafeOutputError(
-                f"refusing to write into {printable(str(self.shown))}: {'; '.join(problems)}; nothing was written"
+                f"refusing to write into {printable(str(self.shown))}: {listed}; nothing was written"
             )
 
     def place_all(self, moves: Sequence[tuple[str, str]], *, force: bool = False) -> None:
@@ -109,7 +114,7 @@ class OutputFolder:
         *folders, name = target.split("/")
         parent = self._open_folders(folders, create=True)
         try:
-            if force and self._keep_backup(parent, name, backup):
+            if force and self._keep_backup(parent, name, backup, target):
                 os.rename(staged, name, src_dir_fd=self._staging_fd, dst_dir_fd=parent)  # atomic replace
                 return _Moved(target, backup)
             self._add(staged, parent, name, target)
@@ -132,7 +137,7 @@ class OutputFolder:
                 raise UnsafeOutputError(f"{problem}; nothing was written") from None
             os.rename(staged, name, src_dir_fd=self._staging_fd, dst_dir_fd=parent)
 
-    def _keep_backup(self, parent: int, name: str, backup: str) -> bool:
+    def _keep_backup(self, parent: int, name: str, backup: str, target: str) -> bool:
         """Keep an existing file in staging (a hard link, else moved there) before it is replaced, so that an
         undo can restore it; False when there is nothing to keep."""
         try:
@@ -140,7 +145,9 @@ class OutputFolder:
         except FileNotFoundError:
             return False
         if not stat.S_ISREG(mode):  # changed since the check: never move a folder or a link into staging
-            raise UnsafeOutputError(f"{name!r} changed while fetching; nothing was written")
+            raise UnsafeOutputError(
+                f"{printable(str(self.shown / target))} changed while fetching; nothing was written"
+            )
         try:
             os.link(name, backup, src_dir_fd=parent, dst_dir_fd=self._staging_fd, follow_symlinks=False)
         except OSError:  # no hard links on this file system: the old file leaves for a moment
@@ -238,9 +245,17 @@ def _make_folders(real: Path) -> list[Path]:
     while not os.path.lexists(folder):
         missing.append(folder)
         folder = folder.parent
-    for each in reversed(missing):
-        os.mkdir(each)
-    return list(reversed(missing))
+    made: list[Path] = []
+    try:
+        for each in reversed(missing):
+            os.mkdir(each)
+            made.append(each)
+    except BaseException:
+        for each in reversed(made):
+            with contextlib.suppress(OSError):
+                os.rmdir(each)
+        raise
+    return made
 
 
 def _open_root(real: Path, shown: Path) -> int:

@@ -168,6 +168,26 @@ def test_an_existing_file_is_not_overwritten_without_force(owner: Settings, tmp_
     assert _tree(dest) == before
 
 
+def test_a_second_fetch_into_one_folder_names_the_clashes_and_keeps_the_files(
+    owner: Settings, tmp_path: Path
+) -> None:
+    files = {f"part-{i}.bin": bytes([i]) * 10 for i in range(7)}
+    record = _publish(owner, files, tmp_path / "files")
+    dest = tmp_path / "dest"
+    assert _cli(owner, "fetch", record, "--out", dest).exit_code == 0
+    (dest / "part-0.bin").write_bytes(b"edited by the buyer")
+    before = _tree(dest)
+
+    again = _cli(owner, "fetch", record, "--out", dest)
+
+    assert again.exit_code == 2, again.output
+    shown = "; ".join(f"{dest}/part-{i}.bin already exists (--force replaces it)" for i in range(5))
+    assert again.stderr == (
+        f"error: refusing to write into {dest}: {shown}; and 2 more; nothing was written\n"
+    )
+    assert _tree(dest) == before
+
+
 def test_force_replaces_atomically(owner: Settings, tmp_path: Path) -> None:
     """The old file is renamed over, never rewritten in place: a reader holding it open keeps the old bytes."""
     record = _publish(owner, {"model.bin": b"new weights", "sub/extra.bin": b"extra"}, tmp_path / "files")
