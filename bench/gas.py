@@ -31,6 +31,9 @@ from verifier.integrity import merkle
 MANIFEST_CID = "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku"  # CIDv1 base32, 59 chars
 KEY_CID = "bafkreifjjcie6lypi6ny7amxnfftagclbuxndqonfipmb64f2km2devei4"
 DATA_KEY = bytes(range(1, 33))  # the sealed key's AES-256 data key, revealed with the key CID
+# the claimant's record owns this key hash: a dispute's claimant must be the first record to anchor its key
+CLAIMANT_KEY_CID = "bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy"
+EVIDENCE_SHA256 = hashlib.sha256(b"the full evidence report").digest()  # committed at opening
 COMMAND = ".venv/bin/python bench/gas.py --json docs/results/gas.json"
 SALT = bytes(range(1, 33))
 BOND_WEI = 10**17
@@ -82,7 +85,7 @@ def measure() -> dict[str, int]:
         return record_id, commit.gas_used, reveal.gas_used
 
     register(3, seed=1000)  # warm-up: the first record also initialises the counter
-    claimant, gas["commit"], gas["register (2 artifacts)"] = register(2, seed=0)
+    _, gas["commit"], gas["register (2 artifacts)"] = register(2, seed=0)
     _, _, gas["register (50 artifacts)"] = register(50, seed=2000)
     sold, _, _ = register(4, seed=3000)
     gas["transfer"] = registry.transfer(sold, signers[1].address).gas_used
@@ -90,9 +93,13 @@ def measure() -> dict[str, int]:
 
     suspect, _ = registry.using(signers[2]).publish(manifest_root(7, seed=4000), 7, MANIFEST_CID)
     disputes.grant_arbiter(signers[3].address)
-    dispute_id, opened = disputes.open_dispute(claimant, suspect, MANIFEST_CID)
+    owner_of_key, _ = registry.publish(
+        manifest_root(5, seed=5000), 5, MANIFEST_CID, chainlib.watermark_key_hash(CLAIMANT_KEY_CID)
+    )
+    dispute_id, opened = disputes.open_dispute(owner_of_key, suspect, EVIDENCE_SHA256, MANIFEST_CID)
     gas["openDispute"] = opened.gas_used
-    gas["revealKey"] = disputes.reveal_key(dispute_id, KEY_CID, DATA_KEY).gas_used
+    revealed = disputes.reveal_key(dispute_id, CLAIMANT_KEY_CID, DATA_KEY, MANIFEST_CID)
+    gas["revealKey"] = revealed.gas_used
     gas["vote"] = disputes.using(signers[3]).vote(dispute_id, True, MANIFEST_CID).gas_used
     chain.time_travel(VOTING_PERIOD_S + 1)
     gas["finalise"] = disputes.finalise(dispute_id)[1].gas_used
@@ -113,11 +120,14 @@ NOTES = """Reading the table:
   and the consumed-commitment flag. Registrations are measured after a warm-up record; the very first one
   also initialises the record counter (about 15k gas more).
 - Publishing is `commit` + `register` in two transactions, at least `minCommitAge` blocks apart.
-- `openDispute` stores the evidence CID and reads both records from the registry; `revealKey` stores the key
-  CID and the 32-byte data key that opens the record's anchored sealed key (one more slot, emitted too);
-  per-vote report CIDs live only in `VoteCast` events, which keeps `vote` cheap.
-- `finalise` includes sending the bond to its beneficiary with a plain `call` after the dispute is marked
-  resolved; a recipient that refuses ether is credited for `withdraw` instead, so a resolution never blocks.
+- `openDispute` reads both records and the key hash's owner from the registry and stores the commitment to the
+  evidence (the full report's SHA-256 and the public summary's CID) and the suspect's owner at opening;
+  `revealKey` stores the key CID, the 32-byte data key that opens the record's anchored sealed key and the
+  full report's CID (all emitted too); per-vote report CIDs live only in `VoteCast` events, which keeps
+  `vote` cheap.
+- `finalise` counts both sides (a quorum of votes cast and a strict majority, else undecided) and includes
+  sending the bond to its beneficiary with a plain `call` after the dispute is marked resolved; a recipient
+  that refuses ether is credited for `withdraw` instead, so a resolution never blocks.
 - Calldata costs 4 gas per zero byte and 16 per non-zero byte; the benchmark picks roots without zero bytes
   so the two registrations differ only in what the contract does.
 """
