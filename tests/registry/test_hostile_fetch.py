@@ -352,3 +352,36 @@ def test_terminal_escapes_in_paths_are_printed_escaped(owner: Settings, tmp_path
     assert f"#{record} " in lineage.stdout
     for result in (shown, fetched, verified, lineage):
         assert "\x1b" not in result.output and "\r" not in result.output
+
+
+def test_other_parties_messages_and_dispute_fields_are_printed_escaped(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A gateway's error, a pinning service's answer, a dispute's fields: no raw escape reaches the terminal,
+    while the message's own line breaks stay."""
+    import typer
+
+    from registry.cli import _output
+    from registry.cli import dispute as dispute_cli
+    from registry.errors import VerificationFailed
+
+    forged = "\x1b[2K\rALL VERIFIED"
+    _output.emit(False, {}, [f"pinned at {forged}"])
+    dispute_cli._emit(False, {"report_cid": forged, "votes": {"note": forged}})
+    _output.report_failure(
+        VerificationFailed(f"gateway said {forged}", problems=[f"corrupt: {forged}"]), False
+    )
+    with pytest.raises(typer.Exit):
+        _output.fail(f"service answered {forged}\nsecond line")
+
+    out, err = capsys.readouterr()
+    assert out == (
+        "pinned at \\x1b[2K\\rALL VERIFIED\n"
+        "report_cid         \\x1b[2K\\rALL VERIFIED\n"
+        'votes              {"note": "\\u001b[2K\\rALL VERIFIED"}\n'
+    )
+    assert err == (
+        "FAILED: gateway said \\x1b[2K\\rALL VERIFIED\n"
+        "  corrupt: \\x1b[2K\\rALL VERIFIED\n"
+        "error: service answered \\x1b[2K\\rALL VERIFIED\nsecond line\n"
+    )
