@@ -32,18 +32,25 @@ def test_main_flow(dev_node: localnode.LocalNode, dev_node_chain: chainlib.Chain
 
     leaves = vector_leaves(5)
     record_id, _ = registry.publish(
-        merkle.merkle_root(leaves), len(leaves), "bafymanifest", chainlib.watermark_key_hash(KEY_CID)
+        merkle.merkle_root(leaves),
+        len(leaves),
+        "QmT78zSuBmuS4z925WZfrqQ1qHaJ56DQaTfyMUF7F8ff5o",
+        chainlib.watermark_key_hash(KEY_CID),
     )
     for i, leaf in enumerate(leaves):
         assert registry.verify_artifact(record_id, leaf, i, merkle.merkle_proof(leaves, i))
     assert not registry.verify_artifact(record_id, leaves[0], 1, merkle.merkle_proof(leaves, 0))
     derived, _ = registry.publish(
-        os.urandom(32), 1, "bafyq", parent_id=record_id, derivation=chainlib.Derivation.QUANTIZE
+        os.urandom(32),
+        1,
+        "QmT78zSuBmuS4z925WZfrqQ1qHaJ56DQaTfyMUF7F8ff5o",
+        parent_id=record_id,
+        derivation=chainlib.Derivation.QUANTIZE,
     )
     assert [r.record_id for r in registry.ancestry(derived)] == [derived, record_id]
 
     thief = registry.using(accounts[1])
-    suspect, _ = thief.publish(os.urandom(32), 2, "bafystolen")
+    suspect, _ = thief.publish(os.urandom(32), 2, "QmT78zSuBmuS4z925WZfrqQ1qHaJ56DQaTfyMUF7F8ff5o")
     with pytest.raises(chainlib.UnauthorizedError):
         thief.revoke(record_id)
     resolution, report = flow.run_dispute(
@@ -54,6 +61,8 @@ def test_main_flow(dev_node: localnode.LocalNode, dev_node_chain: chainlib.Chain
         KEY_CID,
         [(disputes.using(accounts[3]), True, "bafyreport")],
         data_key=bytes(range(1, 33)),
+        evidence_hash=bytes(range(32, 64)),
+        report_cid="bafyfullreport",
     )
     assert resolution.outcome is chainlib.DisputeStatus.UPHELD
     assert report.dispute.priority is chainlib.Priority.CLAIMANT_FIRST
@@ -76,7 +85,7 @@ def test_state_persists_and_pidfile_finds_node(tmp_path: Path, node_class: type[
         chain = chainlib.Chain.connect(node.transport(), node.first_key)
         registry = chainlib.ModelRegistryClient(chain, deployments.deploy_registry(chain))
         root = os.urandom(32)
-        record_id, _ = registry.publish(root, 1, "bafymanifest")
+        record_id, _ = registry.publish(root, 1, "QmT78zSuBmuS4z925WZfrqQ1qHaJ56DQaTfyMUF7F8ff5o")
     assert not node.is_running() and node_class.find_running(tmp_path) is None
     assert not (tmp_path / localnode.PIDFILE_NAME).exists()
     with node_class.managed(tmp_path) as again:
