@@ -60,7 +60,7 @@ def populate(node_class: type[localnode.LocalNode], data_dir: Path, records: int
         chain = chainlib.Chain.connect(provider_for(node, saving=True), node.first_key)
         registry = chainlib.ModelRegistryClient(chain, deployments.deploy_registry(chain))
         for i in range(records):
-            registry.publish(os.urandom(32), 1, f"bafyrecord{i}")
+            registry.publish(os.urandom(32), 1, "QmT78zSuBmuS4z925WZfrqQ1qHaJ56DQaTfyMUF7F8ff5o")
         return registry.address
 
 
@@ -94,7 +94,9 @@ def work_read(chain: chainlib.Chain, address: str) -> None:
 
 
 def work_publish(chain: chainlib.Chain, address: str) -> None:
-    chainlib.ModelRegistryClient(chain, address).publish(os.urandom(32), 1, "bafybench")
+    chainlib.ModelRegistryClient(chain, address).publish(
+        os.urandom(32), 1, "QmT78zSuBmuS4z925WZfrqQ1qHaJ56DQaTfyMUF7F8ff5o"
+    )
 
 
 def median_s(

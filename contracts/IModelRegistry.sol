@@ -11,6 +11,11 @@ pragma solidity 0.8.37;
  * owner will reveal in a dispute: the canonical CID (CIDv1, raw leaves, base32 lower-case) of the plaintext
  * watermark key file. The CID is itself a SHA-256 content address of the plaintext, so the record commits to
  * the plaintext key through it while the contract can check a reveal with one keccak256. Zero means "no key".
+ * A non-zero key hash is anchored by one record only: the first registration owns it ({recordOfKeyHash}).
+ *
+ * Manifest CID scheme: a record keeps the manifest CID as its sha2-256 digest and a one-byte tag, never as a
+ * string: tag `0x00` is CIDv0 (dag-pb), `0x70` CIDv1 dag-pb, `0x55` CIDv1 raw (the multicodec). Readers rebuild
+ * the canonical string (base58btc `Qm…` for v0, base32 `b…` for v1).
  */
 interface IModelRegistry {
     /// @dev How a record derives from its parent. `None` exactly when the record has no parent.
@@ -35,7 +40,8 @@ interface IModelRegistry {
         uint64 commitBlock;
         uint64 registeredBlock;
         uint64 registeredAt;
-        string manifestCid;
+        bytes32 manifestDigest;
+        uint8 manifestCodec;
     }
 
     /// @dev The constructor's commitment ages are unusable: need `1 <= minAge <= maxAge`.
@@ -44,14 +50,13 @@ interface IModelRegistry {
     /// @dev The commitment is zero.
     error ModelRegistryZeroCommitment();
 
-    /// @dev The commitment was already made (or already consumed) and cannot be made again.
+    /// @dev The sender already has this commitment pending. Another account's identical commitment is its own
+    /// and never collides.
     error ModelRegistryCommitmentExists(bytes32 commitment);
 
-    /// @dev No commitment matches the revealed values for this sender (never made, or made by someone else).
+    /// @dev The sender has no pending commitment matching the revealed values (never made, made by someone
+    /// else, or already consumed by a registration).
     error ModelRegistryCommitmentNotFound(bytes32 commitment);
-
-    /// @dev The commitment was already consumed by a registration.
-    error ModelRegistryCommitmentUsed(bytes32 commitment);
 
     /// @dev The commitment is younger than the minimum age (`age` blocks, `minAge` required).
     error ModelRegistryCommitmentTooNew(bytes32 commitment, uint256 age, uint64 minAge);
@@ -65,8 +70,14 @@ interface IModelRegistry {
     /// @dev The leaf count is zero: a publication has at least one artifact.
     error ModelRegistryEmptyManifest();
 
-    /// @dev The manifest CID is empty.
+    /// @dev The manifest CID's digest is zero.
     error ModelRegistryEmptyManifestCid();
+
+    /// @dev The manifest CID tag is not `0x00` (CIDv0), `0x70` (CIDv1 dag-pb) or `0x55` (CIDv1 raw).
+    error ModelRegistryUnsupportedManifestCodec(uint8 codec);
+
+    /// @dev The watermark-key hash is already anchored by record `recordId`, which owns it.
+    error ModelRegistryWatermarkKeyTaken(bytes32 keyHash, uint256 recordId);
 
     /// @dev The root is already registered as record `recordId`.
     error ModelRegistryRootAlreadyRegistered(bytes32 root, uint256 recordId);
@@ -97,7 +108,8 @@ interface IModelRegistry {
         uint256 indexed parentId,
         bytes32 root,
         uint64 leafCount,
-        string manifestCid,
+        bytes32 manifestDigest,
+        uint8 manifestCodec,
         bytes32 watermarkKeyHash,
         Derivation derivation
     );
@@ -109,12 +121,13 @@ interface IModelRegistry {
     event RecordRevoked(uint256 indexed recordId, address indexed owner);
 
     /**
-     * @notice Stores a commitment to a future registration.
-     * @dev `commitment` must equal {computeCommitment} for the registering sender. Because it binds the chain,
-     * this contract and the sender, a copied commitment or a copied reveal is useless to anybody else.
+     * @notice Stores a commitment to a future registration, under the sender.
+     * @dev `commitment` must equal {computeCommitment} for the registering sender. Commitments are keyed by
+     * committer: somebody who copies a pending `commit` gets a commitment of their own that neither blocks the
+     * original (no collision) nor lets them register (the reveal recomputes it with their address).
      *
      * Requirements:
-     * - `commitment` is non-zero and was never committed before.
+     * - `commitment` is non-zero and not already pending for the sender.
      *
      * Emits a {CommitmentRecorded} event.
      */
@@ -122,11 +135,14 @@ interface IModelRegistry {
 
     /**
      * @notice Reveals a committed registration and creates the record.
-     * @dev The commitment `computeCommitment(msg.sender, root, watermarkKeyHash, salt)` is consumed.
+     * @dev The sender's commitment `computeCommitment(msg.sender, root, watermarkKeyHash, salt)` is consumed
+     * (deleted: a replay fails on the registered root).
      *
      * Requirements:
-     * - the commitment exists, is unused, and is between `minCommitAge` and `maxCommitAge` blocks old;
-     * - `root` is non-zero and not yet registered; `leafCount` > 0; `manifestCid` non-empty;
+     * - the sender's commitment exists and is between `minCommitAge` and `maxCommitAge` blocks old;
+     * - `root` is non-zero and not yet registered; `leafCount` > 0; `manifestDigest` non-zero and
+     *   `manifestCodec` one of `0x00`, `0x70`, `0x55`;
+     * - `watermarkKeyHash` is zero or not anchored by any record yet;
      * - `parentId` is zero or an existing record, and `derivation` is `None` exactly when `parentId` is zero.
      *
      * Emits a {ModelRegistered} event.
@@ -135,7 +151,8 @@ interface IModelRegistry {
     function register(
         bytes32 root,
         uint64 leafCount,
-        string calldata manifestCid,
+        bytes32 manifestDigest,
+        uint8 manifestCodec,
         bytes32 watermarkKeyHash,
         uint256 parentId,
         Derivation derivation,
@@ -196,8 +213,12 @@ interface IModelRegistry {
     /// @notice Returns how many records exist; ids run from 1 to this value.
     function recordCount() external view returns (uint256);
 
-    /// @notice Returns the block at which `commitment` was made (0 if never) and whether it was consumed.
-    function commitmentState(bytes32 commitment) external view returns (uint64 blockNumber, bool used);
+    /// @notice Returns the record that anchors watermark-key hash `watermarkKeyHash`, or 0 when none does.
+    function recordOfKeyHash(bytes32 watermarkKeyHash) external view returns (uint256);
+
+    /// @notice Returns the block at which `committer` made `commitment`, or 0 when it is not pending (never
+    /// made, or consumed).
+    function commitmentState(address committer, bytes32 commitment) external view returns (uint64 blockNumber);
 
     /// @notice Returns the commitment `sender` must make before registering these values.
     function computeCommitment(address sender, bytes32 root, bytes32 watermarkKeyHash, bytes32 salt)

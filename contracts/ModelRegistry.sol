@@ -9,30 +9,64 @@ import {LedgermarkMerkle} from "./LedgermarkMerkle.sol";
  * @dev Commit–reveal provenance registry for watermarked models (DESIGN.md §5).
  *
  * Registration takes two transactions. `commit(c)` stores an opaque commitment
- * `c = keccak256(abi.encode(block.chainid, address(this), msg.sender, root, watermarkKeyHash, salt))`; after at
- * least `minCommitAge` and at most `maxCommitAge` blocks, `register(...)` reveals the values, the contract
- * recomputes `c` with the *revealing* sender and consumes it. Someone who copies a pending `register`
- * transaction cannot steal its priority: the commitment they would need is bound to another sender and had to
- * be made blocks earlier. Someone who copies a `commit` learns nothing (the salt hides the root).
+ * `c = keccak256(abi.encode(block.chainid, address(this), msg.sender, root, watermarkKeyHash, salt))` under
+ * `msg.sender`; after at least `minCommitAge` and at most `maxCommitAge` blocks, `register(...)` reveals the
+ * values, the contract recomputes `c` with the *revealing* sender, looks it up under that sender and deletes it.
+ * Someone who copies a pending `register` cannot steal its priority: the commitment they would need is bound to
+ * another sender and had to be made blocks earlier. Someone who copies a pending `commit` learns nothing (the
+ * salt hides the root) and blocks nothing: their copy is stored under their own address.
+ *
+ * Watermark-key binding: a non-zero key hash is anchored by the first record that registers it; later ones
+ * revert with {ModelRegistryWatermarkKeyTaken}. Under commit–reveal, "first registration" is "earliest
+ * commitment": the key hash is keccak256 of the plaintext key's CID, which the owner keeps secret (only the
+ * sealed key is published), so nobody else can know it before the owner's `register` shows it, and by then
+ * the owner's commitment is at least `minCommitAge` blocks old. A copier must commit afterwards and wait
+ * `minCommitAge` blocks, while the owner's reveal is already on its way: their commitment and their
+ * registration both come later. (The exception is an owner who exposes the key hash and then does not register
+ * within `minCommitAge` blocks, e.g. a reveal that reverted for another reason: `publish` prechecks the root,
+ * the parent and the key hash before committing, so its reveal does not fail that way.)
  *
  * The record's `commitBlock` is what disputes compare to decide whose claim came first.
  *
- * Storage per record is constant in the number of artifacts: the Merkle root, the leaf count and the manifest
- * CID, never the artifact list.
+ * Storage per record is constant in the number of artifacts: four record slots (owner and flags; root; manifest
+ * digest; key hash, only when non-zero), the root index (which also packs the ids, blocks and timestamp) and the
+ * key-hash index, never the artifact list.
  */
 contract ModelRegistry is IModelRegistry {
-    struct Commitment {
-        uint64 blockNumber;
-        bool used;
+    /// @dev The record fields read by id. Slot 0 packs owner, leaf count, derivation, revoked and codec.
+    struct StoredRecord {
+        address owner;
+        uint64 leafCount;
+        Derivation derivation;
+        bool revoked;
+        uint8 manifestCodec;
+        bytes32 root;
+        bytes32 manifestDigest;
+        bytes32 watermarkKeyHash;
     }
 
-    mapping(uint256 recordId => Record) private _records;
-    mapping(bytes32 root => uint256 recordId) private _recordIdByRoot;
-    mapping(bytes32 commitment => Commitment) private _commitments;
+    /// @dev The root index: one slot holding the record id and the record's block facts (uint48: ids grow by
+    /// one per transaction, block numbers and timestamps stay far below 2**48).
+    struct RootEntry {
+        uint48 recordId;
+        uint48 parentId;
+        uint48 commitBlock;
+        uint48 registeredBlock;
+        uint48 registeredAt;
+    }
+
+    mapping(uint256 recordId => StoredRecord) private _records;
+    mapping(bytes32 root => RootEntry) private _byRoot;
+    mapping(bytes32 watermarkKeyHash => uint256 recordId) private _recordOfKeyHash;
+    mapping(address committer => mapping(bytes32 commitment => uint256 blockNumber)) private _commitments;
     uint256 private _recordCount;
 
     uint64 private immutable _minCommitAge;
     uint64 private immutable _maxCommitAge;
+
+    uint8 private constant _CODEC_V0 = 0x00;
+    uint8 private constant _CODEC_DAG_PB = 0x70;
+    uint8 private constant _CODEC_RAW = 0x55;
 
     modifier onlyRecordOwner(uint256 recordId) {
         _checkRecordOwner(recordId, msg.sender);
@@ -61,24 +95,26 @@ contract ModelRegistry is IModelRegistry {
     function register(
         bytes32 root,
         uint64 leafCount,
-        string calldata manifestCid,
+        bytes32 manifestDigest,
+        uint8 manifestCodec,
         bytes32 watermarkKeyHash,
         uint256 parentId,
         Derivation derivation,
         bytes32 salt
     ) external returns (uint256 recordId) {
-        uint64 commitBlock = _consumeCommitment(_commitmentOf(msg.sender, root, watermarkKeyHash, salt));
-        _checkRegistration(root, leafCount, manifestCid, parentId, derivation);
-        recordId = _register(
-            msg.sender,
-            root,
-            leafCount,
-            manifestCid,
-            watermarkKeyHash,
-            parentId,
-            derivation,
-            commitBlock
-        );
+        uint64 commitBlock = _consumeCommitment(msg.sender, _commitmentOf(msg.sender, root, watermarkKeyHash, salt));
+        _checkRegistration(root, leafCount, manifestDigest, manifestCodec, watermarkKeyHash, parentId, derivation);
+        StoredRecord memory rec = StoredRecord({
+            owner: msg.sender,
+            leafCount: leafCount,
+            derivation: derivation,
+            revoked: false,
+            manifestCodec: manifestCodec,
+            root: root,
+            manifestDigest: manifestDigest,
+            watermarkKeyHash: watermarkKeyHash
+        });
+        recordId = _register(rec, parentId, commitBlock);
     }
 
     /// @inheritdoc IModelRegistry
@@ -98,24 +134,44 @@ contract ModelRegistry is IModelRegistry {
         view
         returns (bool)
     {
-        Record storage rec = _existingRecord(recordId);
+        StoredRecord storage rec = _existingRecord(recordId);
         return LedgermarkMerkle.verify(rec.root, rec.leafCount, leaf, index, proof);
     }
 
     /// @inheritdoc IModelRegistry
     function record(uint256 recordId) external view returns (Record memory) {
-        return _existingRecord(recordId);
+        StoredRecord storage rec = _existingRecord(recordId);
+        RootEntry storage entry = _byRoot[rec.root];
+        return Record({
+            owner: rec.owner,
+            leafCount: rec.leafCount,
+            derivation: rec.derivation,
+            revoked: rec.revoked,
+            root: rec.root,
+            watermarkKeyHash: rec.watermarkKeyHash,
+            parentId: entry.parentId,
+            commitBlock: entry.commitBlock,
+            registeredBlock: entry.registeredBlock,
+            registeredAt: entry.registeredAt,
+            manifestDigest: rec.manifestDigest,
+            manifestCodec: rec.manifestCodec
+        });
     }
 
     /// @inheritdoc IModelRegistry
     function parentOf(uint256 recordId) external view returns (uint256 parentId, Derivation derivation) {
-        Record storage rec = _existingRecord(recordId);
-        return (rec.parentId, rec.derivation);
+        StoredRecord storage rec = _existingRecord(recordId);
+        return (_byRoot[rec.root].parentId, rec.derivation);
     }
 
     /// @inheritdoc IModelRegistry
     function recordIdByRoot(bytes32 root) external view returns (uint256) {
-        return _recordIdByRoot[root];
+        return _byRoot[root].recordId;
+    }
+
+    /// @inheritdoc IModelRegistry
+    function recordOfKeyHash(bytes32 watermarkKeyHash) external view returns (uint256) {
+        return _recordOfKeyHash[watermarkKeyHash];
     }
 
     /// @inheritdoc IModelRegistry
@@ -124,9 +180,8 @@ contract ModelRegistry is IModelRegistry {
     }
 
     /// @inheritdoc IModelRegistry
-    function commitmentState(bytes32 commitment) external view returns (uint64 blockNumber, bool used) {
-        Commitment storage c = _commitments[commitment];
-        return (c.blockNumber, c.used);
+    function commitmentState(address committer, bytes32 commitment) external view returns (uint64 blockNumber) {
+        return uint64(_commitments[committer][commitment]);
     }
 
     /// @inheritdoc IModelRegistry
@@ -149,29 +204,30 @@ contract ModelRegistry is IModelRegistry {
     }
 
     /**
-     * @dev Stores `commitment` for `committer` at the current block. A commitment can be made once, ever:
-     * a consumed one stays marked used, so it can never be replayed.
+     * @dev Stores `commitment` under `committer` at the current block. Only the committer's own pending copy
+     * collides; a consumed commitment is deleted (its replay would fail on the registered root anyway).
      */
     function _commit(bytes32 commitment, address committer) internal {
         if (commitment == bytes32(0)) revert ModelRegistryZeroCommitment();
-        if (_commitments[commitment].blockNumber != 0) revert ModelRegistryCommitmentExists(commitment);
+        mapping(bytes32 => uint256) storage mine = _commitments[committer];
+        if (mine[commitment] != 0) revert ModelRegistryCommitmentExists(commitment);
         uint64 blockNumber = uint64(block.number);
-        _commitments[commitment] = Commitment({blockNumber: blockNumber, used: false});
+        mine[commitment] = blockNumber;
         emit CommitmentRecorded(commitment, committer, blockNumber);
     }
 
     /**
-     * @dev Checks the age window of `commitment`, marks it used and returns the block it was made in.
+     * @dev Checks the age window of `committer`'s `commitment`, deletes it (a storage refund) and returns the
+     * block it was made in.
      */
-    function _consumeCommitment(bytes32 commitment) internal returns (uint64 commitBlock) {
-        Commitment storage c = _commitments[commitment];
-        commitBlock = c.blockNumber;
+    function _consumeCommitment(address committer, bytes32 commitment) internal returns (uint64 commitBlock) {
+        mapping(bytes32 => uint256) storage mine = _commitments[committer];
+        commitBlock = uint64(mine[commitment]);
         if (commitBlock == 0) revert ModelRegistryCommitmentNotFound(commitment);
-        if (c.used) revert ModelRegistryCommitmentUsed(commitment);
         uint256 age = block.number - commitBlock;
         if (age < _minCommitAge) revert ModelRegistryCommitmentTooNew(commitment, age, _minCommitAge);
         if (age > _maxCommitAge) revert ModelRegistryCommitmentTooOld(commitment, age, _maxCommitAge);
-        c.used = true;
+        delete mine[commitment];
     }
 
     /**
@@ -180,15 +236,24 @@ contract ModelRegistry is IModelRegistry {
     function _checkRegistration(
         bytes32 root,
         uint64 leafCount,
-        string calldata manifestCid,
+        bytes32 manifestDigest,
+        uint8 manifestCodec,
+        bytes32 watermarkKeyHash,
         uint256 parentId,
         Derivation derivation
     ) internal view {
         if (root == bytes32(0)) revert ModelRegistryZeroRoot();
         if (leafCount == 0) revert ModelRegistryEmptyManifest();
-        if (bytes(manifestCid).length == 0) revert ModelRegistryEmptyManifestCid();
-        uint256 existing = _recordIdByRoot[root];
+        if (manifestDigest == bytes32(0)) revert ModelRegistryEmptyManifestCid();
+        if (manifestCodec != _CODEC_V0 && manifestCodec != _CODEC_DAG_PB && manifestCodec != _CODEC_RAW) {
+            revert ModelRegistryUnsupportedManifestCodec(manifestCodec);
+        }
+        uint256 existing = _byRoot[root].recordId;
         if (existing != 0) revert ModelRegistryRootAlreadyRegistered(root, existing);
+        if (watermarkKeyHash != bytes32(0)) {
+            uint256 holder = _recordOfKeyHash[watermarkKeyHash];
+            if (holder != 0) revert ModelRegistryWatermarkKeyTaken(watermarkKeyHash, holder);
+        }
         if (parentId != 0) _existingRecord(parentId);
         if ((parentId == 0) != (derivation == Derivation.None)) {
             revert ModelRegistryInvalidDerivation(parentId, derivation);
@@ -196,40 +261,50 @@ contract ModelRegistry is IModelRegistry {
     }
 
     /**
-     * @dev Writes a new record; no checks.
+     * @dev Writes a new record and its indexes; no checks. A zero key hash costs no slot.
      */
-    function _register(
-        address owner,
-        bytes32 root,
-        uint64 leafCount,
-        string calldata manifestCid,
-        bytes32 watermarkKeyHash,
-        uint256 parentId,
-        Derivation derivation,
-        uint64 commitBlock
-    ) internal returns (uint256 recordId) {
+    function _register(StoredRecord memory rec, uint256 parentId, uint64 commitBlock)
+        internal
+        returns (uint256 recordId)
+    {
         recordId = ++_recordCount;
-        Record storage rec = _records[recordId];
-        rec.owner = owner;
-        rec.leafCount = leafCount;
-        rec.derivation = derivation;
-        rec.root = root;
-        rec.watermarkKeyHash = watermarkKeyHash;
-        // cannot truncate: parentId <= _recordCount, which grows by one per transaction and stays far below 2**64
-        rec.parentId = uint64(parentId);
-        rec.commitBlock = commitBlock;
-        rec.registeredBlock = uint64(block.number);
-        rec.registeredAt = uint64(block.timestamp);
-        rec.manifestCid = manifestCid;
-        _recordIdByRoot[root] = recordId;
-        emit ModelRegistered(recordId, owner, parentId, root, leafCount, manifestCid, watermarkKeyHash, derivation);
+        StoredRecord storage stored = _records[recordId];
+        stored.owner = rec.owner;
+        stored.leafCount = rec.leafCount;
+        stored.derivation = rec.derivation;
+        stored.manifestCodec = rec.manifestCodec;
+        stored.root = rec.root;
+        stored.manifestDigest = rec.manifestDigest;
+        // cannot truncate: ids grow by one per transaction and blocks/timestamps stay far below 2**48
+        _byRoot[rec.root] = RootEntry({
+            recordId: uint48(recordId),
+            parentId: uint48(parentId),
+            commitBlock: uint48(commitBlock),
+            registeredBlock: uint48(block.number),
+            registeredAt: uint48(block.timestamp)
+        });
+        if (rec.watermarkKeyHash != bytes32(0)) {
+            stored.watermarkKeyHash = rec.watermarkKeyHash;
+            _recordOfKeyHash[rec.watermarkKeyHash] = recordId;
+        }
+        emit ModelRegistered(
+            recordId,
+            rec.owner,
+            parentId,
+            rec.root,
+            rec.leafCount,
+            rec.manifestDigest,
+            rec.manifestCodec,
+            rec.watermarkKeyHash,
+            rec.derivation
+        );
     }
 
     /**
      * @dev Moves record `recordId` to `newOwner`; no checks.
      */
     function _transfer(uint256 recordId, address newOwner) internal {
-        Record storage rec = _records[recordId];
+        StoredRecord storage rec = _records[recordId];
         address previousOwner = rec.owner;
         rec.owner = newOwner;
         emit RecordTransferred(recordId, previousOwner, newOwner);
@@ -239,7 +314,7 @@ contract ModelRegistry is IModelRegistry {
      * @dev Marks record `recordId` revoked; no checks.
      */
     function _revoke(uint256 recordId) internal {
-        Record storage rec = _records[recordId];
+        StoredRecord storage rec = _records[recordId];
         rec.revoked = true;
         emit RecordRevoked(recordId, rec.owner);
     }
@@ -248,7 +323,7 @@ contract ModelRegistry is IModelRegistry {
      * @dev Reverts unless `account` owns record `recordId` and the record is live.
      */
     function _checkRecordOwner(uint256 recordId, address account) internal view {
-        Record storage rec = _existingRecord(recordId);
+        StoredRecord storage rec = _existingRecord(recordId);
         if (rec.owner != account) revert ModelRegistryUnauthorizedAccount(account, recordId);
         if (rec.revoked) revert ModelRegistryRecordRevoked(recordId);
     }
@@ -256,7 +331,7 @@ contract ModelRegistry is IModelRegistry {
     /**
      * @dev Returns the stored record, reverting for an unknown id.
      */
-    function _existingRecord(uint256 recordId) internal view returns (Record storage rec) {
+    function _existingRecord(uint256 recordId) internal view returns (StoredRecord storage rec) {
         rec = _records[recordId];
         if (rec.owner == address(0)) revert ModelRegistryUnknownRecord(recordId);
     }

@@ -25,6 +25,7 @@ from registry.chain.errors import (
     UnauthorizedError,
     UnknownDisputeError,
     UnknownRecordError,
+    WatermarkKeyTakenError,
 )
 from registry.chain.registry import ModelRegistryClient
 from registry.chain.types import (
@@ -63,6 +64,7 @@ __all__ = [
     "UnknownDisputeError",
     "UnknownRecordError",
     "Vote",
+    "WatermarkKeyTakenError",
     "compute_commitment",
     "watermark_key_hash",
 ]

@@ -77,6 +77,10 @@ class DuplicateRootError(ContractRevertError):
     """The Merkle root is already registered."""
 
 
+class WatermarkKeyTakenError(ContractRevertError):
+    """The watermark-key hash is already anchored by another record (the first registration owns it)."""
+
+
 class DisputeStateError(ContractRevertError):
     """The dispute is in the wrong state for this call (deadline, already voted, already resolved, key)."""
 
@@ -92,11 +96,11 @@ ERROR_CLASSES: dict[str, type[ContractRevertError]] = {
     "OwnershipDisputesNotKeyOwner": UnauthorizedError,
     "OwnershipDisputesRoleConflict": UnauthorizedError,
     "ModelRegistryCommitmentNotFound": CommitmentError,
-    "ModelRegistryCommitmentUsed": CommitmentError,
     "ModelRegistryCommitmentTooNew": CommitmentError,
     "ModelRegistryCommitmentTooOld": CommitmentError,
     "ModelRegistryCommitmentExists": CommitmentError,
     "ModelRegistryRootAlreadyRegistered": DuplicateRootError,
+    "ModelRegistryWatermarkKeyTaken": WatermarkKeyTakenError,
     "OwnershipDisputesAlreadyVoted": DisputeStateError,
     "OwnershipDisputesAlreadyResolved": DisputeStateError,
     "OwnershipDisputesVotingOpen": DisputeStateError,

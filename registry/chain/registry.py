@@ -14,6 +14,7 @@ from typing import Any
 
 from eth_utils import to_checksum_address
 
+from ipfs.cid import Cid
 from registry.chain import abi
 from registry.chain.client import ContractClient
 from registry.chain.errors import (
@@ -22,6 +23,7 @@ from registry.chain.errors import (
     DuplicateRootError,
     PendingRecordError,
     UnknownRecordError,
+    WatermarkKeyTakenError,
 )
 from registry.chain.types import ZERO_HASH, Derivation, Record, TxResult, check_bytes32, compute_commitment
 
@@ -57,9 +59,11 @@ class ModelRegistryClient(ContractClient):
         *,
         salt: bytes,
     ) -> tuple[int, TxResult]:
-        """Reveal a committed registration; returns the new record id."""
+        """Reveal a committed registration; returns the new record id. The manifest CID is stored as its
+        digest and codec tag (``manifest_cid_fields``)."""
+        digest, codec = manifest_cid_fields(manifest_cid)
         fn = self.contract.functions.register(
-            root, leaf_count, manifest_cid, watermark_key_hash, parent_id, int(derivation), salt
+            root, leaf_count, digest, codec, watermark_key_hash, parent_id, int(derivation), salt
         )
         result = self._transact(fn)
         return int(result.event("ModelRegistered")["recordId"]), result
@@ -76,8 +80,13 @@ class ModelRegistryClient(ContractClient):
         poll_interval_s: float = 2.0,
         timeout_s: float = 600.0,
     ) -> tuple[int, TxResult]:
-        """Commit with a fresh salt, wait the minimum age, register. Returns the record id and the reveal."""
-        self._precheck(root, parent_id, derivation)
+        """Commit with a fresh salt, wait the minimum age, register. Returns the record id and the reveal.
+
+        Commitments are keyed by committer, so a copy of our pending ``commit`` by another account can neither
+        make ours revert nor be revealed by them: nothing here needs to retry around one.
+        """
+        manifest_cid_fields(manifest_cid)
+        self._precheck(root, watermark_key_hash, parent_id, derivation)
         salt = os.urandom(32)
         committed = self.commit(self.compute_commitment(root, watermark_key_hash, salt))
         self._await_min_age(committed.block_number, poll_interval_s, timeout_s)
@@ -115,10 +124,16 @@ class ModelRegistryClient(ContractClient):
         parent_id, derivation = self.call("parentOf", record_id)
         return int(parent_id), Derivation(derivation)
 
-    def commitment_state(self, commitment: bytes) -> tuple[int, bool]:
-        """(block the commitment was made in, 0 if never; whether it was consumed)."""
-        block, used = self.call("commitmentState", commitment)
-        return int(block), bool(used)
+    def record_of_key_hash(self, watermark_key_hash: bytes) -> int | None:
+        """The record that anchors this watermark-key hash (the first to register it), or None."""
+        record_id = self.call("recordOfKeyHash", watermark_key_hash)
+        return int(record_id) or None
+
+    def commitment_state(self, commitment: bytes, committer: str | None = None) -> int:
+        """The block ``committer`` (default: this signer) made ``commitment`` in; 0 if not pending (never made
+        or already consumed)."""
+        who = to_checksum_address(committer or self.chain.address)
+        return int(self.call("commitmentState", who, commitment))
 
     def commit_ages(self) -> tuple[int, int]:
         """(minimum, maximum) commitment age in blocks."""
@@ -162,15 +177,24 @@ class ModelRegistryClient(ContractClient):
             f"{self.chain.confirmations} confirmations required: it is pending, not final",
         )
 
-    def _precheck(self, root: bytes, parent_id: int, derivation: Derivation) -> None:
-        """Fail before spending a commit transaction on a registration that must revert."""
+    def _precheck(self, root: bytes, key_hash: bytes, parent_id: int, derivation: Derivation) -> None:
+        """Fail before spending a commit transaction on a registration that must revert (and so before a
+        reveal that would revert could expose the key hash, see ``ModelRegistry.sol``)."""
         check_bytes32(root, "root")
+        check_bytes32(key_hash, "watermark key hash")
         existing = self.record_id_by_root(root)
         if existing:
             raise DuplicateRootError(
                 "ModelRegistryRootAlreadyRegistered",
                 {"root": root, "recordId": existing},
                 "The root is already registered.",
+            )
+        holder = self.record_of_key_hash(key_hash) if key_hash != ZERO_HASH else None
+        if holder:
+            raise WatermarkKeyTakenError(
+                "ModelRegistryWatermarkKeyTaken",
+                {"keyHash": key_hash, "recordId": holder},
+                "The watermark-key hash is already anchored by record `recordId`, which owns it.",
             )
         if parent_id:
             self.record(parent_id)
@@ -201,6 +225,22 @@ class ModelRegistryClient(ContractClient):
             time.sleep(poll_interval_s)
 
 
+def manifest_cid_fields(manifest_cid: str) -> tuple[bytes, int]:
+    """(sha2-256 digest, tag) as the registry stores a manifest CID: tag 0 for CIDv0, else the CIDv1 codec.
+
+    Raises ``InvalidCidError`` (a ``ValueError``) for anything the registry cannot rebuild into the same CID.
+    """
+    cid = Cid.parse(manifest_cid)
+    return cid.digest, 0 if cid.version == 0 else cid.codec
+
+
+def manifest_cid_string(digest: bytes, tag: int) -> str:
+    """The canonical CID string of a stored (digest, tag): ``Qm…`` for CIDv0, base32 ``b…`` for CIDv1."""
+    if tag == 0:
+        return str(Cid(version=0, codec=0x70, digest=bytes(digest)))
+    return str(Cid(version=1, codec=int(tag), digest=bytes(digest)))
+
+
 def _record_from_tuple(record_id: int, raw: Sequence[Any]) -> Record:
     (
         owner,
@@ -213,14 +253,15 @@ def _record_from_tuple(record_id: int, raw: Sequence[Any]) -> Record:
         commit_block,
         reg_block,
         reg_at,
-        cid,
+        manifest_digest,
+        manifest_codec,
     ) = raw
     return Record(
         record_id=int(record_id),
         owner=to_checksum_address(owner),
         root=bytes(root),
         leaf_count=int(leaf_count),
-        manifest_cid=str(cid),
+        manifest_cid=manifest_cid_string(manifest_digest, manifest_codec),
         watermark_key_hash=bytes(key_hash),
         parent_id=int(parent_id),
         derivation=Derivation(derivation),

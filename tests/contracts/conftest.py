@@ -15,6 +15,7 @@ BOND = 10**17
 QUORUM = 2
 VOTING_PERIOD = 3600
 KEY_CID = "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku"
+MANIFEST_CID = "bafkreifjjcie6lypi6ny7amxnfftagclbuxndqonfipmb64f2km2devei4"  # stored as digest + codec tag
 DATA_KEY = bytes(range(1, 33))  # opens the (notional) sealed key; the contract only stores it
 
 
@@ -62,7 +63,7 @@ def publish(registry: chainlib.ModelRegistryClient) -> Callable[..., int]:
         client = client or registry
         key_hash = chainlib.watermark_key_hash(key_cid) if key_cid else chainlib.ZERO_HASH
         record_id, _ = client.publish(
-            root or os.urandom(32), leaf_count, "bafymanifest", key_hash, parent_id, derivation
+            root or os.urandom(32), leaf_count, MANIFEST_CID, key_hash, parent_id, derivation
         )
         return record_id
 

@@ -11,6 +11,7 @@ from web3 import EthereumTesterProvider
 
 from registry import chain as chainlib
 from registry.chain import deployments
+from tests.contracts.conftest import MANIFEST_CID
 from tests.verifier.integrity.test_merkle import VECTOR_SIZES, vector_leaves
 from verifier.integrity import merkle
 
@@ -27,7 +28,7 @@ def _anchor(registry: chainlib.ModelRegistryClient, leaves: list[bytes]) -> int:
     existing = registry.record_id_by_root(root)
     if existing is not None:
         return existing
-    record_id, _ = registry.publish(root, len(leaves), "bafymanifest")
+    record_id, _ = registry.publish(root, len(leaves), MANIFEST_CID)
     return record_id
 
 

@@ -7,35 +7,42 @@ from collections.abc import Callable
 
 import pytest
 
+from ipfs.cid import Cid
+from ipfs.errors import InvalidCidError
 from registry import chain as chainlib
 from registry.chain import deployments
-from tests.contracts.conftest import KEY_CID, expect_revert
+from tests.contracts.conftest import KEY_CID, MANIFEST_CID, expect_revert
 
 SALT = b"\x5a" * 32
 
 
+def _key_hash(root: bytes) -> bytes:
+    """A key hash of the record's own: a key hash is anchored by one record only."""
+    return chainlib.watermark_key_hash(f"key-of-{root.hex()}")
+
+
 def _commit(client: chainlib.ModelRegistryClient, root: bytes, salt: bytes = SALT) -> int:
-    key_hash = chainlib.watermark_key_hash(KEY_CID)
+    key_hash = _key_hash(root)
     return client.commit(client.compute_commitment(root, key_hash, salt)).block_number
 
 
 def _register(client: chainlib.ModelRegistryClient, root: bytes, salt: bytes = SALT, **kw: object) -> int:
-    key_hash = chainlib.watermark_key_hash(KEY_CID)
-    record_id, _ = client.register(root, 3, "bafymanifest", key_hash, salt=salt, **kw)  # type: ignore[arg-type]
+    key_hash = _key_hash(root)
+    record_id, _ = client.register(root, 3, MANIFEST_CID, key_hash, salt=salt, **kw)  # type: ignore[arg-type]
     return record_id
 
 
 def test_publish_creates_a_full_record(registry: chainlib.ModelRegistryClient, chain: chainlib.Chain) -> None:
     root = os.urandom(32)
     key_hash = chainlib.watermark_key_hash(KEY_CID)
-    record_id, tx = registry.publish(root, 7, "bafymanifest", key_hash)
+    record_id, tx = registry.publish(root, 7, MANIFEST_CID, key_hash)
     rec = registry.record(record_id)
     assert rec == chainlib.Record(
         record_id=1,
         owner=chain.address,
         root=root,
         leaf_count=7,
-        manifest_cid="bafymanifest",
+        manifest_cid=MANIFEST_CID,
         watermark_key_hash=key_hash,
         parent_id=0,
         derivation=chainlib.Derivation.NONE,
@@ -110,17 +117,24 @@ def test_commitment_missing(registry: chainlib.ModelRegistryClient) -> None:
     )
 
 
-def test_commitment_reused(registry: chainlib.ModelRegistryClient, chain: chainlib.Chain) -> None:
+def test_consumed_commitment_is_deleted_and_cannot_be_replayed(
+    registry: chainlib.ModelRegistryClient, chain: chainlib.Chain
+) -> None:
     root = os.urandom(32)
-    _commit(registry, root)
+    commitment = registry.compute_commitment(root, _key_hash(root), SALT)
+    made_at = _commit(registry, root)
+    assert registry.commitment_state(commitment) == made_at
     chain.mine(2)
     _register(registry, root)
-    expect_revert("ModelRegistryCommitmentUsed", lambda: _register(registry, root), chainlib.CommitmentError)
-    commitment = registry.compute_commitment(root, chainlib.watermark_key_hash(KEY_CID), SALT)
+    assert registry.commitment_state(commitment) == 0  # deleted: a storage refund
     expect_revert(
-        "ModelRegistryCommitmentExists", lambda: registry.commit(commitment), chainlib.CommitmentError
+        "ModelRegistryCommitmentNotFound", lambda: _register(registry, root), chainlib.CommitmentError
     )
-    assert registry.commitment_state(commitment)[1] is True
+    registry.commit(commitment)  # committing again is possible, revealing again is not
+    chain.mine(2)
+    expect_revert(
+        "ModelRegistryRootAlreadyRegistered", lambda: _register(registry, root), chainlib.DuplicateRootError
+    )
 
 
 def test_zero_and_repeated_commitments_rejected(registry: chainlib.ModelRegistryClient) -> None:
@@ -144,9 +158,11 @@ def test_front_run_reveal_by_another_sender_fails(
         "ModelRegistryCommitmentNotFound", lambda: _register(attacker, root), chainlib.CommitmentError
     )
     # …and copying the commitment itself does not help either: it binds the original sender
-    commitment = registry.compute_commitment(root, chainlib.watermark_key_hash(KEY_CID), SALT)
+    commitment = registry.compute_commitment(root, _key_hash(root), SALT)
+    attacker.commit(commitment)
+    chain.mine(2)
     expect_revert(
-        "ModelRegistryCommitmentExists", lambda: attacker.commit(commitment), chainlib.CommitmentError
+        "ModelRegistryCommitmentNotFound", lambda: _register(attacker, root), chainlib.CommitmentError
     )
     assert registry.record(_register(registry, root)).owner == chain.address
 
@@ -163,15 +179,16 @@ def test_duplicate_root(
     )
     assert err.error_args == {"root": root, "recordId": first}
     with pytest.raises(chainlib.DuplicateRootError):  # publish refuses before spending a commit
-        registry.publish(root, 3, "m")
+        registry.publish(root, 3, MANIFEST_CID)
 
 
 @pytest.mark.parametrize(
-    ("root", "leaf_count", "cid", "name"),
+    ("root", "leaf_count", "digest", "codec", "name"),
     [
-        (bytes(32), 3, "m", "ModelRegistryZeroRoot"),
-        (None, 0, "m", "ModelRegistryEmptyManifest"),
-        (None, 3, "", "ModelRegistryEmptyManifestCid"),
+        (bytes(32), 3, b"\x01" * 32, 0x55, "ModelRegistryZeroRoot"),
+        (None, 0, b"\x01" * 32, 0x55, "ModelRegistryEmptyManifest"),
+        (None, 3, bytes(32), 0x55, "ModelRegistryEmptyManifestCid"),
+        (None, 3, b"\x01" * 32, 0x71, "ModelRegistryUnsupportedManifestCodec"),
     ],
 )
 def test_invalid_registration_values(
@@ -179,23 +196,48 @@ def test_invalid_registration_values(
     chain: chainlib.Chain,
     root: bytes | None,
     leaf_count: int,
-    cid: str,
+    digest: bytes,
+    codec: int,
     name: str,
 ) -> None:
     root = root if root is not None else os.urandom(32)
-    key_hash = chainlib.watermark_key_hash(KEY_CID)
     _commit(registry, root)
     chain.mine(2)
-    expect_revert(name, lambda: registry.register(root, leaf_count, cid, key_hash, salt=SALT))
+    fn = registry.contract.functions.register(root, leaf_count, digest, codec, _key_hash(root), 0, 0, SALT)
+    expect_revert(name, lambda: registry._transact(fn))
+
+
+@pytest.mark.parametrize(
+    "cid",
+    [
+        "QmT78zSuBmuS4z925WZfrqQ1qHaJ56DQaTfyMUF7F8ff5o",  # CIDv0
+        "bafybeibnoelefnzgwbcacyt4vh52ymxvzbjq7mmqhtcnwarfq4lzegsiqe",  # CIDv1 dag-pb
+        "bafkreifjjcie6lypi6ny7amxnfftagclbuxndqonfipmb64f2km2devei4",  # CIDv1 raw
+    ],
+)
+def test_manifest_cid_is_rebuilt_from_digest_and_codec(
+    registry: chainlib.ModelRegistryClient, cid: str
+) -> None:
+    record_id, tx = registry.publish(os.urandom(32), 1, cid)
+    assert registry.record(record_id).manifest_cid == cid
+    assert tx.event("ModelRegistered")["manifestDigest"] == Cid.parse(cid).digest
+
+
+def test_an_unrebuildable_manifest_cid_is_refused_before_any_transaction(
+    registry: chainlib.ModelRegistryClient,
+) -> None:
+    with pytest.raises(InvalidCidError):
+        registry.publish(os.urandom(32), 1, "bafymanifest")
+    assert registry.events("CommitmentRecorded") == []
 
 
 def test_lineage_and_derivation_rules(
     registry: chainlib.ModelRegistryClient, publish: Callable[..., int], chain: chainlib.Chain
 ) -> None:
-    base = publish()
+    base = publish(key_cid=None)
     tuned = publish(parent_id=base, derivation=chainlib.Derivation.FINE_TUNE)
-    small = publish(parent_id=tuned, derivation=chainlib.Derivation.QUANTIZE)
-    sibling = publish(parent_id=base, derivation=chainlib.Derivation.DISTILL)
+    small = publish(parent_id=tuned, derivation=chainlib.Derivation.QUANTIZE, key_cid=None)
+    sibling = publish(parent_id=base, derivation=chainlib.Derivation.DISTILL, key_cid=None)
     assert [r.record_id for r in registry.ancestry(small)] == [small, tuned, base]
     assert registry.parent_of(small) == (tuned, chainlib.Derivation.QUANTIZE)
     assert registry.parent_of(base) == (0, chainlib.Derivation.NONE)
@@ -286,7 +328,8 @@ def test_events_are_decoded(
     committed = registry.events("CommitmentRecorded")
     assert committed[0]["args"]["committer"] == chain.address
     registered = registry.events("ModelRegistered", recordId=record_id)
-    assert registered[0]["args"]["manifestCid"] == "bafymanifest"
+    assert registered[0]["args"]["manifestDigest"] == Cid.parse(MANIFEST_CID).digest
+    assert registered[0]["args"]["manifestCodec"] == 0x55
 
 
 def test_unreachable_node_names_url() -> None:

@@ -104,7 +104,7 @@ def test_a_returned_publish_is_on_disk_before_the_node_dies(tmp_path: Path) -> N
         chain = chainlib.Chain.connect(node.transport(), node.first_key)
         registry = chainlib.ModelRegistryClient(chain, deployments.deploy_registry(chain))
         root = os.urandom(32)
-        record_id, _ = registry.publish(root, 1, "bafymanifest")
+        record_id, _ = registry.publish(root, 1, "QmT78zSuBmuS4z925WZfrqQ1qHaJ56DQaTfyMUF7F8ff5o")
         os.killpg(node.pid, signal.SIGKILL)
         assert _wait_dead(node.pid)
     finally:

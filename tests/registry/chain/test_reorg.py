@@ -48,9 +48,11 @@ def test_a_dropped_registration_is_pending_then_unknown(anvil_node: localnode.An
     deployment = deploy(anvil_node)
     writer = ModelRegistryClient(Chain.connect(anvil_node.url, anvil_node.first_key), deployment.registry)
     reader = ModelRegistryClient(Chain.connect(anvil_node.url, confirmations=1), deployment.registry)
-    kept, _ = writer.publish(os.urandom(32), 1, "bafykept")
+    kept, _ = writer.publish(os.urandom(32), 1, "QmT78zSuBmuS4z925WZfrqQ1qHaJ56DQaTfyMUF7F8ff5o")
     writer.chain.mine(1)
-    record_id, registered = writer.publish(os.urandom(32), 1, "bafydropped")
+    record_id, registered = writer.publish(
+        os.urandom(32), 1, "QmT78zSuBmuS4z925WZfrqQ1qHaJ56DQaTfyMUF7F8ff5o"
+    )
     assert registered.block_number == writer.chain.block_number(), "the registration is in the newest block"
 
     with pytest.raises(PendingRecordError):
@@ -61,7 +63,7 @@ def test_a_dropped_registration_is_pending_then_unknown(anvil_node: localnode.An
     with pytest.raises(UnknownRecordError) as caught:
         reader.record(record_id)
     assert not isinstance(caught.value, PendingRecordError), "gone from the chain, not waiting for blocks"
-    assert reader.record(kept).manifest_cid == "bafykept"
+    assert reader.record(kept).manifest_cid == "QmT78zSuBmuS4z925WZfrqQ1qHaJ56DQaTfyMUF7F8ff5o"
     assert reader.record_count() == kept
     assert [e["args"]["recordId"] for e in reader.events("ModelRegistered")] == [kept]
 
