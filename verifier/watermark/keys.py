@@ -108,7 +108,7 @@ class WatermarkKey:
                 "not a watermark key: the file is not UTF-8 JSON (is it still sealed?)"
             ) from None
         except documents.DocumentError as err:
-            raise WatermarkError(f"not a watermark key: {err}") from None
+            raise WatermarkError(f"not a watermark key: {err.problem}") from None
         return cls.from_dict(document)
 
     @classmethod

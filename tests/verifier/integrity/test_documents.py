@@ -288,3 +288,97 @@ def test_limits_are_checked_in_order_size_then_depth_then_syntax() -> None:
     with pytest.raises(documents.NotJsonError, match="is not UTF-8 text"):
         documents.parse_json(b"[\xff]", source="doc", max_bytes=1024)
     assert math.isclose(documents.parse_json(b"[1.5]", source="doc", max_bytes=8)[0], 1.5)
+
+
+# --------------------------------------------------------------------------- watermark keys
+
+
+def test_a_watermark_key_of_nested_brackets_is_refused(tmp_path: Path) -> None:
+    key, model = tmp_path / "key.wmk", tmp_path / "model.pt"
+    key.write_bytes(NESTED)
+    model.write_bytes(b"not even a model")
+    code = """
+        import sys, web3
+        from pathlib import Path
+        from fastapi.testclient import TestClient
+        from registry.api.main import create_app
+        from registry.config import CHAIN_EMBEDDED, IPFS_EMBEDDED, Settings
+
+        settings = Settings(data_dir=Path(sys.argv[1]) / "state", chain=CHAIN_EMBEDDED, ipfs=IPFS_EMBEDDED)
+        with TestClient(create_app(settings)) as client:
+            files = [("model", ("suspect.pt", b"junk")), ("key", ("key.wmk", Path(sys.argv[2]).read_bytes()))]
+            refused = client.post("/watermark/verify", files=files)
+            print(refused.status_code, refused.json()["detail"])
+            print(client.get("/health").status_code)
+    """
+
+    served = _run_python(code, str(tmp_path), str(key), timeout=300)
+    verified = subprocess.run(
+        [sys.executable, "-m", "registry", "watermark", "verify", str(model), str(key)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, "LEDGERMARK_HOME": str(tmp_path / "home")},
+    )
+
+    assert served.returncode == 0, (served.returncode, served.stderr[-2000:])
+    status, detail = served.stdout.splitlines()[0].split(" ", 1)
+    assert 400 <= int(status) < 500
+    assert detail == "not a watermark key: nests deeper than 8 levels: refused unparsed"
+    assert served.stdout.splitlines()[1] == "200"  # the server still answers
+    assert verified.returncode == 2, (verified.returncode, verified.stderr[-2000:])
+    assert "not a watermark key: nests deeper than 8 levels" in verified.stderr
+    assert "Traceback" not in verified.stderr
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"labels": [2**256]}, "a label must be from 0 to 9223372036854775807, not a 257-bit number"),
+        ({"labels": [True]}, "a label must be a whole number, not a boolean"),
+        ({"ridge_lambda": True}, "ridge_lambda must be a number, not a boolean"),
+        ({"masks": {"kind": "random", "count": 10**12}}, "masks.count must be from 0 to 16384"),
+        ({"masks": {"keep": 2}}, "masks.keep must be a probability from 0 to 1"),
+        (
+            {"segmentation": {"kind": "feature-groups", "n": 10**9, "input_shape": [4]}},
+            "segmentation.n must be",
+        ),
+        (
+            {"triggers": {"dtype": "float32", "shape": [1, 0, 10**12], "data": ""}},
+            "a dimension of triggers.shape",
+        ),
+        ({"triggers": []}, "triggers must be a JSON object, not an array"),
+    ],
+    ids=[
+        "huge label",
+        "bool label",
+        "bool lambda",
+        "10^12 masks",
+        "keep 2",
+        "10^9 bits",
+        "empty dims",
+        "list",
+    ],
+)
+def test_a_watermark_key_asking_for_huge_or_mistyped_values_is_refused(change: dict, message: str) -> None:
+    from verifier.watermark import errors, keys
+
+    document = {
+        "format": keys.KEY_FORMAT,
+        "version": keys.KEY_VERSION,
+        "bits": "+-+-",
+        "triggers": {"dtype": "float32", "shape": [1, 4], "data": "AAAAAAAAAAAAAAAAAAAAAA=="},
+        "labels": [0],
+        "segmentation": {"kind": "feature-groups", "n": 4, "input_shape": [4]},
+        "masks": {"kind": "leave-one-out", "count": 0, "seed": 1, "keep": 0.5},
+        "metric": "logit",
+        "ridge_lambda": 0.001,
+        "fill": 0.5,
+    }
+    assert keys.WatermarkKey.from_bytes(json.dumps(document).encode()).n_bits == 4
+
+    with pytest.raises(errors.WatermarkError) as caught:
+        keys.WatermarkKey.from_bytes(json.dumps({**document, **change}).encode())
+
+    assert message in str(caught.value)
