@@ -272,7 +272,7 @@ class ModelSpec:
         parameters, activations = self.parameter_count(), self.activation_count()
         if parameters > MAX_PARAMETERS:
             raise ModelTooLargeError(
-                f"the model spec asks for a {self.arch} of {parameters:,} parameters (at most "
+                f"the model spec asks for {parameters:,} parameters ({self.arch}; at most "
                 f"{MAX_PARAMETERS:,}): refused before building it"
             )
         if activations > MAX_ACTIVATIONS:
@@ -362,7 +362,7 @@ def _read_spec(path: Path, payload: dict[str, Any]) -> ModelSpec:
     try:
         return ModelSpec.from_dict(payload.get("spec"))
     except ModelFileError as exc:
-        raise ModelFileError(f"{path}: {exc}") from None
+        raise type(exc)(f"{path}: {exc}") from None  # keeps ModelTooLargeError for the API's status
 
 
 def _check_state_dict(path: Path, expected: dict[str, torch.Tensor], actual: dict[str, torch.Tensor]) -> None:
