@@ -23,6 +23,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
+from starlette.routing import Match
 
 from registry.api import schemas
 from registry.errors import IntegrityError, LedgermarkError, RecordError, VerificationFailed
@@ -124,7 +125,19 @@ async def _http_error(request: Request, err: Exception) -> JSONResponse:
     detail = err.detail if isinstance(err.detail, str) else http.HTTPStatus(err.status_code).phrase
     response = problem(err.status_code, detail, scrubber=_scrubber(request))
     response.headers.update(err.headers or {})
+    if err.status_code == 405:
+        response.headers["Allow"] = ", ".join(_allowed_methods(request))
     return response
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method the path serves: Starlette names only the first route's, and GET and HEAD may be two."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match != Match.NONE:
+            methods |= getattr(route, "methods", None) or set()
+    return sorted(methods)
 
 
 async def _invalid_request(request: Request, err: Exception) -> JSONResponse:

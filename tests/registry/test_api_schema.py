@@ -1,0 +1,54 @@
+"""The OpenAPI document is a contract the service keeps: a bounded schemathesis run finds no 5xx and no
+undocumented status, content type, header or body, against a real `ledgermark serve` on a free port."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.registry.test_api_hostile import ledgermark_serve
+
+ST = Path(sys.executable).parent / "st"
+"""The schemathesis CLI of this environment (the `schemathesis` test extra)."""
+MAX_EXAMPLES = 25
+"""Per operation; with nine operations the whole run stays well under a minute."""
+SEED = 10
+"""Fixed, so that a failure reproduces: `st run … --seed 10`."""
+SKIPPED_CHECKS = "positive_data_acceptance"
+"""A schema-valid request may still be refused on its meaning (a key file that holds no key, a CID no one
+stored, an import profile that contradicts the CID version): the refusal is a documented 4xx, not a fault."""
+
+
+def test_schemathesis_finds_no_server_error_or_undocumented_status(tmp_path: Path) -> None:
+    with ledgermark_serve(tmp_path / "state") as (url, process):
+        run = subprocess.run(
+            [
+                str(ST),
+                "run",
+                f"{url}/openapi.json",
+                "--checks",
+                "all",
+                "--exclude-checks",
+                SKIPPED_CHECKS,
+                "--max-examples",
+                str(MAX_EXAMPLES),
+                "--seed",
+                str(SEED),
+                "--workers",
+                "1",
+                "--request-timeout",
+                "60",
+                "--report-dir",
+                str(tmp_path / "report"),
+            ],
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        alive = process.poll() is None
+
+    assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
+    assert "Operations:       9 selected / 9 total" in run.stdout
+    assert alive, "the service died during the schemathesis run"
