@@ -70,6 +70,7 @@ def publish(
     """Store every artifact and the manifest on IPFS, then anchor the Merkle root on-chain."""
     _check_artifacts(artifacts)
     _ = backends.chain.address  # the signer now: a missing or bad key fails before anything is stored
+    _check_key_free(backends, watermark_key_hash)
     profile = backends.settings.import_profile
     entries = [_store_artifact(backends, a, profile, progress) for a in artifacts]
     manifest = manifestlib.Manifest.create(name, entries)
@@ -150,6 +151,19 @@ def _store_artifact(
     return manifestlib.entry_from_digest(
         digest, role=artifact.role, name=artifact.manifest_path, profile=profile
     )
+
+
+def _check_key_free(backends: Backends, watermark_key_hash: bytes) -> None:
+    """Refuse, before anything is stored, a watermark key that another record already anchors: the registry
+    lets the first registration own a key hash, so a second record could never be registered with it."""
+    if watermark_key_hash == bytes(32):
+        return
+    holder = backends.registry.record_of_key_hash(watermark_key_hash)
+    if holder:
+        raise LedgermarkError(
+            f"the watermark key (--watermark-key) is already anchored by record {holder}, and a key anchors one "
+            "record only: embed a fresh key for this model (`ledgermark watermark embed … --key NEW.wmk`)"
+        )
 
 
 def _check_artifacts(artifacts: Sequence[Artifact]) -> None:
