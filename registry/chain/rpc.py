@@ -20,6 +20,7 @@ import urllib.parse
 from typing import Any
 
 from registry.chain.errors import ChainError, ChainUnavailableError
+from verifier.integrity import documents
 
 MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 """Bound on one reply, checked before JSON parsing: a node (or something posing as one) cannot exhaust memory."""
@@ -186,10 +187,15 @@ class HttpTransport(Transport):
 
 
 def _parse_reply(body: bytes, status: int, url: str, method: str) -> dict[str, Any]:
+    """A node's reply is another party's document: strict and shallow (``documents.parse_json``), or refused."""
     try:
-        reply = json.loads(body)
-    except ValueError as err:
-        raise ChainError(f"{url} answered {method} with HTTP {status} and no JSON-RPC reply") from err
+        reply = documents.parse_json(
+            body, source=f"{url} answer to {method}", max_bytes=len(body), max_depth=64
+        )
+    except documents.DocumentError as err:
+        raise ChainError(
+            f"{url} answered {method} with HTTP {status} and no JSON-RPC reply ({err.problem})"
+        ) from err
     if not isinstance(reply, dict) or ("result" not in reply and "error" not in reply):
         raise ChainError(f"{url} answered {method} with HTTP {status} and no JSON-RPC reply")
     return reply

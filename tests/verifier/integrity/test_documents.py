@@ -382,3 +382,38 @@ def test_a_watermark_key_asking_for_huge_or_mistyped_values_is_refused(change: d
         keys.WatermarkKey.from_bytes(json.dumps({**document, **change}).encode())
 
     assert message in str(caught.value)
+
+
+def test_a_chain_node_answering_nested_brackets_is_refused_not_a_segfault() -> None:
+    code = """
+        import threading, web3
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        from registry.chain import rpc
+
+        class Hostile(BaseHTTPRequestHandler):
+            def do_POST(self):
+                self.rfile.read(int(self.headers["Content-Length"]))
+                body = b"[" * 400_000
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Hostile)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        try:
+            rpc.HttpTransport(f"http://127.0.0.1:{server.server_port}").request("eth_chainId")
+        except rpc.ChainError as err:
+            print(str(err).split(" answered ")[1])
+        server.shutdown()
+    """
+
+    result = _run_python(code)
+
+    assert result.returncode == 0, (result.returncode, result.stderr[-2000:])
+    assert result.stdout.strip() == (
+        "eth_chainId with HTTP 200 and no JSON-RPC reply (nests deeper than 64 levels: refused unparsed)"
+    )
