@@ -1,8 +1,9 @@
 """Gas of every Ledgermark transaction, measured on the in-process EVM (py-evm, shanghai rules).
 
-Informs: whether anchoring stays cheap as a publication grows. The registry keeps only the Merkle root, leaf
-count and manifest CID, so `register` must cost the same for 2 and for 50 artifacts; this script fails (exit
-1) when it does not.
+Informs: whether anchoring stays cheap as a publication grows, and what a publication costs. The registry keeps
+only the Merkle root, leaf count and manifest CID, so `register` must cost the same for 2 and for 50 artifacts;
+this script fails (exit 1) when it does not, or when a publication (commit + register, with a watermark-key
+hash) costs more than ``PUBLICATION_BUDGET``. The table shows the numbers before issue 10 beside today's.
 
     python bench/gas.py --json docs/results/gas.json   # also writes docs/results/gas.md
 
@@ -38,6 +39,23 @@ COMMAND = ".venv/bin/python bench/gas.py --json docs/results/gas.json"
 SALT = bytes(range(1, 33))
 BOND_WEI = 10**17
 VOTING_PERIOD_S = 3600
+PUBLICATION_BUDGET = 150_000
+"""Target gas of one publication, commit + register (issue 10)."""
+PUBLICATION = "publication (commit + register)"
+REFERENCE = {
+    "commit": 46_308,
+    "register (2 artifacts)": 218_796,
+    "register (50 artifacts)": 218_796,
+    PUBLICATION: 265_104,
+    "transfer": 29_657,
+    "revoke": 28_749,
+    "openDispute": 251_908,
+    "revealKey": 145_980,
+    "vote": 82_037,
+    "finalise": 42_989,
+}
+"""The table before issue 10 (docs/results/gas.json of 0e9b36e: one global commitment map, the manifest CID as a
+string, no key-hash index)."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -74,11 +92,12 @@ def measure() -> dict[str, int]:
             chain, registry.address, bond_wei=BOND_WEI, quorum=1, voting_period_s=VOTING_PERIOD_S
         ),
     )
-    key_hash = chainlib.watermark_key_hash(KEY_CID)
     gas: dict[str, int] = {}
 
     def register(artifacts: int, seed: int) -> tuple[int, int, int]:
+        """A keyed registration; each record anchors its own key hash (one record per key hash)."""
         root = manifest_root(artifacts, seed)
+        key_hash = chainlib.watermark_key_hash(f"{KEY_CID}?seed={seed}")
         commit = registry.commit(registry.compute_commitment(root, key_hash, SALT))
         chain.mine(1)
         record_id, reveal = registry.register(root, artifacts, MANIFEST_CID, key_hash, salt=SALT)
@@ -87,6 +106,7 @@ def measure() -> dict[str, int]:
     register(3, seed=1000)  # warm-up: the first record also initialises the counter
     _, gas["commit"], gas["register (2 artifacts)"] = register(2, seed=0)
     _, _, gas["register (50 artifacts)"] = register(50, seed=2000)
+    gas[PUBLICATION] = gas["commit"] + gas["register (2 artifacts)"]
     sold, _, _ = register(4, seed=3000)
     gas["transfer"] = registry.transfer(sold, signers[1].address).gas_used
     gas["revoke"] = registry.using(signers[1]).revoke(sold).gas_used
@@ -107,19 +127,35 @@ def measure() -> dict[str, int]:
 
 
 def render(gas: dict[str, int]) -> str:
+    """Today's gas beside the reference (before issue 10) and the change."""
     width = max(len(k) for k in gas)
-    lines = [f"| {'operation':<{width}} | {'gas':>9} |", f"|{'-' * (width + 2)}|{'-' * 10}:|"]
-    lines += [f"| {name:<{width}} | {value:>9,} |" for name, value in gas.items()]
+    head = f"| {'operation':<{width}} | {'gas':>9} | {'before':>9} | {'change':>7} |"
+    lines = [head, f"|{'-' * (width + 2)}|{'-' * 10}:|{'-' * 10}:|{'-' * 8}:|"]
+    for name, value in gas.items():
+        before = REFERENCE.get(name)
+        shown = f"{before:>9,}" if before else f"{'':>9}"
+        change = f"{(value - before) / before:>+7.0%}" if before else f"{'':>7}"
+        lines.append(f"| {name:<{width}} | {value:>9,} | {shown} | {change} |")
     return "\n".join(lines)
 
 
 NOTES = """Reading the table:
 - `register` costs the same for 2 and 50 artifacts: a record stores the Merkle root, the leaf count and the
-  manifest CID, never the artifact list (the script exits 1 if the two differ). Most of the cost is fresh
-  storage: four packed record slots, the 59-character CIDv1 manifest CID (three slots), the root → id index
-  and the consumed-commitment flag. Registrations are measured after a warm-up record; the very first one
-  also initialises the record counter (about 15k gas more).
-- Publishing is `commit` + `register` in two transactions, at least `minCommitAge` blocks apart.
+  manifest CID, never the artifact list (the script exits 1 if the two differ). Registrations are measured
+  with a watermark-key hash, after a warm-up record (the very first one also initialises the record counter,
+  about 15k gas more).
+- Publishing is `commit` + `register` in two transactions, at least `minCommitAge` blocks apart. `commit`
+  writes one fresh slot under (committer, commitment); `register` deletes it (a 4,800 refund) and writes six:
+  owner + leaf count + derivation + revoked + CID tag; root; the manifest CID's 32-byte digest (was three
+  slots of string); the key hash; the root index, which also packs record id, parent, commit block,
+  registered block and timestamp (uint48 each); and the key-hash → record index that makes the first
+  registration own its key (issue 10). A keyless record skips the last two (about 44k less).
+- The target of 150,000 per publication is not met, and cannot be while the registry keeps the record's root
+  and key hash readable by id (the disputes contract reads both) and the key binding: each of root and key
+  hash needs a slot by id and an index slot by value, and with the commitment's own slot that is five fresh
+  slots (5 × 22,100) on top of two transaction bases (2 × 21,000), about 152,500 before calldata, the
+  counter and events. Going lower means dropping one of those reads on-chain (e.g. serving the manifest and
+  the key hash from events only), which this table does not do.
 - `openDispute` reads both records and the key hash's owner from the registry and stores the commitment to the
   evidence (the full report's SHA-256 and the public summary's CID) and the suspect's owner at opening;
   `revealKey` stores the key CID, the 32-byte data key that opens the record's anchored sealed key and the
@@ -152,7 +188,11 @@ def main(argv: list[str] | None = None, out: Callable[[str], Any] = print) -> in
     gas = measure()
     constant = gas["register (2 artifacts)"] == gas["register (50 artifacts)"]
     out(render(gas))
+    within = gas[PUBLICATION] <= PUBLICATION_BUDGET
     out(f"\nregister gas constant in artifact count: {'yes' if constant else 'NO'}")
+    out(
+        f"publication {gas[PUBLICATION]:,} gas: {'within' if within else 'ABOVE'} the {PUBLICATION_BUDGET:,} budget"
+    )
     if args.json:
         artifact = abi.load_artifact("ModelRegistry")
         result = {
@@ -160,12 +200,15 @@ def main(argv: list[str] | None = None, out: Callable[[str], Any] = print) -> in
             "compiler": artifact["compiler"],
             "gas": gas,
             "register_constant_in_artifact_count": constant,
+            "reference_before_issue_10": REFERENCE,
+            "publication_budget": PUBLICATION_BUDGET,
+            "publication_within_budget": within,
             "command": COMMAND,
         }
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(result, indent=2) + "\n")
         args.json.with_suffix(".md").write_text(markdown(gas, artifact["compiler"]))
-    return 0 if constant else 1
+    return 0 if constant and within else 1
 
 
 if __name__ == "__main__":

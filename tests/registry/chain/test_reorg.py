@@ -89,7 +89,7 @@ def test_a_waiting_write_whose_block_is_dropped_is_sent_again(
     assert receipt["blockHash"] != first["hash"], "included again, in another block"
     assert chain.block(result.block_number)["hash"] == receipt["blockHash"]
     assert chain.block_number() - result.block_number >= 2
-    assert registry.commitment_state(commitment) == (result.block_number, False)
+    assert registry.commitment_state(commitment) == result.block_number
 
 
 def test_a_dropped_write_whose_nonce_was_taken_fails_clearly(anvil_node: localnode.AnvilNode) -> None:
