@@ -68,7 +68,8 @@ class DisputeReport:
     """Everything known about one dispute, for display: the stored state plus every vote's report.
 
     ``key_check`` says whether the revealed data key opens the anchored sealed key to the plaintext the record
-    anchors (None when not checked, or not revealed yet).
+    anchors, ``report_check`` whether the revealed report is the one committed to at opening (None when not
+    checked, or not revealed yet).
     """
 
     dispute: chainlib.Dispute
@@ -76,6 +77,7 @@ class DisputeReport:
     quorum: int
     arbiter_count: int
     key_check: str | None = None
+    report_check: str | None = None
 
     @property
     def resolved(self) -> bool:
@@ -230,14 +232,31 @@ def report(
     disputes: chainlib.OwnershipDisputesClient, dispute_id: int, backends: Backends | None = None
 ) -> DisputeReport:
     """The dispute's state, its votes with report CIDs, and the M-of-N parameters; with ``backends``, also
-    whether the revealed data key opens the anchored sealed key to the anchored plaintext (``key_check``)."""
+    whether the revealed data key opens the anchored sealed key to the anchored plaintext (``key_check``) and
+    whether the revealed report matches the commitment (``report_check``)."""
     dispute = disputes.dispute(dispute_id)
+    checked = backends is not None and dispute.key_revealed
     return DisputeReport(
         dispute=dispute,
         votes=disputes.votes(dispute_id),
         quorum=disputes.quorum(),
         arbiter_count=disputes.arbiter_count(),
-        key_check=check_revealed_key(backends, dispute) if backends and dispute.key_revealed else None,
+        key_check=check_revealed_key(backends, dispute) if checked and backends else None,
+        report_check=check_revealed_report(backends, dispute) if checked and backends else None,
+    )
+
+
+def check_revealed_report(backends: Backends, dispute: chainlib.Dispute) -> str:
+    """A one-line verdict on the revealed report against the commitment, for display (never raises)."""
+    try:
+        claimed = revealed_report(backends, dispute)
+    except IntegrityError as err:
+        return f"FAILED: {err}"
+    except LedgermarkError as err:  # e.g. the report is not reachable from this store
+        return f"not checked: {err}"
+    return (
+        f"ok: the revealed report {dispute.report_cid} is the one committed to at opening (SHA-256 "
+        f"{dispute.evidence_hash.hex()}); it says {claimed.get('verdict')!s}"
     )
 
 

@@ -278,6 +278,7 @@ def dispute_view(state: dispute_flow.DisputeReport) -> dict[str, Any]:
         "report_cid": d.report_cid or None,
         "key_cid": d.key_cid if d.key_revealed else None,
         "key_check": state.key_check,
+        "report_check": state.report_check,
         "deadline": d.deadline,
         "bond_wei": d.bond,
         "votes": {

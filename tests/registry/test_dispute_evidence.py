@@ -101,6 +101,9 @@ def test_sealed_key_round_trip_an_arbiter_unseals_from_ipfs_and_upholds(
     assert facts["claimant tested the same file"] == "yes"
     shown = flow.report(arbiter.disputes, dispute.dispute_id, arbiter)
     assert shown.key_check is not None and shown.key_check.startswith("ok: ")
+    assert shown.report_check is not None and shown.report_check.startswith(
+        f"ok: the revealed report {revealed.report_cid} is the one committed to at opening"
+    )
     flow.vote(arbiter.disputes, dispute.dispute_id, True, str(review.report_cid))
 
     resolution = flow.finalise(backends.disputes, dispute.dispute_id, skip_wait_on_dev_chain=True)
@@ -160,6 +163,7 @@ def test_a_revealed_data_key_that_opens_another_key_is_an_integrity_error(
     assert not (tmp_path / "review").exists()
     shown = flow.report(backends.disputes, dispute.dispute_id, backends)
     assert shown.key_check is not None and shown.key_check.startswith("FAILED: ")
+    assert shown.report_check is not None and shown.report_check.startswith("not checked: ")
 
 
 def test_an_innocent_model_gives_evidence_of_no_copy(
@@ -389,3 +393,26 @@ def test_evidence_json_is_owner_only(
         assert path.stat().st_mode & 0o777 == 0o600, path
     assert private.parent.stat().st_mode & 0o777 == 0o700
     assert private.read_bytes() == claim.evidence.json_path.read_bytes()
+
+
+def test_a_revealed_report_other_than_the_committed_one_is_refused_by_arbiters(
+    backends: backendslib.Backends, watermark_files: WatermarkFiles, tmp_path: Path
+) -> None:
+    """The claimant commits to one report and reveals another: the arbiter's tooling refuses it before use."""
+    record, data_key = publish_with_key(backends, watermark_files, tmp_path)
+    dispute, _ = flow.open_dispute(
+        backends.disputes, record.record_id, os.urandom(32), EVIDENCE, "bafyevidence"
+    )
+    swapped = backends.store.add_bytes(b'{"format": "ledgermark-evidence", "verdict": "copy"}', cid_version=1)
+    key_cid = publish_flow.key_cid(watermark_files.key.read_bytes())
+    flow.reveal_key(backends.disputes, dispute.dispute_id, key_cid, data_key, swapped)
+
+    with pytest.raises(
+        IntegrityError, match=f"the revealed report {swapped} hashes to .*, not to the commitment"
+    ):
+        flow.review(
+            backends, dispute.dispute_id, report_dir=tmp_path / "review", model=watermark_files.watermarked
+        )
+    assert not (tmp_path / "review").exists()
+    shown = flow.report(backends.disputes, dispute.dispute_id, backends)
+    assert shown.report_check is not None and shown.report_check.startswith("FAILED: ")
