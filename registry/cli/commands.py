@@ -468,7 +468,8 @@ def serve(
 
     from registry.api.main import create_app
 
-    uvicorn.run(create_app(ctx.obj), host=host, port=port)
+    service = _output.guard(lambda: create_app(ctx.obj))  # a bad LEDGERMARK_MAX_…_BYTES: exit 2
+    uvicorn.run(service, host=host, port=port)
 
 
 app.command("pin")(pin_cli.pin)

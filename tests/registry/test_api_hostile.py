@@ -374,3 +374,16 @@ def test_the_service_survives_every_hostile_request(
     assert_problem(response, status)
     assert service["process"].poll() is None, f"the service died on {attack}"
     assert http.get("/health").status_code == 200
+
+
+def test_a_bad_size_limit_variable_stops_serve_with_exit_2(tmp_path: Path) -> None:
+    env = {**os.environ, "LEDGERMARK_MAX_UPLOAD_BYTES": "2GiB"}
+    command = [sys.executable, "-m", "registry", "--data-dir", str(tmp_path), "--chain", "embedded", "serve"]
+
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120, check=False)
+
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip() == (
+        "error: LEDGERMARK_MAX_UPLOAD_BYTES (environment variable) must be a positive whole number of bytes, "
+        "not '2GiB'"
+    )
