@@ -86,7 +86,8 @@ interface IOwnershipDisputes {
     /// @dev The evidence hash is zero: a dispute commits to its full report by SHA-256.
     error OwnershipDisputesEmptyEvidenceHash();
 
-    /// @dev `account` may not hold `role`: the admin and the treasury are never arbiters, an arbiter never admin.
+    /// @dev `account` may not hold `role`: the admin and the treasury are never arbiters, and neither an arbiter
+    /// nor the treasury is ever admin.
     error OwnershipDisputesRoleConflict(address account, bytes32 role);
 
     /// @dev The suspect root is zero, or the suspect is the claimant record itself.
@@ -256,7 +257,8 @@ interface IOwnershipDisputes {
      *
      * Requirements:
      * - the caller holds {ADMIN_ROLE};
-     * - {ARBITER_ROLE} goes to neither an admin nor the treasury, {ADMIN_ROLE} not to an arbiter.
+     * - {ARBITER_ROLE} goes to neither an admin nor the treasury, {ADMIN_ROLE} to neither an arbiter nor the
+     *   treasury.
      *
      * Emits a {RoleGranted} event if `account` did not hold the role.
      */

@@ -380,12 +380,12 @@ contract OwnershipDisputes is IOwnershipDisputes {
 
     /**
      * @dev Reverts unless `account` may take `role`: whoever appoints arbiters, or profits from rejections,
-     * never judges, and a judge never becomes the appointer.
+     * never judges; a judge never becomes the appointer, nor the treasury an admin.
      */
     function _checkNoRoleConflict(bytes32 role, address account) internal view {
         bool conflict = role == ARBITER_ROLE
             ? (_roles[ADMIN_ROLE][account] || account == _treasury)
-            : (role == ADMIN_ROLE && _roles[ARBITER_ROLE][account]);
+            : (role == ADMIN_ROLE && (_roles[ARBITER_ROLE][account] || account == _treasury));
         if (conflict) revert OwnershipDisputesRoleConflict(account, role);
     }
 

@@ -147,6 +147,11 @@ def test_the_admin_cannot_appoint_itself_arbiter(quorum_one: Parties, accounts: 
         lambda: disputes.grant_arbiter(disputes.treasury()),
         chainlib.UnauthorizedError,
     )
+    expect_revert(  # nor become an admin that appoints the judges
+        "OwnershipDisputesRoleConflict",
+        lambda: disputes.grant_admin(disputes.treasury()),
+        chainlib.UnauthorizedError,
+    )
     assert not disputes.is_arbiter(admin) and disputes.arbiter_count() == 3
 
 
