@@ -110,7 +110,9 @@ def test_walk_lists_links_and_special_files_without_entering_them(model_dir: Pat
 
 
 def test_a_path_that_is_both_a_file_and_a_folder_is_not_a_manifest() -> None:
-    entry = manifestlib.ManifestEntry(role="model", path="a", size=0, sha256="0" * 64, cid="Qm" + "1" * 44)
+    entry = manifestlib.ManifestEntry(
+        role="model", path="a", size=0, sha256="0" * 64, cid="QmT78zSuBmuS4z925WZfrqQ1qHaJ56DQaTfyMUF7F8ff5o"
+    )
 
     with pytest.raises(manifestlib.ManifestError, match="'a' is both a file and a folder"):
         manifestlib.Manifest.create("x", [entry, dataclasses.replace(entry, path="a/b")])
