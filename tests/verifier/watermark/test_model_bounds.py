@@ -106,3 +106,28 @@ def test_the_parameter_count_is_computed_exactly_from_the_spec(spec: models.Mode
     built = spec.build()
 
     assert spec.parameter_count() == sum(p.numel() for p in built.parameters())
+
+
+def test_the_service_refuses_the_width_20000_model_with_400_and_memory_does_not_grow(tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from registry.api.main import create_app
+    from registry.config import CHAIN_EMBEDDED, IPFS_EMBEDDED, Settings
+
+    model = _model_file(tmp_path / "model.pt", HUGE_MLP)
+    key = keys.create_key(torch.rand(1, 64), torch.tensor([0]), segments.FeatureGroups(4, (64,)), b"secret")
+    settings = Settings(data_dir=tmp_path / "state", chain=CHAIN_EMBEDDED, ipfs=IPFS_EMBEDDED)
+    files = [("model", ("suspect.pt", model.read_bytes())), ("key", ("key.wmk", key.to_bytes()))]
+
+    with TestClient(create_app(settings)) as client:
+        before = _rss_bytes()
+        refused = client.post("/watermark/verify", files=files)
+        grown = _rss_bytes() - before
+        health = client.get("/health")
+
+    assert refused.status_code == 400, refused.text
+    assert refused.json()["detail"].endswith(
+        "401,520,010 parameters (mlp; at most 64,000,000): refused before building it"
+    )
+    assert grown < 50 * 2**20
+    assert health.status_code == 200
