@@ -22,9 +22,11 @@ import {LedgermarkMerkle} from "./LedgermarkMerkle.sol";
  * sealed key is published), so nobody else can know it before the owner's `register` shows it, and by then
  * the owner's commitment is at least `minCommitAge` blocks old. A copier must commit afterwards and wait
  * `minCommitAge` blocks, while the owner's reveal is already on its way: their commitment and their
- * registration both come later. (The exception is an owner who exposes the key hash and then does not register
- * within `minCommitAge` blocks, e.g. a reveal that reverted for another reason: `publish` prechecks the root,
- * the parent and the key hash before committing, so its reveal does not fail that way.)
+ * registration both come later. The exception is a key hash exposed without landing within `minCommitAge`
+ * blocks: a reveal that waits that long in the mempool (set `minCommitAge` above the inclusion delay the chain
+ * can have), or one that reverts for another reason (`publish` prechecks the root, the parent and the key hash
+ * before committing, so its reveal does not fail that way). Then a copier's later commitment could register
+ * first; earliest-commit-wins would need records to be re-bound after the fact, which this contract avoids.
  *
  * The record's `commitBlock` is what disputes compare to decide whose claim came first.
  *
