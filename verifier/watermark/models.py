@@ -20,6 +20,7 @@ import logging
 import math
 import os
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -343,6 +344,7 @@ def load_model(path: Path) -> nn.Module:
 def _read_payload(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise ModelFileError(f"{path}: no such model file")
+    _check_archive(path)
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for foreign bytes; all mean the same to the caller
@@ -356,6 +358,30 @@ def _read_payload(path: Path) -> dict[str, Any]:
             f"{path}: unsupported model file version {payload.get('version')!r} (supported: {VERSION})"
         )
     return payload
+
+
+def _check_archive(path: Path) -> None:
+    """Refuse a model file that would unpack to more than its own size, before ``torch.load`` unpacks it.
+
+    ``torch.save`` writes a zip whose records are stored, never compressed; a deflated record is how a 200 KB
+    file makes ``torch.load`` allocate 200 MB (or 20 GB), before any spec could be checked.
+    """
+    try:
+        with zipfile.ZipFile(path) as archive:
+            records = archive.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError):
+        raise ModelFileError(
+            f"{path}: not a readable torch file (corrupt, truncated, or holding non-tensor objects)"
+        ) from None
+    unpacked = sum(record.file_size for record in records)
+    if unpacked > path.stat().st_size or any(
+        record.compress_type != zipfile.ZIP_STORED or record.file_size != record.compress_size
+        for record in records
+    ):
+        raise ModelTooLargeError(
+            f"{path}: its records are compressed or unpack to {unpacked:,} bytes, more than the file holds "
+            "(torch.save stores them uncompressed): refused before unpacking"
+        )
 
 
 def _read_spec(path: Path, payload: dict[str, Any]) -> ModelSpec:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -65,6 +66,31 @@ def test_the_cli_refuses_the_width_20000_model_with_exit_2(tmp_path: Path) -> No
     assert verified.returncode == 2, verified.stderr[-2000:]
     assert "401,520,010 parameters (mlp; at most 64,000,000): refused before building it" in verified.stderr
     assert "Traceback" not in verified.stderr
+
+
+def test_a_model_file_that_unpacks_to_200_mb_from_200_kb_is_refused_before_unpacking(tmp_path: Path) -> None:
+    plain, bomb = tmp_path / "plain.pt", tmp_path / "bomb.pt"
+    spec = {**HUGE_MLP, "hidden": [8]}
+    torch.save(
+        {
+            "format": models.FORMAT,
+            "version": models.VERSION,
+            "spec": spec,
+            "state_dict": {"w": torch.zeros(50_000_000)},
+        },
+        plain,
+    )
+    with zipfile.ZipFile(plain) as source, zipfile.ZipFile(bomb, "w") as target:
+        for record in source.infolist():
+            target.writestr(record.filename, source.read(record), compress_type=zipfile.ZIP_DEFLATED)
+    plain.unlink()
+    before = _rss_bytes()
+
+    with pytest.raises(models.ModelTooLargeError, match="refused before unpacking"):
+        models.load_model(bomb)
+
+    assert bomb.stat().st_size < 300_000
+    assert _rss_bytes() - before < 50 * 2**20
 
 
 @pytest.mark.parametrize(
