@@ -62,6 +62,7 @@ def test_schemathesis_finds_no_server_error_or_undocumented_status(tmp_path: Pat
                 "--report-dir",
                 str(tmp_path / "report"),
             ],
+            cwd=tmp_path,  # schemathesis keeps its example database in the working directory
             check=False,
             capture_output=True,
             text=True,
