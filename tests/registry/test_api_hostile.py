@@ -387,3 +387,32 @@ def test_a_bad_size_limit_variable_stops_serve_with_exit_2(tmp_path: Path) -> No
         "error: LEDGERMARK_MAX_UPLOAD_BYTES (environment variable) must be a positive whole number of bytes, "
         "not '2GiB'"
     )
+
+
+def _peak_rss_kib(pid: int) -> int:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(next(line for line in status.splitlines() if line.startswith("VmHWM:")).split()[1])
+
+
+def test_a_large_upload_is_streamed_to_disk_not_held_in_memory(tmp_path: Path) -> None:
+    size, chunk = 192 * LIMIT, b"\x5a" * LIMIT
+
+    def body() -> Iterator[bytes]:
+        yield f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="big.bin"\r\n\r\n'.encode()
+        for _ in range(size // len(chunk)):
+            yield chunk
+        yield f"\r\n--{BOUNDARY}--\r\n".encode()
+
+    with ledgermark_serve(tmp_path / "state") as (url, process):
+        before = _peak_rss_kib(process.pid)
+        response = httpx.post(
+            f"{url}/cid",
+            content=body(),
+            headers={"content-type": f"multipart/form-data; boundary={BOUNDARY}"},
+            timeout=120,
+        )
+        growth_mib = (_peak_rss_kib(process.pid) - before) / 1024
+
+    assert response.status_code == 200, response.text
+    assert response.json()["size"] == size
+    assert growth_mib < 48, f"the service's peak memory grew by {growth_mib:.0f} MiB for a 192 MiB upload"
