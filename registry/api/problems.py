@@ -70,7 +70,8 @@ def problem(status: int, detail: str, *, scrubber: Scrubber | None = None, **ext
 class Scrubber:
     """Replaces the server's own paths in messages: an upload's temp folder, the data dir, temp, home."""
 
-    _UPLOAD = re.compile(r"ledgermark-upload-[A-Za-z0-9_]+/")
+    _UPLOAD = re.compile(r"[^\s'\"]*ledgermark-upload-[A-Za-z0-9_]+/")
+    """An upload's temp folder, wherever it lives: the file is named by its own name, the client's words."""
 
     def __init__(self, roots: Iterable[tuple[Path | str, str]]) -> None:
         pairs: dict[str, str] = {}
@@ -78,12 +79,9 @@ class Scrubber:
             for form in {str(root), os.path.realpath(root)}:
                 if len(form.rstrip("/")) > 1:
                     pairs.setdefault(form.rstrip("/"), label)
-        ordered = sorted(pairs.items(), key=lambda item: len(item[0]), reverse=True)
-        self._uploads = [
-            re.compile(re.escape(root) + r"/ledgermark-upload-[A-Za-z0-9_]+/") for root, _ in ordered
-        ]
+        longest_first = sorted(pairs.items(), key=lambda item: len(item[0]), reverse=True)
         self._roots = [
-            (re.compile(re.escape(root) + r"(?=[/\\'\"\s:,)]|$)"), label) for root, label in ordered
+            (re.compile(re.escape(root) + r"(?=[/\\'\"\s:,)]|$)"), label) for root, label in longest_first
         ]
 
     @classmethod
@@ -100,8 +98,6 @@ class Scrubber:
         )
 
     def scrub(self, text: str) -> str:
-        for upload in self._uploads:
-            text = upload.sub("", text)  # an upload is named by its own file name, the client's words
         text = self._UPLOAD.sub("", text)
         for pattern, label in self._roots:
             text = pattern.sub(label, text)

@@ -27,6 +27,7 @@ import pytest
 import torch
 
 from registry import supervisor
+from registry.api import problems
 
 LIMIT = 1 << 20
 """The upload limit the service under test runs with (LEDGERMARK_MAX_UPLOAD_BYTES): small, so tests are cheap."""
@@ -416,3 +417,17 @@ def test_a_large_upload_is_streamed_to_disk_not_held_in_memory(tmp_path: Path) -
     assert response.status_code == 200, response.text
     assert response.json()["size"] == size
     assert growth_mib < 48, f"the service's peak memory grew by {growth_mib:.0f} MiB for a 192 MiB upload"
+
+
+def test_server_paths_are_scrubbed_but_content_paths_are_kept(tmp_path: Path) -> None:
+    data_dir = tmp_path / "state"
+    scrubber = problems.Scrubber.for_service(data_dir)
+    upload = Path(tempfile.gettempdir()) / "ledgermark-upload-k2x_9a" / "suspect.pt"
+
+    assert scrubber.scrub(f"{upload}: not a readable torch file") == "suspect.pt: not a readable torch file"
+    assert scrubber.scrub(f"cannot read '{data_dir}/blocks/ab'") == "cannot read '<data dir>/blocks/ab'"
+    assert scrubber.scrub(f"{tempfile.gettempdir()}/x full") == "<tmp>/x full"
+    assert (
+        scrubber.scrub("GET /ipfs/QmX and /records/7 and /tmpfoo")
+        == "GET /ipfs/QmX and /records/7 and /tmpfoo"
+    )
