@@ -76,6 +76,7 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
         "description": "The block (raw) or the whole DAG as a CARv1 stream in depth-first order, without duplicates.",
         "content": {RAW: _BINARY, CAR_CONTENT_TYPE: _BINARY},
     },
+    304: {"description": "Not Modified: `If-None-Match` named this response's ETag (content never changes)."},
     400: {
         "description": "Malformed CID, bad parameter, or no response type asked for.",
         "content": {PROBLEM: _PROBLEM_SCHEMA},
