@@ -70,6 +70,8 @@ def resolve_record(backends: Backends, reference: str) -> chainlib.Record:
     record_id: int | None
     if reference.isdecimal():
         record_id = int(reference)
+        if record_id >= 2**256:
+            raise RecordError(f"record id {reference[:20]}… is not a record id: ids are below 2^256")
     elif reference.lower().startswith("0x") and len(reference) == 66:
         try:
             root = bytes.fromhex(reference[2:])

@@ -18,6 +18,7 @@ from typing import Any
 
 from eth_abi import decode as abi_decode
 from eth_abi import encode as abi_encode
+from eth_abi.exceptions import EncodingError
 from eth_hash.auto import keccak
 from eth_utils import to_checksum_address
 
@@ -75,7 +76,12 @@ def encode_call(contract: str, name: str, args: Sequence[Any]) -> bytes:
     selector, inputs, _ = _function(contract, name)
     if len(args) != len(inputs):
         raise ChainError(f"{contract}.{name} takes {len(inputs)} arguments, got {len(args)}")
-    return selector + abi_encode(inputs, list(args))
+    try:
+        return selector + abi_encode(inputs, list(args))
+    except EncodingError as err:  # an id above 2**256, a negative amount: the caller's value, not a bug
+        raise ChainError(
+            f"{contract}.{name}: an argument cannot be sent ({str(err).splitlines()[0][:200]})"
+        ) from None
 
 
 def decode_result(contract: str, name: str, data: bytes) -> Any:

@@ -437,3 +437,25 @@ def test_a_dispute_from_the_command_line_on_a_persistent_chain(tmp_path: Path, w
         assert shown["status"] == "upheld" and shown["reports"][0]["report_cid"] == review["report_cid"]
     finally:
         assert _ledgermark(home, "chain", "stop").returncode == 0
+
+
+@pytest.mark.parametrize(
+    ("command", "message"),
+    [
+        (["show", str(2**256 + 1)], "is not a record id: ids are below 2^256"),
+        (["dispute", "show", str(2**256 + 1)], "OwnershipDisputes.dispute: an argument cannot be sent"),
+    ],
+)
+def test_an_id_above_2_256_is_a_usage_error_not_a_traceback(
+    tmp_path: Path, command: list[str], message: str
+) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "registry", "--data-dir", str(tmp_path), "--chain", "embedded", *command],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr and "Traceback" not in result.stderr
