@@ -29,7 +29,6 @@ import dataclasses
 import hashlib
 import io
 import json
-import os
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -37,6 +36,7 @@ from typing import TYPE_CHECKING
 
 from ipfs import unixfs
 from registry import chain as chainlib
+from registry import files
 from registry.backends import Backends
 from registry.errors import IntegrityError, LedgermarkError
 from registry.fetch import fetch, read_artifact, resolve_record
@@ -472,15 +472,7 @@ def keep_private_report(backends: Backends, report: bytes) -> Path:
     """An owner-only copy of the full report in the data directory (atomic), so `reveal` finds it by hash."""
     path = private_report_path(backends, hashlib.sha256(report).digest())
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(prefix=".evidence-", dir=path.parent)  # mkstemp: mode 0600
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(report)
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
-    return path
+    return files.write_private(path, report)
 
 
 def suspect_model_for(
