@@ -12,14 +12,14 @@ import numpy as np
 import pytest
 
 from ipfs import unixfs
-from ipfs.cid import DAG_PB, RAW, Cid
+from ipfs.cid import RAW, Cid
 from ipfs.embedded import EmbeddedStore
 from ipfs.errors import ContentNotFoundError, ContentTooLargeError, IntegrityError, IpfsError
 from ipfs.gateway import GatewayStore
 from ipfs.kubo import KuboStore, rpc_multiaddr
 from ipfs.sources import CORRUPT, DOWN, MISSING, SERVED, SourceChain, SourcesIntegrityError
 from registry.jsipfs import JsIpfsDaemon
-from tests.fixtures.gateway_server import GatewayServer
+from tests.fixtures.gateway_server import GatewayServer, lying_dag
 
 CHUNK = unixfs.CHUNK_SIZE
 DATA = np.random.default_rng(11).bytes(4 * CHUNK + 123)
@@ -179,26 +179,11 @@ def test_a_verified_root_declaring_more_than_allowed_stops_before_any_child(
     assert not (tmp_path / "out.bin").exists()
 
 
-def _lying_dag(chunks: int) -> tuple[Cid, dict[Cid, bytes]]:
-    """A root whose UnixFS data declares 1 byte over ``chunks`` real 256 KiB leaves: valid CIDs, false size."""
-    rng = np.random.default_rng(5)
-    blocks = {}
-    for _ in range(chunks):
-        leaf = rng.bytes(CHUNK)
-        blocks[Cid.for_block(leaf, version=1, codec=RAW)] = leaf
-    node = unixfs.encode_pbnode(
-        [(cid.to_bytes(), CHUNK) for cid in blocks],
-        unixfs.encode_unixfs_file(filesize=1, blocksizes=[1] * chunks),
-    )
-    root = Cid.for_block(node, version=1, codec=DAG_PB)
-    return root, {root: node, **blocks}
-
-
 @pytest.mark.parametrize("car", [True, False])
 def test_a_dag_far_larger_than_declared_stops_after_one_chunk(
     empty: EmbeddedStore, tmp_path: Path, car: bool
 ) -> None:
-    root, blocks = _lying_dag(40)  # 10 MiB behind a 1-byte declaration
+    root, blocks = lying_dag(40)  # 10 MiB behind a 1-byte declaration
     with (
         GatewayServer(empty, extra=blocks, car=car) as server,
         SourceChain(empty, [GatewayStore(server.url)]) as chain,

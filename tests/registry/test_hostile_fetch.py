@@ -14,12 +14,10 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
 import pytest
 from typer.testing import CliRunner, Result
 
-from ipfs import unixfs
-from ipfs.cid import DAG_PB, RAW, Cid
+from ipfs.cid import Cid
 from ipfs.embedded import EmbeddedStore
 from registry import backends as backendslib
 from registry import publish as publish_flow
@@ -27,7 +25,7 @@ from registry.chain import localnode
 from registry.cli import app
 from registry.config import Settings
 from tests.fixtures.chain_nodes import require_binary
-from tests.fixtures.gateway_server import GatewayServer
+from tests.fixtures.gateway_server import GatewayServer, lying_dag
 from verifier.integrity import manifest as manifestlib
 
 pytestmark = pytest.mark.daemon
@@ -297,7 +295,7 @@ def test_a_manifest_path_that_leaves_or_names_the_folder_is_refused_at_load(
 def test_a_one_byte_declaration_over_a_large_dag_writes_nothing(owner: Settings, tmp_path: Path) -> None:
     """A manifest declaring 1 byte over 40 real 256 KiB chunks (10 MiB), served by a dishonest gateway: the
     buyer stops after a chunk or two, exits 1 and writes nothing."""
-    root, blocks = _lying_dag(40)
+    root, blocks = lying_dag(40)
     entry = manifestlib.ManifestEntry(role="model", path="model.bin", size=1, sha256="0" * 64, cid=str(root))
     manifest = manifestlib.Manifest.create("one byte", [entry])
     record = _anchor(owner, manifest.to_bytes(), root=manifest.root(), leaf_count=1)
@@ -312,21 +310,6 @@ def test_a_one_byte_declaration_over_a_large_dag_writes_nothing(owner: Settings,
     assert "larger than the 1 bytes the manifest declares" in result.stderr
     assert len(leaves) <= 2  # a chunk or two of the 10 MiB
     assert not dest.exists()
-
-
-def _lying_dag(chunks: int) -> tuple[Cid, dict[Cid, bytes]]:
-    """A root whose UnixFS data declares 1 byte over ``chunks`` real 256 KiB leaves: valid CIDs, false size."""
-    rng = np.random.default_rng(5)
-    blocks = {}
-    for _ in range(chunks):
-        leaf = rng.bytes(CHUNK)
-        blocks[Cid.for_block(leaf, version=1, codec=RAW)] = leaf
-    node = unixfs.encode_pbnode(
-        [(cid.to_bytes(), CHUNK) for cid in blocks],
-        unixfs.encode_unixfs_file(filesize=1, blocksizes=[1] * chunks),
-    )
-    root = Cid.for_block(node, version=1, codec=DAG_PB)
-    return root, {root: node, **blocks}
 
 
 # --------------------------------------------------------------------------- what the buyer reads
