@@ -25,6 +25,7 @@ import requests
 
 from ipfs.cid import Cid
 from ipfs.errors import InvalidCidError, IpfsError
+from ipfs.jsondepth import nesting_depth
 
 STATUSES = ("queued", "pinning", "pinned", "failed")
 """Every status a pin object can have, in the order a request moves through them."""
@@ -32,6 +33,8 @@ STATUSES = ("queued", "pinning", "pinned", "failed")
 MAX_RESPONSE = 4 << 20
 """The largest answer read (a page of 1000 ``PinStatus`` objects fits several times over)."""
 
+MAX_ANSWER_DEPTH = 16
+"""Spec answers nest 5 levels (results → PinStatus → pin → meta); deeper ones are refused unparsed."""
 MAX_LIMIT = 1000
 MAX_CIDS_PER_QUERY = 10
 _MAX_PAGES = 10_000
@@ -233,6 +236,8 @@ class PinningServiceClient:
             raise self._refusal(status, body, f"{method} {path}")
         if not parse:
             return None
+        if nesting_depth(body, stop_above=MAX_ANSWER_DEPTH) > MAX_ANSWER_DEPTH:
+            raise self._malformed("answer", f"nests deeper than {MAX_ANSWER_DEPTH} levels")
         try:
             return json.loads(body)
         except (UnicodeDecodeError, json.JSONDecodeError) as err:
@@ -343,6 +348,8 @@ def _timestamp(value: Any, client: PinningServiceClient) -> datetime:
 
 def _failure_reason(body: bytes) -> str:
     """``: REASON: details`` from a spec ``Failure`` body, cleaned and shortened; empty when there is none."""
+    if nesting_depth(body, stop_above=MAX_ANSWER_DEPTH) > MAX_ANSWER_DEPTH:
+        return ""
     try:
         error = json.loads(body).get("error", {})
         parts = [error.get("reason"), error.get("details")]

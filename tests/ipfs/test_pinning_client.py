@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
 from ipfs import pinning
 from ipfs.cid import Cid
 from tests.fixtures.pinning_service import PinningService, running_pinning_service
+
+ROOT = Path(__file__).resolve().parents[2]
 
 HELLO_V0 = "QmT78zSuBmuS4z925WZfrqQ1qHaJ56DQaTfyMUF7F8ff5o"
 HELLO_V1 = "bafkreifjjcie6lypi6ny7amxnfftagclbuxndqonfipmb64f2km2devei4"
@@ -147,6 +152,28 @@ def test_malformed_answers_are_refused(
         client.list_pins()
 
     assert expected in str(caught.value)
+
+
+def test_a_deeply_nested_answer_is_refused_unparsed_in_a_process_that_imported_web3(tmp_path: Path) -> None:
+    """web3 raises the recursion limit to 100000, so json.loads of deep input would overflow the C stack."""
+    script = (
+        "import web3, sys\n"
+        "from tests.fixtures.pinning_service import running_pinning_service\n"
+        "from ipfs import pinning\n"
+        "with running_pinning_service('t') as service:\n"
+        "    service.misbehave(200, b'[' * 3_000_000)\n"
+        "    with pinning.PinningServiceClient(service.url, 't') as client:\n"
+        "        try:\n"
+        "            client.list_pins()\n"
+        "        except pinning.PinningServiceError as err:\n"
+        "            print(err)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120, check=False
+    )
+
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "nests deeper than 16 levels" in result.stdout
 
 
 def test_an_endless_answer_is_cut_off_before_it_is_parsed(

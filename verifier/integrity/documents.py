@@ -24,6 +24,7 @@ import re
 from collections.abc import Collection
 from typing import Any
 
+from ipfs.jsondepth import nesting_depth
 from verifier.errors import VerifierError
 
 DEFAULT_MAX_DEPTH = 32
@@ -31,8 +32,6 @@ DEFAULT_MAX_DEPTH = 32
 SIZE_LIMIT = 2**63
 """Sizes and counts are below 2⁶³: they fit the contract's ``uint64`` and any file system's ``off_t``."""
 
-_TOKENS = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]', re.DOTALL)
-"""A whole string (escapes included) or one bracket: strings are skipped in one step, so the scan is linear."""
 _HEX = re.compile(r"[0-9a-f]*")
 
 
@@ -83,26 +82,6 @@ def parse_json(data: bytes, *, source: str, max_bytes: int, max_depth: int = DEF
         raise DocumentError(source, str(err)) from None
     except (ValueError, RecursionError) as err:  # an integer of over 4300 digits; a depth we failed to bound
         raise DocumentError(source, f"is not a document Ledgermark reads: {str(err)[:120]}") from None
-
-
-def nesting_depth(data: bytes, *, stop_above: int | None = None) -> int:
-    """The deepest bracket nesting outside strings, without parsing (no recursion, linear time).
-
-    Up to the first syntax error it equals the parser's own depth, and the parser never reads past that error,
-    so the bound holds for malformed documents too. ``stop_above`` ends the scan as soon as it is exceeded.
-    """
-    depth = deepest = 0
-    for match in _TOKENS.finditer(data):
-        char = match.group()
-        if char in (b"[", b"{"):
-            depth += 1
-            if depth > deepest:
-                deepest = depth
-                if stop_above is not None and deepest > stop_above:
-                    break
-        elif char in (b"]", b"}"):
-            depth -= 1
-    return deepest
 
 
 class _Refused(Exception):
