@@ -13,13 +13,12 @@ from __future__ import annotations
 import dataclasses
 import getpass
 import json
-import os
 import re
 import sys
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from registry import files
 from registry.errors import ConfigError
 from verifier.integrity import documents
 
@@ -97,11 +96,7 @@ def parse_key(text: str, source: str) -> bytes:
 
 def read_key_file(path: Path) -> str:
     """A hex key from a small file (the key itself is checked by ``parse_key``)."""
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read(MAX_KEY_FILE_BYTES + 1)
-    except OSError as err:
-        raise ConfigError(f"key file {path} cannot be read: {err.strerror or err}") from None
+    data = files.read_small(path, MAX_KEY_FILE_BYTES, f"key file {path}")
     if len(data) > MAX_KEY_FILE_BYTES:
         raise ConfigError(f"key file {path} is larger than {MAX_KEY_FILE_BYTES} bytes: not a hex key")
     try:
@@ -126,16 +121,7 @@ def _write_private(path: Path, content: bytes) -> None:
     """Owner-only, whole or not at all; the folder is made owner-only too when we create it."""
     if not path.parent.exists():
         path.parent.mkdir(parents=True, mode=0o700)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)  # mkstemp creates it 0600
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(content)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    files.write_private(path, content)
 
 
 # --------------------------------------------------------------------------- reading
@@ -158,13 +144,9 @@ def list_keystores(folder: Path) -> tuple[list[Keystore], list[str]]:
 def read(path: Path) -> dict[str, Any]:
     """A keystore's JSON, bounded and checked before any key derivation runs on it."""
     source = f"keystore {path}"
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read(MAX_KEYSTORE_BYTES + 1)
-    except FileNotFoundError:
-        raise ConfigError(f"{source} does not exist (make one with `ledgermark account new`)") from None
-    except OSError as err:
-        raise ConfigError(f"{source} cannot be read: {err.strerror or err}") from None
+    data = files.read_small(
+        path, MAX_KEYSTORE_BYTES, source, missing="make one with `ledgermark account new`"
+    )
     try:
         document = documents.parse_json(data, source=source, max_bytes=MAX_KEYSTORE_BYTES, max_depth=4)
     except documents.DocumentError as err:

@@ -18,7 +18,7 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from registry.errors import LedgermarkError
+from registry.errors import ConfigError, LedgermarkError
 from registry.views import printable
 
 _FOLDER_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -31,12 +31,35 @@ class UnsafeOutputError(LedgermarkError):
     """A target in an output folder is a link, the wrong kind of entry, or a file that would be overwritten."""
 
 
+def read_small(path: Path, limit: int, source: str, *, missing: str = "") -> bytes:
+    """At most ``limit + 1`` bytes of a file another party may have written (the caller checks ``limit``), or a
+    ConfigError naming ``source``; ``missing`` says how to make one when it does not exist."""
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(limit + 1)
+    except FileNotFoundError:
+        raise ConfigError(f"{source} does not exist{f' ({missing})' if missing else ''}") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{source} is a folder, not a file") from None
+    except OSError as err:
+        raise ConfigError(f"{source} cannot be read: {err.strerror or err}") from None
+
+
 def write_private(path: Path, content: bytes) -> Path:
     """An owner-only (0600) file, written whole or not at all."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)  # mkstemp creates it 0600
+    return write_atomic(path, content, mode=0o600)
+
+
+def write_atomic(path: Path, content: bytes, *, mode: int) -> Path:
+    """``content`` at ``path`` with ``mode``, durable and whole or not at all: a temp file beside it (mkstemp
+    creates it 0600, so a secret is never readable on the way), fsync, then a rename."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as out:
             out.write(content)
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -214,9 +237,7 @@ def output_folder(path: Path, *, prefix: str) -> Iterator[OutputFolder]:
         finally:
             os.close(fd)
     except BaseException:
-        for folder in reversed(made):
-            with contextlib.suppress(OSError):
-                os.rmdir(folder)
+        _remove_folders(made)
         raise
 
 
@@ -251,11 +272,16 @@ def _make_folders(real: Path) -> list[Path]:
             os.mkdir(each)
             made.append(each)
     except BaseException:
-        for each in reversed(made):
-            with contextlib.suppress(OSError):
-                os.rmdir(each)
+        _remove_folders(made)
         raise
     return made
+
+
+def _remove_folders(made: list[Path]) -> None:
+    """Undo ``_make_folders``: innermost first, and only folders still empty."""
+    for folder in reversed(made):
+        with contextlib.suppress(OSError):
+            os.rmdir(folder)
 
 
 def _open_root(real: Path, shown: Path) -> int:

@@ -12,14 +12,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import re
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from registry import config
+from registry import config, files
 from registry.errors import ConfigError
 from verifier.integrity import documents
 
@@ -84,15 +82,7 @@ class Profile:
 def load(path: Path) -> Profile:
     """Read and check the profile at ``path``; any problem is a ConfigError naming the file."""
     source = f"network profile {path}"
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read(MAX_BYTES + 1)
-    except FileNotFoundError:
-        raise ConfigError(f"{source} does not exist (write one with `ledgermark network export`)") from None
-    except IsADirectoryError:
-        raise ConfigError(f"{source} is a folder, not a profile file") from None
-    except OSError as err:
-        raise ConfigError(f"{source} cannot be read: {err.strerror or err}") from None
+    data = files.read_small(path, MAX_BYTES, source, missing="write one with `ledgermark network export`")
     return parse(data, source)
 
 
@@ -193,18 +183,9 @@ def _kind(value: object) -> str:
 
 def write(path: Path, profile: Profile) -> Path:
     """Write the profile whole or not at all (a temp file in the same folder, then a rename); readable by all."""
-    text = json.dumps(profile.to_dict(), indent=2) + "\n"
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as out:
-            out.write(text)
-        os.chmod(tmp, 0o644)  # a profile holds no secret: it is meant to be handed out
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    text = json.dumps(profile.to_dict(), indent=2) + "\n"
+    return files.write_atomic(path, text.encode(), mode=0o644)  # no secret: it is meant to be handed out
 
 
 def check_chain(chain: Chain, expected_chain_id: int, source: str) -> None:
