@@ -25,7 +25,6 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -147,20 +146,11 @@ def _ledgermark_serve(home: Path) -> Iterator[str]:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_for(f"{url}/health")
+        supervisor.wait_http(f"{url}/health")
         yield url
     finally:
         process.terminate()
         process.wait(timeout=30)
-
-
-def _wait_for(url: str, timeout_s: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=1):
-            return
-        time.sleep(0.2)
-    raise SystemExit(f"{url} did not answer within {timeout_s:g} s")
 
 
 def table(rows: list[dict[str, object]], size_mb: int, repeat: int) -> str:

@@ -295,6 +295,22 @@ def write_json(path: Path, data: Mapping[str, Any]) -> None:
     os.replace(tmp, path)
 
 
+def wait_http(url: str, timeout_s: float = 60.0) -> None:
+    """Block until ``url`` answers 200 (a service just started: `ledgermark serve`); SupervisorError after
+    ``timeout_s``."""
+    import urllib.request
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    raise SupervisorError(f"{url} did not answer within {timeout_s:g} s")
+
+
 # --------------------------------------------------------------------------- lock files
 
 LOCK_NOTICE_S = 2.0

@@ -26,18 +26,6 @@ def _env(home: Path) -> dict[str, str]:
     return {**env, "LEDGERMARK_HOME": str(home)}
 
 
-def _wait_for(url: str, timeout_s: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=1) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.2)
-    raise AssertionError(f"{url} did not answer within {timeout_s} s")
-
-
 def test_cli_commands_run_while_serve_runs_on_the_same_data_dir(tmp_path: Path) -> None:
     home, port = tmp_path / "home", supervisor.free_port()
     model = tmp_path / "model.bin"
@@ -50,7 +38,7 @@ def test_cli_commands_run_while_serve_runs_on_the_same_data_dir(tmp_path: Path) 
         start_new_session=True,
     )
     try:
-        _wait_for(f"http://127.0.0.1:{port}/health")
+        supervisor.wait_http(f"http://127.0.0.1:{port}/health")
 
         published = subprocess.run(
             [*CLI, "publish", f"{model}:model", "--json"],

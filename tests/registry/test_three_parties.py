@@ -15,8 +15,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -55,18 +53,6 @@ def _ok(result: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess
     return result
 
 
-def _wait_for(url: str, timeout_s: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=1) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.2)
-    raise AssertionError(f"{url} did not answer within {timeout_s} s")
-
-
 @pytest.fixture
 def serving(tmp_path: Path, anvil_node) -> Iterator[dict[str, Any]]:
     """The owner's home on Anvil with the contracts deployed, and its `ledgermark serve` running (stopped by
@@ -85,7 +71,7 @@ def serving(tmp_path: Path, anvil_node) -> Iterator[dict[str, Any]]:
     )
     try:
         url = f"http://127.0.0.1:{port}"
-        _wait_for(f"{url}/health")
+        supervisor.wait_http(f"{url}/health")
         yield {"args": owner, "env": env, "url": url, "node": anvil_node, "home": home}
     finally:
         os.killpg(service.pid, signal.SIGTERM)
