@@ -2,7 +2,8 @@
 
 The order matters for "loses nothing": every byte is stored (and pinned) on IPFS before the chain is touched,
 and the chain transaction is the single commit point. A failure before it leaves only unreferenced, pinned
-blocks (harmless, re-used by a retry); no record points at content that is not there.
+blocks (harmless, re-used by a retry); no record points at content that is not there. A process that dies
+between the two leaves a journal entry that the next start finishes or rolls back (``registry.journal``).
 """
 
 from __future__ import annotations
@@ -10,11 +11,13 @@ from __future__ import annotations
 import dataclasses
 import io
 import logging
+import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ipfs import unixfs
 from registry import chain as chainlib
+from registry import journal
 from registry.backends import Backends
 from registry.errors import LedgermarkError
 from verifier.integrity import manifest as manifestlib
@@ -70,6 +73,7 @@ def publish(
     """Store every artifact and the manifest on IPFS, then anchor the Merkle root on-chain."""
     _check_artifacts(artifacts)
     _ = backends.chain.address  # the signer now: a missing or bad key fails before anything is stored
+    journal.recover(backends)  # a publication a crash interrupted comes first (it may hold this key hash)
     _check_key_free(backends, watermark_key_hash)
     profile = backends.settings.import_profile
     entries = [_store_artifact(backends, a, profile, progress) for a in artifacts]
@@ -79,14 +83,26 @@ def publish(
     if existing:
         raise LedgermarkError(f"these exact artifacts are already registered as record {existing}")
     manifest_cid = backends.store.add_bytes(manifest.to_bytes(), profile=profile)
-    record_id, tx = backends.registry.publish(
+    entry = journal.entry_for(
+        backends,
         root,
         len(manifest.entries),
         manifest_cid,
         watermark_key_hash=watermark_key_hash,
         parent_id=parent_id,
-        derivation=derivation,
+        derivation=int(derivation),
+        salt=os.urandom(32),
     )
+    with journal.recorded(backends, entry):
+        record_id, tx = backends.registry.publish(
+            root,
+            len(manifest.entries),
+            manifest_cid,
+            watermark_key_hash=watermark_key_hash,
+            parent_id=parent_id,
+            derivation=derivation,
+            salt=entry.salt,
+        )
     log.info("published record %s (root 0x%s) in tx %s", record_id, root.hex(), tx.tx_hash)
     return Publication(
         record_id=record_id, root=root, manifest_cid=manifest_cid, tx_hash=tx.tx_hash, manifest=manifest

@@ -79,17 +79,28 @@ class ModelRegistryClient(ContractClient):
         *,
         poll_interval_s: float = 2.0,
         timeout_s: float = 600.0,
+        salt: bytes | None = None,
     ) -> tuple[int, TxResult]:
-        """Commit with a fresh salt, wait the minimum age, register. Returns the record id and the reveal.
+        """Commit, wait the minimum age, register. Returns the record id and the reveal.
 
-        Commitments are keyed by committer, so a copy of our pending ``commit`` by another account can neither
-        make ours revert nor be revealed by them: nothing here needs to retry around one.
+        ``salt`` (default: a fresh one) lets a publication resume (``registry.journal``): when this signer's
+        commitment with that salt is still pending and young enough it is revealed, not made again; an expired
+        one is left and a fresh salt used. Commitments are keyed by committer, so a copy of our pending
+        ``commit`` by another account can neither make ours revert nor be revealed by them.
         """
         manifest_cid_fields(manifest_cid)
         self._precheck(root, watermark_key_hash, parent_id, derivation)
-        salt = os.urandom(32)
-        committed = self.commit(self.compute_commitment(root, watermark_key_hash, salt))
-        self._await_min_age(committed.block_number, poll_interval_s, timeout_s)
+        commit_block = None
+        if salt is not None:
+            commit_block = self._young_commitment(root, watermark_key_hash, salt)
+            if commit_block is None and self.commitment_state(
+                self.compute_commitment(root, watermark_key_hash, salt)
+            ):
+                salt = None  # ours, but too old to reveal, and it cannot be made again
+        if commit_block is None:
+            salt = salt or os.urandom(32)
+            commit_block = self.commit(self.compute_commitment(root, watermark_key_hash, salt)).block_number
+        self._await_min_age(commit_block, poll_interval_s, timeout_s)
         return self.register(
             root, leaf_count, manifest_cid, watermark_key_hash, parent_id, derivation, salt=salt
         )
@@ -204,6 +215,14 @@ class ModelRegistryClient(ContractClient):
                 {"parentId": parent_id, "derivation": Derivation(derivation)},
                 "The derivation does not fit the parent: `None` iff `parentId == 0`.",
             )
+
+    def _young_commitment(self, root: bytes, watermark_key_hash: bytes, salt: bytes) -> int | None:
+        """The block of this signer's pending commitment with ``salt`` if a reveal now would still be in time."""
+        committed_at = self.commitment_state(self.compute_commitment(root, watermark_key_hash, salt))
+        _, max_age = self.commit_ages()
+        return (
+            committed_at if committed_at and self.chain.block_number() + 1 - committed_at <= max_age else None
+        )
 
     def _await_min_age(self, commit_block: int, poll_interval_s: float, timeout_s: float) -> None:
         """Wait until the *latest* block is ``min_commit_age`` past ``commit_block``.
