@@ -8,8 +8,9 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 
 from registry import backends as backendslib
+from registry import index as indexlib
 from registry.api import dependencies, gateway, limits, problems
-from registry.api.routers import artifacts, records, watermark
+from registry.api.routers import artifacts, browse, records, watermark
 
 
 def create_app(
@@ -24,9 +25,13 @@ def create_app(
         app.state.scrubber = problems.Scrubber.for_service(settings.data_dir)
         with backendslib.open_backends(settings, long_lived=True) as opened:
             app.state.backends = opened
-            yield
+            index_path = settings.data_dir / "index.sqlite3"
+            with indexlib.following(opened, index_path, lock=dependencies._backends_lock) as index:
+                app.state.index = index
+                yield
 
     app = FastAPI(title="Ledgermark", version="0.1.0", lifespan=lifespan, responses=problems.responses(413))
+    app.include_router(browse.router)
     app.include_router(records.router)
     app.include_router(artifacts.router)
     app.include_router(watermark.router)

@@ -12,7 +12,7 @@ from registry import publish as publish_flow
 from registry.api import problems, schemas, uploads
 from registry.api.dependencies import get_backends, record_reference
 from registry.backends import Backends
-from registry.views import record_dict, record_summary
+from registry.views import record_summary
 
 router = APIRouter(prefix="/records", tags=["records"])
 BackendsDep = Annotated[Backends, Depends(get_backends)]
@@ -36,15 +36,6 @@ def publish_record(
     with uploads.received(files) as paths:
         artifacts = [publish_flow.Artifact(path=p, role=r) for p, r in zip(paths, roles)]
         return publish_flow.publish(backends, artifacts, name=name).to_dict()
-
-
-@router.get(
-    "/{reference}", response_model=schemas.RecordOut, responses=problems.responses(400, 404, 409, 422)
-)
-def read_record(backends: BackendsDep, reference: Reference) -> Any:
-    """A record (by id or 0x Merkle root) with its verified manifest."""
-    record = fetch_flow.resolve_record(backends, reference)
-    return record_dict(record, fetch_flow.load_manifest(backends, record))
 
 
 @router.post(

@@ -1,0 +1,213 @@
+"""Events → projection rows. ``apply`` folds one event into ``records``/``disputes``/``votes``; ``replay``
+rebuilds those tables from the stored events alone (after a reorganisation), with no chain access.
+
+Events arrive as ``Event`` values with JSON-ready arguments (bytes as ``0x`` hex), oldest first. Applying the
+same events in the same order always yields the same rows: that is what makes a rebuild equal the incremental
+index.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sqlite3
+from collections.abc import Callable
+from typing import Any
+
+from registry.chain.registry import manifest_cid_string
+from registry.chain.types import Derivation, DisputeStatus, Priority
+
+REGISTRY_EVENTS = ("ModelRegistered", "RecordTransferred", "RecordRevoked")
+"""The registry events the index reads (``CommitmentRecorded`` says nothing about records)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Event:
+    block: int
+    log_index: int
+    tx_hash: str
+    contract: str
+    name: str
+    args: dict[str, Any]
+
+    @property
+    def record_id(self) -> int | None:
+        return int(self.args["recordId"]) if self.contract == "ModelRegistry" else None
+
+    @property
+    def dispute_id(self) -> int | None:
+        value = self.args.get("disputeId") if self.contract == "OwnershipDisputes" else None
+        return None if value is None else int(value)
+
+    def row(self) -> tuple[Any, ...]:
+        return (
+            self.block,
+            self.log_index,
+            self.tx_hash,
+            self.contract,
+            self.name,
+            self.record_id,
+            self.dispute_id,
+            json.dumps(self.args, sort_keys=True),
+        )
+
+
+def jsonable(value: Any) -> Any:
+    """An event argument as JSON holds it: bytes become ``0x`` hex, everything else is already plain."""
+    if isinstance(value, (bytes, bytearray)):
+        return "0x" + bytes(value).hex()
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    return value
+
+
+def label(member: Any) -> str:
+    """``Derivation.FINE_TUNE`` → ``fine-tune``: enums spelt as the CLI takes them."""
+    return member.name.lower().replace("_", "-")
+
+
+def store(conn: sqlite3.Connection, event: Event) -> None:
+    """Keep the event and fold it into the projections."""
+    conn.execute("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?)", event.row())
+    apply(conn, event)
+
+
+def apply(conn: sqlite3.Connection, event: Event) -> None:
+    handler = _HANDLERS.get(event.name)
+    if handler is not None:
+        handler(conn, event, event.args)
+
+
+def replay(conn: sqlite3.Connection) -> int:
+    """Rebuild the projections from ``events``; returns how many events were applied."""
+    for table in ("records", "disputes", "votes"):
+        conn.execute(f"DELETE FROM {table}")
+    count = 0
+    rows = conn.execute(
+        "SELECT block, log_index, tx_hash, contract, name, args FROM events ORDER BY block, log_index"
+    )
+    for block, log_index, tx_hash, contract, name, args in rows.fetchall():
+        apply(conn, Event(block, log_index, tx_hash, contract, name, json.loads(args)))
+        count += 1
+    return count
+
+
+# --------------------------------------------------------------------------- registry
+
+
+def _registered(conn: sqlite3.Connection, event: Event, a: dict[str, Any]) -> None:
+    found = conn.execute("SELECT timestamp FROM blocks WHERE number = ?", (event.block,)).fetchone()
+    digest = bytes.fromhex(a["manifestDigest"][2:])
+    conn.execute(
+        "INSERT INTO records (record_id, owner, root, leaf_count, manifest_cid, key_hash, parent_id, derivation,"
+        " registered_block, registered_at, tx_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            int(a["recordId"]),
+            a["owner"],
+            a["root"],
+            int(a["leafCount"]),
+            manifest_cid_string(digest, int(a["manifestCodec"])),
+            a["watermarkKeyHash"],
+            int(a["parentId"]),
+            label(Derivation(int(a["derivation"]))),
+            event.block,
+            int(found[0]) if found and found[0] is not None else 0,
+            event.tx_hash,
+        ),
+    )
+    if int(a["parentId"]):
+        conn.execute("UPDATE records SET children = children + 1 WHERE record_id = ?", (int(a["parentId"]),))
+
+
+def _transferred(conn: sqlite3.Connection, _: Event, a: dict[str, Any]) -> None:
+    conn.execute("UPDATE records SET owner = ? WHERE record_id = ?", (a["newOwner"], int(a["recordId"])))
+
+
+def _revoked(conn: sqlite3.Connection, _: Event, a: dict[str, Any]) -> None:
+    conn.execute("UPDATE records SET revoked = 1 WHERE record_id = ?", (int(a["recordId"]),))
+
+
+# --------------------------------------------------------------------------- disputes
+
+
+def _opened(conn: sqlite3.Connection, event: Event, a: dict[str, Any]) -> None:
+    conn.execute(
+        "INSERT INTO disputes (dispute_id, claimant, claimant_record, suspect_root, suspect_record, suspect_owner,"
+        " priority, status, bond, deadline, evidence_hash, evidence_cid, opened_block, opened_tx)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, 'open', ?, ?, ?, ?, ?, ?)",
+        (
+            int(a["disputeId"]),
+            a["claimant"],
+            int(a["claimantRecord"]),
+            a["suspectRoot"],
+            int(a["suspectRecord"]),
+            a["suspectOwner"],
+            label(Priority(int(a["priority"]))),
+            str(int(a["bond"])),
+            int(a["deadline"]),
+            a["evidenceHash"],
+            a["evidenceCid"],
+            event.block,
+            event.tx_hash,
+        ),
+    )
+    _count_open(conn, int(a["disputeId"]), +1)
+
+
+def _revealed(conn: sqlite3.Connection, _: Event, a: dict[str, Any]) -> None:
+    conn.execute(
+        "UPDATE disputes SET key_revealed = 1, key_cid = ?, data_key = ?, report_cid = ? WHERE dispute_id = ?",
+        (a["keyCid"], a["dataKey"], a["reportCid"], int(a["disputeId"])),
+    )
+
+
+def _voted(conn: sqlite3.Connection, event: Event, a: dict[str, Any]) -> None:
+    conn.execute(
+        "INSERT INTO votes VALUES (?, ?, ?, ?, ?, ?)",
+        (
+            int(a["disputeId"]),
+            a["arbiter"],
+            int(bool(a["uphold"])),
+            a["reportCid"],
+            event.block,
+            event.tx_hash,
+        ),
+    )
+    column = "uphold_votes" if a["uphold"] else "reject_votes"
+    conn.execute(f"UPDATE disputes SET {column} = {column} + 1 WHERE dispute_id = ?", (int(a["disputeId"]),))
+
+
+def _resolved(conn: sqlite3.Connection, event: Event, a: dict[str, Any]) -> None:
+    conn.execute(
+        "UPDATE disputes SET status = ?, resolved_block = ?, resolved_tx = ?, bond_recipient = ? "
+        "WHERE dispute_id = ?",
+        (
+            label(DisputeStatus(int(a["outcome"]))),
+            event.block,
+            event.tx_hash,
+            a["recipient"],
+            int(a["disputeId"]),
+        ),
+    )
+    _count_open(conn, int(a["disputeId"]), -1)
+
+
+def _count_open(conn: sqlite3.Connection, dispute_id: int, delta: int) -> None:
+    """A record's ``open_disputes`` counts the open disputes it is a party to, as claimant or as suspect."""
+    conn.execute(
+        "UPDATE records SET open_disputes = open_disputes + ? WHERE record_id IN "
+        "(SELECT claimant_record FROM disputes WHERE dispute_id = ? "
+        " UNION SELECT suspect_record FROM disputes WHERE dispute_id = ?)",
+        (delta, dispute_id, dispute_id),
+    )
+
+
+_HANDLERS: dict[str, Callable[[sqlite3.Connection, Event, dict[str, Any]], None]] = {
+    "ModelRegistered": _registered,
+    "RecordTransferred": _transferred,
+    "RecordRevoked": _revoked,
+    "DisputeOpened": _opened,
+    "KeyRevealed": _revealed,
+    "VoteCast": _voted,
+    "DisputeResolved": _resolved,
+}
