@@ -169,3 +169,37 @@ def verify(
     _output.emit(as_json, document, lines)
     if not result.is_copy:
         raise typer.Exit(1)
+
+
+@app.command("serve-model")
+def serve_model(
+    model: Annotated[
+        Path, typer.Argument(metavar="MODEL", help="A Ledgermark model file.", exists=True, dir_okay=False)
+    ],
+    host: Annotated[str, typer.Option("--host", metavar="HOST", help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", metavar="PORT", help="TCP port.")] = 8500,
+    answer: Annotated[
+        str,
+        typer.Option(
+            "--answer", metavar="logits|probabilities|labels|top1", help="What POST /predict answers."
+        ),
+    ] = "logits",
+) -> None:
+    """Serve MODEL behind the JSON prediction protocol `verify --endpoint` speaks (a reference API).
+
+    POST /predict answers --answer; /logits, /probabilities, /labels and /top1 answer that kind.
+    """
+
+    def build() -> Any:
+        from registry.errors import LedgermarkError
+        from verifier.watermark import models, remote, serving
+
+        if answer not in remote.ANSWER_KINDS:
+            raise LedgermarkError(f"--answer {answer!r}: use one of {', '.join(remote.ANSWER_KINDS)}")
+        loaded = models.load_model(model)
+        return serving.make_app(loaded, tuple(loaded.spec.input_shape), answer=answer)
+
+    service = _output.guard(build)
+    import uvicorn
+
+    uvicorn.run(service, host=host, port=port, log_level="warning")
