@@ -21,7 +21,7 @@ from registry.errors import ConfigError
 
 GiB, MiB, KiB = 1 << 30, 1 << 20, 1 << 10
 _UPLOAD_ROUTES = re.compile(r"^/(records|records/[^/]+/verify|cid)/?$")
-_WATERMARK_ROUTES = re.compile(r"^/watermark/verify/?$")
+_WATERMARK_ROUTES = re.compile(r"^/(watermark/verify|disputes|disputes/[^/]+/(reveal|review))/?$")
 _ENV = {
     "upload": "LEDGERMARK_MAX_UPLOAD_BYTES",
     "watermark": "LEDGERMARK_MAX_WATERMARK_UPLOAD_BYTES",
@@ -36,7 +36,8 @@ class BodyLimits:
     upload: int = 2 * GiB
     """Artifacts: publishing, verifying uploads against a record, computing a CID."""
     watermark: int = 256 * MiB
-    """A suspect model and a watermark key (the models this project watermarks are far smaller)."""
+    """A suspect model and a watermark key (the models this project watermarks are far smaller): testing a
+    model, opening a dispute, revealing, an arbiter's review."""
     other: int = 64 * KiB
     """Every other route: none takes more than a few query parameters."""
 

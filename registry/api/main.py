@@ -9,8 +9,8 @@ from fastapi import FastAPI
 
 from registry import backends as backendslib
 from registry import index as indexlib
-from registry.api import dependencies, gateway, limits, problems
-from registry.api.routers import artifacts, browse, records, watermark
+from registry.api import auth, dependencies, gateway, limits, problems
+from registry.api.routers import artifacts, browse, disputes, downloads, records, service, watermark
 
 
 def create_app(
@@ -18,11 +18,13 @@ def create_app(
 ) -> FastAPI:
     """The service; ``body_limits`` default to ``BodyLimits.from_env()`` (read now, so a bad value fails at start)."""
     chosen_limits = body_limits or limits.BodyLimits.from_env()
+    token = auth.load(settings_override.data_dir) if settings_override else None  # a bad token fails now
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings = settings_override or dependencies.get_settings()
         app.state.scrubber = problems.Scrubber.for_service(settings.data_dir)
+        app.state.api_token = token or auth.load(settings.data_dir)
         with backendslib.open_backends(settings, long_lived=True) as opened:
             app.state.backends = opened
             index_path = settings.data_dir / "index.sqlite3"
@@ -35,12 +37,11 @@ def create_app(
     app.include_router(records.router)
     app.include_router(artifacts.router)
     app.include_router(watermark.router)
+    app.include_router(downloads.router)
+    app.include_router(disputes.router)
+    app.include_router(service.router)
     app.include_router(gateway.router)
     problems.install(app)
     app.add_middleware(limits.BodyLimitMiddleware, limits=chosen_limits)
-
-    @app.get("/health", tags=["service"])
-    def health() -> dict[str, str]:
-        return {"status": "ok"}
 
     return app

@@ -9,6 +9,7 @@ never sent. Spec: https://www.rfc-editor.org/rfc/rfc9457
 
 from __future__ import annotations
 
+import dataclasses
 import http
 import logging
 import os
@@ -26,6 +27,7 @@ from starlette.exceptions import HTTPException
 from starlette.routing import Match
 
 from registry.api import schemas
+from registry.chain import errors as chain_errors
 from registry.errors import IntegrityError, LedgermarkError, RecordError, VerificationFailed
 
 log = logging.getLogger(__name__)
@@ -33,32 +35,80 @@ log = logging.getLogger(__name__)
 PROBLEM = "application/problem+json"
 _MAX_DETAIL_CHARS = 2000
 _MAX_ERRORS = 20
-_DESCRIPTIONS = {
-    400: "The request cannot be served as sent: the detail says what to change.",
-    404: "No such record (unknown id or root, or a reference that is neither).",
-    409: "The bytes are not what the record anchors (tampered or mismatched content).",
-    413: "The request body is larger than this route accepts.",
-    415: "The request body is not of a media type this route reads.",
-    422: "A parameter, field or upload is missing or malformed.",
+TYPE_PREFIX = "urn:ledgermark:problem:"
+"""Every problem's ``type`` is this prefix plus its ``code``: stable names a client can switch on (RFC 9457 §3.1.1
+allows any URI; a URN promises no page that could go away)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Kind:
+    """One documented kind of error: its HTTP status, stable code and what it means."""
+
+    status: int
+    code: str
+    description: str
+
+
+KINDS: dict[str, Kind] = {
+    kind.code: kind
+    for kind in (
+        Kind(400, "bad-request", "The request cannot be served as sent: the detail says what to change."),
+        Kind(401, "unauthorized", "This route writes: send `Authorization: Bearer <API token>`."),
+        Kind(403, "forbidden", "The API token is not this service's token."),
+        Kind(404, "not-found", "No such record, dispute or artifact (unknown id or root, or neither)."),
+        Kind(405, "method-not-allowed", "The path does not serve this method; `Allow` lists those it does."),
+        Kind(
+            400, "contract-refused", "The contract would revert (wrong state, role or key): nothing was sent."
+        ),
+        Kind(404, "dispute-not-found", "No dispute has this id."),
+        Kind(409, "integrity-failed", "The bytes are not what the record anchors (tampered or mismatched)."),
+        Kind(409, "verification-failed", "Uploaded files differ from the record: every difference itemised."),
+        Kind(413, "body-too-large", "The request body is larger than this route accepts."),
+        Kind(415, "unsupported-media-type", "The request body is not of a media type this route reads."),
+        Kind(422, "invalid-request", "A parameter, field or upload is missing or malformed."),
+        Kind(500, "internal-error", "The service failed; its log says why (the cause is never sent)."),
+        Kind(503, "not-ready", "A backend the service needs (chain, store, index) is not reachable now."),
+        Kind(503, "chain-unavailable", "The Ethereum node does not answer; retry later."),
+    )
 }
+_BY_STATUS = {kind.status: kind for kind in reversed(KINDS.values())}
+"""The first kind listed for a status is its default code."""
+
+
+def type_uri(code: str) -> str:
+    return TYPE_PREFIX + code
 
 
 def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI ``responses=`` entries documenting each status as a problem-details body."""
-    schema = schemas.Problem.model_json_schema()
-    return {
-        status: {"description": _DESCRIPTIONS[status], "content": {PROBLEM: {"schema": schema}}}
-        for status in statuses
+    """OpenAPI ``responses=`` entries documenting each status as a problem-details body, with an example."""
+    return {status: _documented(_BY_STATUS[status]) for status in statuses}
+
+
+def _documented(kind: Kind) -> dict[str, Any]:
+    codes = "; ".join(f"`{k.code}`: {k.description}" for k in KINDS.values() if k.status == kind.status)
+    example = {
+        "type": type_uri(kind.code),
+        "code": kind.code,
+        "title": http.HTTPStatus(kind.status).phrase,
+        "status": kind.status,
+        "detail": kind.description,
     }
+    content = {"schema": {"$ref": "#/components/schemas/Problem"}, "example": example}
+    return {"description": codes, "content": {PROBLEM: content}}
 
 
-def problem(status: int, detail: str, *, scrubber: Scrubber | None = None, **extra: Any) -> JSONResponse:
-    """A problem-details response; ``detail`` is scrubbed of server paths and bounded."""
+def problem(
+    status: int, detail: str, *, scrubber: Scrubber | None = None, code: str | None = None, **extra: Any
+) -> JSONResponse:
+    """A problem-details response; ``detail`` is scrubbed of server paths and bounded; ``code`` defaults to the
+    status's documented code."""
     text = scrubber.scrub(detail) if scrubber else detail
     if len(text) > _MAX_DETAIL_CHARS:
         text = text[:_MAX_DETAIL_CHARS] + "…"
+    chosen = code or (_BY_STATUS[status].code if status in _BY_STATUS else f"http-{status}")
     body = {
-        "type": "about:blank",
+        "type": type_uri(chosen),
+        "code": chosen,
         "title": http.HTTPStatus(status).phrase,
         "status": status,
         "detail": text,
@@ -105,11 +155,27 @@ class Scrubber:
 
 
 def install(app: FastAPI) -> None:
-    """Route every error, expected or not, through the one problem shape."""
+    """Route every error, expected or not, through the one problem shape, and name that shape in OpenAPI."""
+    _document_problem_schema(app)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(LedgermarkError, _ledgermark_error)
     app.add_exception_handler(Exception, _unexpected)
+
+
+def _document_problem_schema(app: FastAPI) -> None:
+    """Put ``Problem`` into the document's components, where every documented error response points."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = build()
+            component = schemas.Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+            document.setdefault("components", {}).setdefault("schemas", {})["Problem"] = component
+            app.openapi_schema = document
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _scrubber(request: Request) -> Scrubber | None:
@@ -159,12 +225,24 @@ async def _ledgermark_error(request: Request, err: Exception) -> JSONResponse:
         extra: dict[str, Any] = {"problems": [scrubber.scrub(p) if scrubber else p for p in err.problems]}
         if err.comparison is not None:
             extra.update(err.comparison.to_dict())
-        return problem(409, str(err), scrubber=scrubber, **extra)
+        return problem(409, str(err), scrubber=scrubber, code="verification-failed", **extra)
+    status, code = _status_of(err)
+    return problem(status, str(err), scrubber=scrubber, code=code)
+
+
+def _status_of(err: Exception) -> tuple[int, str]:
+    """The status and code of an expected error: the most specific class decides."""
     if isinstance(err, IntegrityError):
-        return problem(409, str(err), scrubber=scrubber)
-    if isinstance(err, RecordError):
-        return problem(404, str(err), scrubber=scrubber)
-    return problem(400, str(err), scrubber=scrubber)
+        return 409, "integrity-failed"
+    if isinstance(err, chain_errors.UnknownDisputeError):
+        return 404, "dispute-not-found"
+    if isinstance(err, RecordError | chain_errors.UnknownRecordError):
+        return 404, "not-found"
+    if isinstance(err, chain_errors.ChainUnavailableError):
+        return 503, "chain-unavailable"
+    if isinstance(err, chain_errors.ContractRevertError):
+        return 400, "contract-refused"
+    return 400, "bad-request"
 
 
 async def _unexpected(request: Request, err: Exception) -> JSONResponse:

@@ -2,18 +2,47 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+def _example(**values: Any) -> ConfigDict:
+    return ConfigDict(json_schema_extra={"examples": [values]})
+
+
+ROOT = "0x" + "ab" * 32
+CID = "QmXoypizjW3WknFiJnKLwHCnL72vedxjQkDDP1mXWo6uco"
+CIDV1 = "bafkreifjjcie6lypi6ny7amxnfftagclbuxndqonfipmb64f2km2devei4"
+ADDRESS = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
+TX = "0x" + "5c" * 32
 
 
 class Problem(BaseModel):
-    """An RFC 9457 problem-details body: every error response has this shape (extension members allowed)."""
+    """An RFC 9457 problem-details body: every error response has this shape (extension members allowed).
 
-    model_config = ConfigDict(extra="allow")
+    ``type`` is ``urn:ledgermark:problem:<code>``; ``code`` is the same stable name on its own."""
 
-    type: str
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "examples": [
+                {
+                    "type": "urn:ledgermark:problem:not-found",
+                    "code": "not-found",
+                    "title": "Not Found",
+                    "status": 404,
+                    "detail": "record 42 is not registered on chain",
+                }
+            ]
+        },
+    )
+
+    type: str = Field(description="`urn:ledgermark:problem:` followed by `code`.")
+    code: str = Field(description="Stable error code: switch on this, not on `detail`.")
     title: str
     status: int
-    detail: str
+    detail: str = Field(description="What went wrong and what to change, for a person.")
 
 
 class ArtifactOut(BaseModel):
@@ -44,10 +73,41 @@ class RecordOut(BaseModel):
 
 
 class PublicationOut(BaseModel):
+    """A record just registered: its id, root and the transaction; the sealed key's data key if one was sealed."""
+
+    model_config = _example(
+        record_id=1,
+        root=ROOT,
+        manifest_cid=CID,
+        tx_hash=TX,
+        parent_id=0,
+        derivation="none",
+        watermark_key_hash="0x" + "00" * 32,
+        sealed_key_data_key=None,
+        artifacts=[
+            {
+                "role": "model",
+                "path": "model.pt",
+                "size": 12,
+                "sha256": "a9" * 32,
+                "cid": CID,
+                "profile": None,
+            }
+        ],
+    )
+
     record_id: int
     root: str
     manifest_cid: str
     tx_hash: str
+    parent_id: int = 0
+    derivation: str = "none"
+    watermark_key_hash: str = "0x" + "00" * 32
+    sealed_key_data_key: str | None = Field(
+        default=None,
+        description="Hex data key of the sealed watermark key (only with `watermark_key`): the owner keeps it "
+        "secret until a dispute's reveal; the service does not keep it.",
+    )
     artifacts: list[ArtifactOut]
 
 
@@ -94,3 +154,219 @@ class OwnershipOut(BaseModel):
     p_binomial: float
     alpha: float
     model_sha256: str
+
+
+# --------------------------------------------------------------------------- disputes
+
+
+class VotesOut(BaseModel):
+    uphold: int
+    reject: int
+    quorum: int
+    arbiters: int
+
+
+class VoteReportOut(BaseModel):
+    arbiter: str
+    uphold: bool
+    report_cid: str
+
+
+class DisputeOut(BaseModel):
+    """One dispute as the chain holds it, with every vote's report and checks of what was revealed."""
+
+    model_config = _example(
+        dispute_id=1,
+        status="open",
+        claimant=ADDRESS,
+        claimant_record=1,
+        suspect_root=ROOT,
+        suspect_record=2,
+        suspect_owner=ADDRESS,
+        priority="earlier",
+        evidence_cid=CIDV1,
+        evidence_sha256="ab" * 32,
+        report_cid=None,
+        key_cid=None,
+        key_check=None,
+        report_check=None,
+        deadline=1767225600,
+        bond_wei=10**17,
+        votes={"uphold": 0, "reject": 0, "quorum": 1, "arbiters": 1},
+        reports=[],
+        links={"self": "/disputes/1", "report": "/disputes/1/report", "page": "/dispute/1"},
+    )
+
+    dispute_id: int
+    status: str = Field(description="open, upheld, rejected or undecided.")
+    claimant: str
+    claimant_record: int
+    suspect_root: str
+    suspect_record: int
+    suspect_owner: str | None
+    priority: str
+    evidence_cid: str = Field(description="The public summary pinned at opening.")
+    evidence_sha256: str = Field(description="SHA-256 of the full report, committed at opening.")
+    report_cid: str | None = Field(description="The full report, pinned at the reveal (null until then).")
+    key_cid: str | None
+    key_check: str | None = Field(description="Whether the revealed data key opens the anchored sealed key.")
+    report_check: str | None = Field(description="Whether the revealed report is the one committed to.")
+    deadline: int
+    bond_wei: int
+    votes: VotesOut
+    reports: list[VoteReportOut]
+    links: dict[str, str] = Field(description="The evidence report (JSON) and the dispute's web page.")
+
+
+class DisputePageOut(BaseModel):
+    """Disputes, newest first; ``next_before`` continues the list (null at the end)."""
+
+    model_config = _example(items=[], total=0, next_before=None)
+
+    items: list[DisputeOut]
+    total: int
+    next_before: int | None
+
+
+class EvidenceReportOut(BaseModel):
+    """An evidence document of a dispute, fetched by its on-chain CID and checked: ``stage`` says which one."""
+
+    model_config = _example(
+        dispute_id=1,
+        stage="commitment",
+        cid=CIDV1,
+        document={"format": "ledgermark-evidence-commitment", "verdict": "copy", "report_sha256": "ab" * 32},
+        page="/dispute/1",
+    )
+
+    dispute_id: int
+    stage: str = Field(
+        description="commitment (the public summary pinned at opening), revealed (the claimant's full report, "
+        "its SHA-256 matching the commitment) or review (an arbiter's report)."
+    )
+    cid: str
+    document: dict[str, Any]
+    page: str = Field(description="The dispute's web page, which renders this evidence.")
+
+
+class DisputeOpenedOut(BaseModel):
+    """A dispute opened with the bond; only the public summary left the service (the full report stays)."""
+
+    model_config = _example(
+        dispute_id=1,
+        evidence_cid=CIDV1,
+        evidence_sha256="ab" * 32,
+        verdict="copy",
+        p_value=1e-7,
+        chi2_p_value=1e-6,
+        wsr=1.0,
+        priority="earlier",
+        deadline=1767225600,
+        bond_wei=10**17,
+        tx_hash=TX,
+    )
+
+    dispute_id: int
+    evidence_cid: str
+    evidence_sha256: str
+    verdict: str
+    p_value: float
+    chi2_p_value: float
+    wsr: float
+    priority: str
+    deadline: int
+    bond_wei: int
+    tx_hash: str
+
+
+class RevealOut(BaseModel):
+    model_config = _example(dispute_id=1, key_cid=CIDV1, report_cid=CIDV1, tx_hash=TX)
+
+    dispute_id: int
+    key_cid: str
+    report_cid: str
+    tx_hash: str
+
+
+class ReviewOut(BaseModel):
+    """An arbiter's own test, its report pinned: vote with ``report_cid``."""
+
+    model_config = _example(
+        dispute_id=1,
+        claimant_report_cid=CIDV1,
+        report_cid=CIDV1,
+        verdict="copy",
+        recommendation="uphold",
+        p_value=1e-7,
+        chi2_p_value=1e-6,
+        wsr=1.0,
+    )
+
+    dispute_id: int
+    claimant_report_cid: str
+    report_cid: str
+    verdict: str
+    recommendation: str
+    p_value: float
+    chi2_p_value: float
+    wsr: float
+
+
+class VoteIn(BaseModel):
+    """An arbiter's ruling with the CID of its pinned review report."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"uphold": True, "report_cid": CIDV1}]}
+    )
+
+    uphold: bool
+    report_cid: str = Field(min_length=1, max_length=128, description="CID of a report this service holds.")
+
+
+class VoteOut(BaseModel):
+    model_config = _example(dispute_id=1, uphold=True, report_cid=CIDV1, tx_hash=TX)
+
+    dispute_id: int
+    uphold: bool
+    report_cid: str
+    tx_hash: str
+
+
+class ResolutionOut(BaseModel):
+    model_config = _example(dispute_id=1, outcome="upheld", bond_to=ADDRESS, bond_wei=10**17, tx_hash=TX)
+
+    dispute_id: int
+    outcome: str
+    bond_to: str
+    bond_wei: int
+    tx_hash: str
+
+
+# --------------------------------------------------------------------------- service
+
+
+class HealthOut(BaseModel):
+    model_config = _example(status="ok")
+
+    status: str
+
+
+class CheckOut(BaseModel):
+    ok: bool
+    detail: str
+
+
+class ReadyOut(BaseModel):
+    """Each backend checked now; the service is ready when every check is ok."""
+
+    model_config = _example(
+        status="ready",
+        checks={
+            "chain": {"ok": True, "detail": "block 12 on chain id 31337"},
+            "store": {"ok": True, "detail": "embedded store, 42 pins"},
+            "index": {"ok": True, "detail": "block 12 of 12 (lag 0 blocks), 3 records"},
+        },
+    )
+
+    status: str
+    checks: dict[str, CheckOut]

@@ -14,7 +14,10 @@ from tests.registry.conftest import write_artifacts
 
 @pytest.fixture
 def client(embedded_settings) -> Iterator[TestClient]:
+    """A client of the service's operator: it sends the API token the first start wrote."""
     with TestClient(create_app(embedded_settings)) as test_client:
+        token = (embedded_settings.data_dir / "api-token").read_text().strip()
+        test_client.headers["Authorization"] = f"Bearer {token}"
         yield test_client
 
 
@@ -168,7 +171,8 @@ def test_watermark_verify_rejects_a_key_that_is_not_one(client: TestClient, wate
     assert response.status_code == 400
     assert response.headers["content-type"] == "application/problem+json"
     assert response.json() == {
-        "type": "about:blank",
+        "type": "urn:ledgermark:problem:bad-request",
+        "code": "bad-request",
         "title": "Bad Request",
         "status": 400,
         "detail": "not a watermark key: the file is not UTF-8 JSON (is it still sealed?)",

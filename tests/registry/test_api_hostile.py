@@ -33,6 +33,9 @@ LIMIT = 1 << 20
 """The upload limit the service under test runs with (LEDGERMARK_MAX_UPLOAD_BYTES): small, so tests are cheap."""
 PROBLEM = "application/problem+json"
 BOUNDARY = "hostileboundary"
+TOKEN = "operator-token-for-tests-0123456789"
+"""The API token every `ledgermark_serve` runs with (LEDGERMARK_API_TOKEN), unless the test passes its own."""
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
 @contextlib.contextmanager
@@ -46,7 +49,7 @@ def ledgermark_serve(
     with open(log, "wb") as stderr:
         process = subprocess.Popen(
             [*command, "serve", "--port", str(port)],
-            env={**os.environ, **(env or {})},
+            env={**os.environ, "LEDGERMARK_API_TOKEN": TOKEN, **(env or {})},
             stdout=subprocess.DEVNULL,
             stderr=stderr,
         )
@@ -87,7 +90,8 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
 
 @pytest.fixture
 def http(service: dict[str, Any]) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=service["url"], timeout=60) as client:
+    """The operator's own client (it holds the token): what is refused here is refused for the body's sake."""
+    with httpx.Client(base_url=service["url"], timeout=60, headers=AUTH) as client:
         yield client
 
 
@@ -112,7 +116,8 @@ def assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:
     assert response.status_code == status, response.text
     assert response.headers["content-type"] == PROBLEM
     body = response.json()
-    assert body["type"] == "about:blank" and body["status"] == status and body["title"] and body["detail"]
+    assert body["type"] == problems.type_uri(body["code"]) and body["status"] == status
+    assert body["title"] and body["detail"]
     return body
 
 

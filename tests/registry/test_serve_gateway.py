@@ -76,12 +76,14 @@ def model(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def model_cid(http: httpx.Client, model: Path) -> str:
+def model_cid(http: httpx.Client, model: Path, embedded_settings: Settings) -> str:
     """The model published through the service itself (POST /records), as an owner would."""
+    token = (embedded_settings.data_dir / "api-token").read_text().strip()  # written by the first start
     response = http.post(
         "/records",
         files=[("files", ("model.pt", model.read_bytes()))],
         data={"roles": ["model"], "name": "m"},
+        headers={"Authorization": f"Bearer {token}"},
     )
     assert response.status_code == 201, response.text
     return next(a["cid"] for a in http.get("/records/1").json()["artifacts"] if a["path"] == "model.pt")
