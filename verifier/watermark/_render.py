@@ -194,3 +194,56 @@ def _bar(i: int, raw: float, scaled: float, ref: int, *, x: int, bar: int, zero:
         f'<rect x="{x + 1}" y="{y:.2f}" width="{bar - 2}" height="{length:.2f}" fill="{fill}"/>'
         f'<polygon points="{marker}" fill="#111"/></g>'
     )
+
+
+def null_histogram_svg(null_scores: np.ndarray, suspect_score: float, *, label: str = "−log10 p") -> str:
+    """Inline SVG: a histogram of the null models' scores with the suspect's score as a red line.
+
+    Scores grow with the evidence (−log10 of the Fisher p), so the suspect is a copy only far to the right of
+    every grey bar. Non-finite scores (p = 0 underflows) are clipped to the largest finite one.
+    """
+    nulls = np.asarray(null_scores, dtype=np.float64).reshape(-1)
+    values = np.append(nulls, suspect_score)
+    finite = values[np.isfinite(values)]
+    top = float(finite.max()) if finite.size else 1.0
+    values = np.where(np.isfinite(values), values, top)
+    nulls, suspect = values[:-1], float(values[-1])
+    low, high = 0.0, max(1.0, float(values.max())) * 1.05
+    bins = max(5, min(40, 2 * int(math.sqrt(max(len(nulls), 1)))))
+    counts, edges = np.histogram(nulls, bins=bins, range=(low, high))
+    width, height, left, bottom, top_pad = 480, 180, 36, 28, 10
+    plot_w, plot_h = width - left - 10, height - bottom - top_pad
+    peak = max(1, int(counts.max()) if counts.size else 1)
+
+    def x_of(value: float) -> float:
+        return left + (value - low) / (high - low) * plot_w
+
+    parts = [
+        f'<svg class="null-histogram" width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img">',
+        f'<line x1="{left}" y1="{top_pad + plot_h}" x2="{left + plot_w}" y2="{top_pad + plot_h}" stroke="#888"/>',
+        f'<line x1="{left}" y1="{top_pad}" x2="{left}" y2="{top_pad + plot_h}" stroke="#888"/>',
+    ]
+    for count, start, end in zip(counts.tolist(), edges[:-1], edges[1:], strict=True):
+        bar_h = count / peak * plot_h
+        parts.append(
+            f'<rect x="{x_of(start) + 0.5:.2f}" y="{top_pad + plot_h - bar_h:.2f}" '
+            f'width="{max(0.0, x_of(end) - x_of(start) - 1):.2f}" height="{bar_h:.2f}" fill="#9ca3af">'
+            f"<title>{html.escape(f'{count} null model(s) with {label} in [{start:.3g}, {end:.3g})')}</title></rect>"
+        )
+    sx = x_of(suspect)
+    parts += [
+        (
+            f'<line x1="{sx:.2f}" y1="{top_pad}" x2="{sx:.2f}" y2="{top_pad + plot_h}" stroke="#dc2626" stroke-width="2">'
+            f"<title>{html.escape(f'suspect: {label} = {suspect:.4g}')}</title></line>"
+        ),
+        f'<text x="{left - 4}" y="{top_pad + 8}" font-size="10" text-anchor="end">{peak}</text>',
+        f'<text x="{left - 4}" y="{top_pad + plot_h}" font-size="10" text-anchor="end">0</text>',
+        f'<text x="{left}" y="{height - 4}" font-size="10">0</text>',
+        f'<text x="{left + plot_w}" y="{height - 4}" font-size="10" text-anchor="end">{high:.3g}</text>',
+        (
+            f'<text x="{left + plot_w / 2:.0f}" y="{height - 4}" font-size="10" text-anchor="middle">'
+            f"{html.escape(label)} (grey: null models, red: suspect)</text>"
+        ),
+        "</svg>",
+    ]
+    return "\n".join(parts)

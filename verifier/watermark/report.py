@@ -32,6 +32,7 @@ from verifier.errors import VerifierError
 from verifier.watermark import _render, stats
 
 if TYPE_CHECKING:
+    from verifier.watermark import calibration as calibrationlib
     from verifier.watermark import explain, keys
 
 FORMAT = "ledgermark-evidence"
@@ -96,6 +97,15 @@ class EvidenceReport:
     extraction_seconds: float
     queries: int
     facts: tuple[tuple[str, str], ...]  # chain and IPFS facts from the registry, in the order given
+    calibration: calibrationlib.Calibration | None = None  # against null models; its verdict then decides
+
+    @property
+    def is_copy(self) -> bool:
+        return self.calibration.is_copy if self.calibration else self.result.is_copy
+
+    @property
+    def verdict(self) -> str:
+        return self.calibration.verdict if self.calibration else self.result.verdict
 
     @property
     def bits_per_trigger(self) -> int:
@@ -107,8 +117,8 @@ class EvidenceReport:
             "format": FORMAT,
             "version": VERSION,
             "created": self.created,
-            "verdict": r.verdict,
-            "is_copy": r.is_copy,
+            "verdict": self.verdict,
+            "is_copy": self.is_copy,
             "wsr": r.wsr,
             "p_chi2": r.p_chi2,
             "p_binomial": r.p_binomial,
@@ -126,6 +136,7 @@ class EvidenceReport:
             "extraction_seconds": self.extraction_seconds,
             "queries": self.queries,
             "facts": dict(self.facts),
+            "calibration": self.calibration.to_dict() if self.calibration else None,
         }
 
     def to_json(self) -> str:
@@ -156,6 +167,7 @@ def build_report(
     model_sha256: str,
     extra_facts: dict[str, str] | None = None,
     created: datetime.datetime | None = None,
+    calibration: calibrationlib.Calibration | None = None,
 ) -> EvidenceReport:
     """Gather the report of one ownership test; ``created`` defaults to now (UTC).
 
@@ -192,6 +204,7 @@ def build_report(
         extraction_seconds=float(extraction.seconds),
         queries=int(extraction.queries),
         facts=tuple((str(k), str(v)) for k, v in (extra_facts or {}).items()),
+        calibration=calibration,
     )
 
 
@@ -328,9 +341,8 @@ img { image-rendering: pixelated; }
 
 
 def _page(report: EvidenceReport) -> str:
-    result = report.result
-    verdict_class = "copy" if result.is_copy else "not-copy"
-    heading = "COPY" if result.is_copy else "NOT A COPY"
+    verdict_class = "copy" if report.is_copy else "not-copy"
+    heading = "COPY" if report.is_copy else "NOT A COPY"
     sections = "\n".join(_trigger_section(report, t) for t in report.triggers)
     return f"""<!DOCTYPE html>
 <html lang="en">
@@ -341,9 +353,10 @@ def _page(report: EvidenceReport) -> str:
 <style>{_CSS}</style>
 </head>
 <body>
-<h1 class="verdict {verdict_class}">{_e(result.verdict)}</h1>
+<h1 class="verdict {verdict_class}">{_e(report.verdict)}</h1>
 <h2>Facts</h2>
 {_facts_table(report)}
+{_null_section(report.calibration)}
 <p>Pictures: a bit +1 is white and −1 black; in the mismatch picture red marks a bit that differs from the
 reference. In an attribution map a segment is tinted red when its attribution W &gt; 0 (bit +1) and blue when
 W &lt; 0 (bit −1), more strongly the larger |W| is relative to the trigger's largest.</p>
@@ -356,7 +369,7 @@ W &lt; 0 (bit −1), more strongly the larger |W| is relative to the trigger's l
 def _facts_table(report: EvidenceReport) -> str:
     r = report.result
     rows = [
-        ("verdict", _e("copy" if r.is_copy else "not a copy"), "value"),
+        ("verdict", _e("copy" if report.is_copy else "not a copy"), "value"),
         ("watermark success rate (WSR)", _e(f"{r.wsr:.4f} ({r.matches} of {r.n_bits} bits match)"), "value"),
         ("mismatching bits", _e(str(r.n_bits - r.matches)), "value"),
         ("p-value, chi-squared (Yates)", _e(f"{r.p_chi2:.6g}"), "value"),
@@ -377,6 +390,28 @@ def _facts_table(report: EvidenceReport) -> str:
         f'<tr><th>{_e(name)}</th><td class="{cls}">{value}</td></tr>' for name, value, cls in rows
     )
     return f'<table class="facts">\n{body}\n</table>'
+
+
+def _null_section(calibration: calibrationlib.Calibration | None) -> str:
+    """The suspect against the null distribution: the empirical p, the rule, and a histogram of −log10 p."""
+    if calibration is None:
+        return ""
+    scores = -np.log10(np.maximum(np.array(calibration.null_p_values, dtype=np.float64), 1e-300))
+    suspect = -math.log10(max(calibration.suspect.p_value, 1e-300))
+    warnings = "".join(f'<p class="misclassified">{_e(w)}</p>' for w in calibration.warnings())
+    digest = calibration.null_set_sha256 or "(null models given in memory)"
+    return f"""<section class="null" id="null-distribution">
+<h2>Against {calibration.count} null models</h2>
+<p>Null models are independent reference models of the same task, which never saw the watermark. Each goes
+through the same extraction and the same one-sided Fisher test. Empirical p = (1 + nulls at least as extreme)
+/ (K + 1) = {1 + calibration.exceeding}/{calibration.count + 1} = <b>{calibration.p_empirical:.4g}</b>
+(parametric p = {calibration.suspect.p_value:.4g}). Rule: copy only if the parametric p &lt; α and the
+empirical p ≤ α (α = {calibration.alpha:g}); empirical p is never below 1/(K + 1) = {calibration.floor:.3g}.
+Null set manifest sha256: <code>{_e(digest)}</code>.</p>
+{warnings}
+<figure>{_render.null_histogram_svg(scores, suspect)}<figcaption>−log10 of the one-sided Fisher p: grey bars
+are the null models, the red line is the suspect.</figcaption></figure>
+</section>"""
 
 
 def _counts_table(table: tuple[tuple[int, int], tuple[int, int]]) -> str:
