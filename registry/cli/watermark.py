@@ -144,31 +144,128 @@ def verify(
         typer.Option("--report", metavar="DIR", help="Write the evidence report (JSON + HTML) here."),
     ] = None,
     alpha: Annotated[float, typer.Option("--alpha", help="Significance level of the test.")] = 0.01,
+    null_set: Annotated[
+        Path | None,
+        typer.Option(
+            "--null-set", metavar="DIR", help="Calibrate against these null models (watermark calibrate)."
+        ),
+    ] = None,
     as_json: _output.JsonOption = False,
 ) -> None:
-    """Extract the key's watermark from MODEL and test it: exit 0 copy, 1 not a copy, 2 error."""
+    """Extract the key's watermark from MODEL and test it: exit 0 copy, 1 not a copy, 2 error.
 
-    def run() -> tuple[Any, tuple[Path, Path] | None]:
+    With --null-set the verdict is a copy only if the parametric p < α and the empirical p ≤ α.
+    """
+
+    def run() -> tuple[Any, Any, tuple[Path, Path] | None]:
         from registry import watermarking
+        from verifier.watermark import calibration
+        from verifier.watermark import report as reportlib
 
         watermark_key = watermarking.read_key(key)
+        nulls = calibration.read_null_set(null_set) if null_set is not None else None  # before extracting
         assessment = watermarking.assess(model, watermark_key, alpha)
+        calibrated = None
+        if nulls is not None:
+            calibrated = calibration.calibrate(
+                watermark_key, assessment.result, nulls, alpha=alpha, suspect_sha256=assessment.model_sha256
+            )
         written = None
         if report_dir is not None:
             facts = {"model file": model.name, "key file": key.name}
-            written = watermarking.write_report(assessment, watermark_key, report_dir, facts)
-        return assessment, written
+            written = reportlib.build_report(
+                key=watermark_key,
+                extraction=assessment.extraction,
+                result=assessment.result,
+                model_sha256=assessment.model_sha256,
+                extra_facts=facts,
+                calibration=calibrated,
+            ).write(report_dir)
+        return assessment, calibrated, written
 
-    assessment, written = _output.guard(run, as_json=as_json)
+    assessment, calibrated, written = _output.guard(run, as_json=as_json)
     result = assessment.result
     document = {**result.to_dict(), "model_sha256": assessment.model_sha256}
     lines = [result.verdict]
+    is_copy = result.is_copy
+    if calibrated is not None:
+        is_copy = calibrated.is_copy
+        document.update(parametric_verdict=result.verdict, verdict=calibrated.verdict, is_copy=is_copy)
+        document["calibration"] = calibrated.to_dict()
+        lines = [calibrated.verdict, *(f"warning: {w}" for w in calibrated.warnings())]
     if written is not None:
         document["report_json"], document["report_html"] = (str(p) for p in written)
         lines.append(f"evidence report: {written[1]}")
     _output.emit(as_json, document, lines)
-    if not result.is_copy:
+    if not is_copy:
         raise typer.Exit(1)
+
+
+@app.command()
+def calibrate(
+    out: Annotated[Path, typer.Option("--out", metavar="DIR", help="The new null set folder.")],
+    dataset: DatasetOption = "digits",
+    arch: Annotated[
+        str, typer.Option("--arch", metavar="cnn|resnet18|mlp", help="Null models' architecture.")
+    ] = "cnn",
+    width: Annotated[int, typer.Option("--width", metavar="N", help="Base channel width.")] = 32,
+    epochs: Annotated[int, typer.Option("--epochs", metavar="N", help="Passes over each null's data.")] = 5,
+    count: Annotated[
+        int | None,
+        typer.Option(
+            "--count", metavar="K", help="Null models to train [99 (enough for α 0.01); 0 with --model]."
+        ),
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", metavar="S", help="Null i uses seed S + i.")] = 1000,
+    fraction: Annotated[
+        float, typer.Option("--train-fraction", help="Each null trains on its own random share of the data.")
+    ] = 0.8,
+    model_files: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--model",
+            metavar="FILE",
+            help="An independent model file to include (repeatable).",
+            exists=True,
+            dir_okay=False,
+        ),
+    ] = None,
+    as_json: _output.JsonOption = False,
+) -> None:
+    """Build a reusable null set: K independent reference models of the task, with a manifest of hashes."""
+    given = list(model_files or [])
+    trained = count if count is not None else (0 if given else 99)
+
+    def run() -> Any:
+        from verifier.watermark import calibration
+
+        return calibration.build_null_set(
+            out,
+            dataset_name=dataset,
+            arch=arch,
+            width=width,
+            count=trained,
+            seed=seed,
+            epochs=epochs,
+            train_fraction=fraction,
+            files=given,
+        )
+
+    built = _output.guard(run, as_json=as_json)
+    document = {
+        "null_set": str(built.folder),
+        "manifest_sha256": built.manifest_sha256,
+        "models": built.count,
+        "trained": trained,
+        "given": len(given),
+        "p_empirical_floor": 1 / (built.count + 1),
+    }
+    lines = [
+        f"null set of {built.count} models ({trained} trained, {len(given)} given) written to {built.folder}",
+        f"manifest sha256 {built.manifest_sha256}",
+        f"empirical p can reach 1/{built.count + 1} = {1 / (built.count + 1):.3g}: claims at α ≥ that can succeed",
+    ]
+    _output.emit(as_json, document, lines)
 
 
 @app.command("serve-model")
