@@ -95,9 +95,13 @@ def replay(conn: sqlite3.Connection) -> int:
 # --------------------------------------------------------------------------- registry
 
 
+def manifest_cid(args: dict[str, Any]) -> str:
+    """The manifest CID string of a ``ModelRegistered`` event (stored on chain as digest and codec tag)."""
+    return manifest_cid_string(bytes.fromhex(args["manifestDigest"][2:]), int(args["manifestCodec"]))
+
+
 def _registered(conn: sqlite3.Connection, event: Event, a: dict[str, Any]) -> None:
     found = conn.execute("SELECT timestamp FROM blocks WHERE number = ?", (event.block,)).fetchone()
-    digest = bytes.fromhex(a["manifestDigest"][2:])
     conn.execute(
         "INSERT INTO records (record_id, owner, root, leaf_count, manifest_cid, key_hash, parent_id, derivation,"
         " registered_block, registered_at, tx_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -106,7 +110,7 @@ def _registered(conn: sqlite3.Connection, event: Event, a: dict[str, Any]) -> No
             a["owner"],
             a["root"],
             int(a["leafCount"]),
-            manifest_cid_string(digest, int(a["manifestCodec"])),
+            manifest_cid(a),
             a["watermarkKeyHash"],
             int(a["parentId"]),
             label(Derivation(int(a["derivation"]))),

@@ -51,6 +51,9 @@ MAX_QUERY_TERMS = 16
 KEEP_CHECKPOINTS = 1024
 """Sync heads older than this many blocks are forgotten (blocks that held events are always kept)."""
 DISPUTE_STATUSES = ("open", "upheld", "rejected", "undecided")
+RETRY_BASE_S = 5.0
+RETRY_MAX_S = 3600.0
+"""A missing manifest is tried again after 5 s, 10 s, 20 s… at most an hour apart."""
 
 _RECORD_COLUMNS = (
     "r.record_id, r.owner, r.root, r.leaf_count, r.manifest_cid, r.key_hash, r.parent_id, r.derivation, "
@@ -73,6 +76,7 @@ class RecordIndex:
         self._local = threading.local()
         self._sync_lock = threading.Lock()
         self._last_error: str | None = None
+        self.retry_base_s = RETRY_BASE_S
 
     @classmethod
     def open(cls, path: Path) -> RecordIndex:
@@ -189,17 +193,10 @@ class RecordIndex:
             )
             for event in events:
                 _project.store(conn, event)
-            cids = [
-                (e.args["manifestDigest"], e.args["manifestCodec"])
-                for e in events
-                if e.name == "ModelRegistered"
-            ]
-            if cids:
-                conn.execute(
-                    "INSERT OR IGNORE INTO manifests (cid, status) SELECT manifest_cid, 'pending' FROM records "
-                    "WHERE registered_block BETWEEN ? AND ?",
-                    (start, end),
-                )
+            cids = [_project.manifest_cid(e.args) for e in events if e.name == "ModelRegistered"]
+            conn.executemany(  # new manifests to fetch; a CID seen before keeps its row (content never changes)
+                "INSERT OR IGNORE INTO manifests (cid, status) VALUES (?, 'pending')", [(c,) for c in cids]
+            )
             conn.execute("DELETE FROM blocks WHERE has_events = 0 AND number < ?", (end - KEEP_CHECKPOINTS,))
             self._put_meta(conn, "indexed_block", str(end))
         return len(events), len(cids)
@@ -289,7 +286,7 @@ class RecordIndex:
                         got.card,
                         got.error,
                         attempts + 1,
-                        now + min(3600.0, 5.0 * 2**attempts) if retry else 0.0,
+                        now + min(RETRY_MAX_S, self.retry_base_s * 2**attempts) if retry else 0.0,
                         row_id,
                     ),
                 )
