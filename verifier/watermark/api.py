@@ -93,7 +93,8 @@ def embed(
     classifier = _classifier(model, token_inputs=modality == "tokens")
     if not any(parameter.requires_grad for parameter in classifier.parameters()):
         raise WatermarkError(
-            "the model has no trainable parameters (an ONNX model?): embed into the torch model"
+            "the model has no trainable parameters: an ONNX model can be verified but not watermarked; "
+            "embed into the PyTorch model and export it afterwards"
         )
     seed = keys.new_seed() if seed is None else seed
     x = train.x.float()  # token ids travel as whole floats, like the key's triggers
