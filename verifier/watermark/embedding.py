@@ -53,6 +53,13 @@ class EmbedConfig:
     temperature: float = 0.25  # "label" metric only: sharpness of the surrogate σ(margin / τ) of the step
     seed: int = 0  # clean-batch sampling
     stop_early: bool = True  # stop once every margin is met on every trigger (checked each step)
+    # Attack simulation (0: off, the seed recipe). Each step also takes the hinge's gradient at perturbed
+    # weights θ' = θ − simulate_lr · ∇CE(clean batch) + weight_noise · |θ| · N(0, 1) and applies it at θ
+    # (first order, as in sharpness-aware training): the bits are pushed to hold in a neighbourhood that an
+    # attacker's fine-tuning step, pruning or rounding lands in, not only at θ (bench/robustness.py).
+    simulate_lr: float = 0.0
+    weight_noise: float = 0.0
+    triggers_per_step: int = 0  # hinge on this many triggers per step, in turn (0: all); bounds a step's cost
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -145,11 +152,15 @@ def _fine_tune(
     with training.eval_mode(model):
         for updates in range(config.steps):
             optimiser.zero_grad(set_to_none=True)
-            hinge_total = _watermark_backward(model, key, explainer, config)
+            hinge_total = _watermark_backward(model, key, explainer, config, updates)
             if progress is not None:
                 progress(updates, hinge_total)
             if config.stop_early and hinge_total == 0.0:
                 return updates, hinge_total  # every margin holds for the model as it is: no further update
+            if config.simulate_lr or config.weight_noise:
+                _simulated_attack_backward(
+                    model, key, explainer, x_train, y_train, config, generator, updates
+                )
             _clean_backward(model, original, key, x_train, y_train, config, generator)
             if config.max_grad_norm:
                 nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
@@ -158,16 +169,52 @@ def _fine_tune(
 
 
 def _watermark_backward(
-    model: nn.Module, key: keys.WatermarkKey, explainer: explain.Explainer, config: EmbedConfig
+    model: nn.Module, key: keys.WatermarkKey, explainer: explain.Explainer, config: EmbedConfig, step: int
 ) -> float:
-    """Accumulate α · hinge gradients one trigger at a time; returns the hinge, averaged over triggers."""
+    """Accumulate α · hinge gradients one trigger at a time (all, or ``triggers_per_step`` of them in turn);
+    returns the hinge, averaged over the triggers used."""
+    chosen = _triggers_for_step(key.num_triggers, config.triggers_per_step, step)
     total = 0.0
-    for trigger, label in zip(key.triggers, key.labels, strict=True):
+    for index in chosen:
+        trigger, label = key.triggers[index], key.labels[index]
         weights = explainer(model, trigger[None], label[None], config.temperature)  # (1, n)
-        hinge = watermark_hinge(weights, key.bits, config.epsilon).mean() / key.num_triggers
+        hinge = watermark_hinge(weights, key.bits, config.epsilon).mean() / len(chosen)
         (config.alpha * hinge).backward()
         total += float(hinge.detach())
     return total
+
+
+def _triggers_for_step(count: int, per_step: int, step: int) -> list[int]:
+    """Every trigger (per_step 0 or ≥ count), else ``per_step`` of them in round-robin order."""
+    if not 0 < per_step < count:
+        return list(range(count))
+    return [(step * per_step + j) % count for j in range(per_step)]
+
+
+def _simulated_attack_backward(
+    model: nn.Module,
+    key: keys.WatermarkKey,
+    explainer: explain.Explainer,
+    x_train: torch.Tensor,
+    y_train: torch.Tensor,
+    config: EmbedConfig,
+    generator: torch.Generator,
+    step: int,
+) -> None:
+    """Accumulate the hinge's gradient taken at attacked weights θ' (one simulated fine-tuning step on a
+    fresh clean batch, plus relative weight noise) into the gradients at θ; θ is restored exactly."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    saved = [p.detach().clone() for p in params]
+    picked = torch.randint(len(x_train), (config.batch_size,), generator=generator)
+    grads = torch.autograd.grad(F.cross_entropy(model(x_train[picked]), y_train[picked]), params)
+    with torch.no_grad():
+        for p, g in zip(params, grads, strict=True):
+            noise = torch.randn(p.shape, generator=generator) * p.abs() * config.weight_noise
+            p.add_(noise - config.simulate_lr * g)
+    _watermark_backward(model, key, explainer, config, step)
+    with torch.no_grad():
+        for p, original in zip(params, saved, strict=True):
+            p.copy_(original)
 
 
 def _clean_backward(
