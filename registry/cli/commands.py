@@ -24,6 +24,7 @@ from registry.cli import pin as pin_cli
 from registry.cli.account import app as account_app
 from registry.cli.chain import app as chain_app
 from registry.cli.dispute import app as dispute_app
+from registry.cli.index import app as index_app
 from registry.cli.network import app as network_app
 from registry.cli.watermark import app as watermark_app
 
@@ -46,6 +47,7 @@ for _name, _group in (
     ("watermark", watermark_app),
     ("network", network_app),
     ("account", account_app),
+    ("index", index_app),
 ):
     _group.rich_markup_mode = None  # plain help everywhere: rich's import is most of a --help
     app.add_typer(_group, name=_name)

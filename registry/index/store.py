@@ -229,6 +229,13 @@ class RecordIndex:
             self._put_meta(conn, "indexed_block", str(fork))
         log.warning("chain reorganisation: index rolled back to block %d (%d events dropped)", fork, dropped)
 
+    def reset(self) -> None:
+        """Forget everything (the next ``sync`` rebuilds from the deployment block); safe while others read."""
+        with self._sync_lock, self._write() as conn:
+            for table in ("events", "blocks", "manifests", "manifest_fts", *_schema.PROJECTIONS):
+                conn.execute(f"DELETE FROM {table}")
+            conn.execute("DELETE FROM meta WHERE key NOT IN ('version')")
+
     def _bind(self, contracts: _follow.Contracts) -> None:
         """Tie the file to one deployment; another chain or contract pair empties it first."""
         identity = self._meta("contracts")
