@@ -214,10 +214,10 @@ def run_configuration(
 ) -> dict[str, Any]:
     """Embed one watermark, then measure it on the watermarked model, its attacked copies and the innocents."""
     x_owner, y_owner = dataset.x_train[: settings.base_train], dataset.y_train[: settings.base_train]
-    triggers, labels = keys.make_triggers(x_owner, y_owner, settings.triggers, kind, seed=seed + bits)
     secret = hashlib.sha256(f"bench/{seed}/{bits}/{kind}".encode()).digest()
+    triggers, labels = keys.make_triggers(x_owner, y_owner, settings.triggers, kind, seed=secret)
     segmentation = segments.ImageGrid(bits, dataset.input_shape)
-    key = keys.create_key(triggers, labels, segmentation, secret, model=base)
+    key = keys.create_key(triggers, labels, segmentation, secret)
     model = copy.deepcopy(base)
     config = dataclasses.replace(settings.embed, epsilon=epsilon)
     key, report = embedding.embed(model, key, x_owner, y_owner, config)
@@ -242,23 +242,23 @@ def run_configuration(
         "embed_seconds": report.seconds,
         "wsr_before": report.wsr_before,
         "wsr": result.wsr,
-        "p_chi2": result.p_chi2,
-        "p_binomial": result.p_binomial,
+        "p_value": result.p_value,
+        "chi2_p_value": result.chi2_p_value,
         "is_copy": result.is_copy,
         "extract_seconds": extract_s,
         "forward_seconds": forward_s,
         "extract_over_forward": extract_s / forward_s,
         "wsr_after_finetune": after_finetune.wsr,
-        "p_after_finetune": after_finetune.p_chi2,
+        "p_after_finetune": after_finetune.p_value,
         "copy_after_finetune": after_finetune.is_copy,
         "wsr_after_prune": after_prune.wsr,
-        "p_after_prune": after_prune.p_chi2,
+        "p_after_prune": after_prune.p_value,
         "copy_after_prune": after_prune.is_copy,
         "independent_models": len(innocent),
         "false_positives": sum(r.is_copy for _, r in innocent),
         "max_independent_wsr": max(r.wsr for _, r in innocent),
-        "min_independent_p_chi2": min(r.p_chi2 for _, r in innocent),
-        "independent": [{"model": name, "wsr": r.wsr, "p_chi2": r.p_chi2} for name, r in innocent],
+        "min_independent_p_value": min(r.p_value for _, r in innocent),
+        "independent": [{"model": name, "wsr": r.wsr, "p_value": r.p_value} for name, r in innocent],
     }
 
 
@@ -298,7 +298,7 @@ def markdown(document: dict[str, Any]) -> str:
         ),
         "",
         (
-            "| bits | trigger | ε | acc before | acc after | WSR | p (χ², Yates) | p (binomial) "
+            "| bits | trigger | ε | acc before | acc after | WSR | p (Fisher, one-sided; decides) | p (χ², Yates) "
             "| extract / 1 forward pass | WSR (p) fine-tuned | WSR pruned | false positives | max innocent WSR |"
         ),
         "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
@@ -339,7 +339,7 @@ def _provenance(document: dict[str, Any]) -> str:
 def _markdown_row(r: dict[str, Any]) -> str:
     return (
         f"| {r['bits']} | {r['trigger']} | {r['epsilon']:g} | {r['clean_acc_before']:.4f} "
-        f"| {r['clean_acc_after']:.4f} | {r['wsr']:.3f} | {r['p_chi2']:.2g} | {r['p_binomial']:.2g} "
+        f"| {r['clean_acc_after']:.4f} | {r['wsr']:.3f} | {r['p_value']:.2g} | {r['chi2_p_value']:.2g} "
         f"| {r['extract_seconds'] * 1e3:.1f} / {r['forward_seconds'] * 1e3:.1f} ms "
         f"(×{r['extract_over_forward']:.2f}) | {r['wsr_after_finetune']:.3f} ({r['p_after_finetune']:.2g}) "
         f"| {r['wsr_after_prune']:.3f} | {r['false_positives']} / {r['independent_models']} "
@@ -395,7 +395,7 @@ def main() -> None:
             epsilon,
             kind,
             r["wsr"],
-            r["p_chi2"],
+            r["p_value"],
             r["clean_acc_before"],
             r["clean_acc_after"],
             r["false_positives"],

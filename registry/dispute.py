@@ -50,7 +50,7 @@ REPORT_LIMIT = 16 << 20  # a full evidence report (bits and attributions, no ima
 REPORT_FORMAT = "ledgermark-evidence"  # verifier.watermark.report.FORMAT (not imported: it needs numpy)
 SUMMARY_FORMAT = "ledgermark-evidence-commitment"
 SUMMARY_NAME = "commitment.json"
-SUMMARY_FIELDS = ("verdict", "is_copy", "wsr", "p_chi2", "p_binomial", "alpha", "model_sha256")
+SUMMARY_FIELDS = ("verdict", "is_copy", "wsr", "p_value", "chi2_p_value", "alpha", "model_sha256")
 PUBLIC_FACTS = ("chain id", "registry", "claimant record", "claimant root", "suspect")
 PRIVATE_REPORTS = "disputes"  # folder of the data directory holding the claimant's unrevealed full reports
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -36,7 +35,6 @@ class EmbedOptions:
     mask_count: int = 0  # random masks: how many (0: 4 × bits)
     mask_keep: float = 0.5  # random masks: probability a segment is kept (0.75 for "label")
     fill: float = 0.5  # value of a removed segment; must differ from the triggers
-    seed: int = 0  # trigger choice
     config: embedding.EmbedConfig = dataclasses.field(default_factory=embedding.EmbedConfig)
 
 
@@ -93,20 +91,20 @@ def embed_file(
             f"{model_path} takes inputs shaped {tuple(model.spec.input_shape)}, "
             f"but {dataset_name} has {dataset.input_shape}"
         )
+    seed = keys.new_seed()  # the bits, the masks and the trigger picks all derive from it
     triggers, labels = keys.make_triggers(
-        dataset.x_train, dataset.y_train, options.triggers, options.trigger_kind, seed=options.seed
+        dataset.x_train, dataset.y_train, options.triggers, options.trigger_kind, seed=seed
     )
     key = keys.create_key(
         triggers,
         labels,
         segments.segmentation_for(options.bits, dataset.input_shape, dataset.modality),
-        os.urandom(32),
+        seed,
         mask_kind=options.masks,
         mask_count=options.mask_count,
         mask_keep=options.mask_keep,
         metric=options.metric,
         fill=options.fill,
-        model=model,
     )
     key, report = embedding.embed(
         model,

@@ -149,9 +149,10 @@ class OwnershipOut(BaseModel):
     n_bits: int
     matches: int
     table: list[list[int]]
+    p_value: float = Field(description="One-sided Fisher exact p (conditional on the margins): it decides.")
+    positive_association: bool
     chi2: float
-    p_chi2: float
-    p_binomial: float
+    chi2_p_value: float = Field(description="Yates chi-squared p, two-sided: reported only.")
     alpha: float
     model_sha256: str
 

@@ -82,8 +82,8 @@ def open_(
             "evidence_sha256": found.report_sha256.hex(),
             "report": str(found.html_path),
             "verdict": found.result.verdict,
-            "p_chi2": found.result.p_chi2,
-            "p_binomial": found.result.p_binomial,
+            "p_value": found.result.p_value,
+            "chi2_p_value": found.result.chi2_p_value,
             "wsr": found.result.wsr,
             "priority": dispute.priority.name.lower(),
             "deadline": dispute.deadline,
@@ -171,8 +171,8 @@ def review(
             "report": str(found.html_path),
             "verdict": found.result.verdict,
             "recommendation": "uphold" if found.result.is_copy else "reject",
-            "p_chi2": found.result.p_chi2,
-            "p_binomial": found.result.p_binomial,
+            "p_value": found.result.p_value,
+            "chi2_p_value": found.result.chi2_p_value,
             "wsr": found.result.wsr,
         }
 

@@ -82,7 +82,6 @@ def embed(
         float | None,
         typer.Option("--fidelity", help="Anchor to the original outputs (≈100 for a real network) [0]."),
     ] = None,
-    seed: Annotated[int, typer.Option("--seed", help="Trigger choice.")] = 0,
     as_json: _output.JsonOption = False,
 ) -> None:
     """Fine-tune a watermark into MODEL; write the watermarked model and its secret key."""
@@ -100,7 +99,6 @@ def embed(
             mask_count=mask_count,
             mask_keep=mask_keep,
             fill=fill,
-            seed=seed,
             config=embedding.EmbedConfig(**_given(steps=steps, lr=lr, epsilon=epsilon, fidelity=fidelity)),
         )
         return watermarking.embed_file(model, dataset, out, key, options)

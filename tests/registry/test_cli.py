@@ -424,7 +424,7 @@ def test_a_dispute_from_the_command_line_on_a_persistent_chain(tmp_path: Path, w
         )
         assert reviewed.returncode == 0, reviewed.stderr
         review = json.loads(reviewed.stdout)
-        assert review["recommendation"] == "uphold" and review["p_chi2"] == claim["p_chi2"]
+        assert review["recommendation"] == "uphold" and review["p_value"] == claim["p_value"]
         voted = _ledgermark(
             home, "dispute", "vote", dispute_id, "--uphold", "--report", review["report_cid"], env=arbiter
         )

@@ -95,7 +95,7 @@ def test_sealed_key_round_trip_an_arbiter_unseals_from_ipfs_and_upholds(
     arbiter = as_arbiter(backends)
     assert flow.unseal_revealed_key(arbiter, revealed) == plaintext
     review = flow.review(arbiter, dispute.dispute_id, report_dir=tmp_path / "review", model=stolen)
-    assert review.result.is_copy and review.result.p_chi2 == claim.evidence.result.p_chi2
+    assert review.result.is_copy and review.result.p_value == claim.evidence.result.p_value
     facts = json.loads(review.json_path.read_text())["facts"]
     assert facts["claimant report"].startswith(f"{revealed.report_cid} (SHA-256 matches the commitment")
     assert facts["claimant tested the same file"] == "yes"
@@ -309,9 +309,9 @@ def test_evidence_pinned_at_open_holds_no_key_bits_triggers_or_key_cid(
         == hashlib.sha256(full_bytes).hexdigest()
         == claim.dispute.evidence_hash.hex()
     )
-    assert (summary["verdict"], summary["p_chi2"], summary["wsr"]) == (
+    assert (summary["verdict"], summary["p_value"], summary["wsr"]) == (
         full["verdict"],
-        full["p_chi2"],
+        full["p_value"],
         full["wsr"],
     )
     assert not {"triggers", "key_sha256", "segmentation"} & summary.keys()

@@ -48,7 +48,7 @@ def test_verify_says_copy_and_writes_the_evidence_report(
     result = runner.invoke(app, [*args, "--report", str(report), "--json"])
     assert result.exit_code == 0, result.output
     document = json.loads(result.stdout)
-    assert document["is_copy"] and document["wsr"] == 1.0 and document["p_chi2"] < 1e-4
+    assert document["is_copy"] and document["wsr"] == 1.0 and document["p_value"] < 1e-4
     evidence = json.loads((report / "evidence.json").read_text())
     assert evidence["model_sha256"] == document["model_sha256"] and evidence["is_copy"]
     assert "copy: the model carries the watermark" in (report / "evidence.html").read_text()

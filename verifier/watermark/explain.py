@@ -2,11 +2,26 @@
 
 For a trigger x with its true label y, s masked copies of x (segments removed and filled with a constant) go
 through the model, and a LIME-style ridge regression of a metric of the output (the true-class logit, its
-probability, or 1[label correct]) on the masks gives one attribution per segment; its signs are the bits:
+probability, or 1[label correct]) on the masks, fitted WITH an intercept, gives one attribution per segment; its
+signs are the bits:
 
     v_k = metric(model(x ⊙ M_k + fill · (1 − M_k)), y)          k = 1..s       (s masked queries)
-    W   = (MᵀM + λI)⁻¹ Mᵀ v                                      closed-form ridge, precomputed once
+    M̃   = M − 1·mean(M),  ṽ = v − mean(v)                        centring = an unpenalised intercept
+    W   = (M̃ᵀM̃ + λI)⁻¹ M̃ᵀ ṽ                                      closed-form ridge, precomputed once
     bit_i = +1 if W_i > 0 else −1                                WSR = mean(bit == reference)
+
+Which transformations of the model's output leave the bits unchanged. The intercept absorbs anything that adds
+the same amount to every masked query of one trigger, and the ridge is linear in v:
+- metric "logit" (the default): z ↦ a·z + b for any a > 0 and any per-class constant vector b. That covers a
+  global shift (``head.bias += 20``), a per-class shift (``head.bias += c``) and temperature scaling (z / T):
+  the attributions are scaled by a and every sign stays. Not covered: a shift that varies with the input, such
+  as returning log-softmax instead of logits (log p_y = z_y − logsumexp z): read such an API as "probability".
+- metric "probability": anything softmax ignores, z ↦ z + c(x)·1 with c(x) any per-input constant (global
+  shift, log-softmax outputs). Temperature changes probabilities non-linearly and can flip a bit.
+- metric "label": anything that keeps the predicted label: any shift by a per-input constant, any temperature,
+  softmax or log-softmax of the logits; only the argmax is read.
+Attacks that change behaviour (fine-tuning, pruning, distillation) are measured, not assumed
+(bench/robustness.py).
 
 The ridge is differentiable in v, so embedding trains through the same ``Explainer``.
 
@@ -26,7 +41,7 @@ from torch import nn
 from verifier.watermark import training
 from verifier.watermark.errors import WatermarkError
 
-if TYPE_CHECKING:  # keys imports this module (create_key reads a model's natural bits): annotations only
+if TYPE_CHECKING:  # annotations only: keys needs no explanation code
     from verifier.watermark import keys
 
 
@@ -52,16 +67,19 @@ def metric_values(
 class Explainer(nn.Module):
     """Attributions of a model on the key's triggers, (T, n); differentiable in the model's parameters.
 
-    The ridge solution is linear in v, so its matrix P = (MᵀM + λI)⁻¹Mᵀ (n × s) is solved once here and every
-    extraction is one matrix product after the forward passes.
+    The ridge solution is linear in v, so its matrix P = (M̃ᵀM̃ + λI)⁻¹M̃ᵀ (n × s, M̃ the column-centred masks)
+    is solved once here and every extraction is one matrix product after the forward passes. P·1 = 0, so a
+    constant added to v cannot move W; v is centred as well, so that float rounding of a large constant
+    cannot either.
     """
 
     def __init__(self, key: keys.WatermarkKey):
         super().__init__()
         self.key = key
         masks = key.masks.matrix(key.n_bits).double()  # (s, n)
-        gram = masks.T @ masks + key.ridge_lambda * torch.eye(key.n_bits, dtype=torch.float64)
-        self.register_buffer("projection", torch.linalg.solve(gram, masks.T).float())  # (n, s)
+        centred = masks - masks.mean(dim=0, keepdim=True)  # (s, n): the intercept, unpenalised
+        gram = centred.T @ centred + key.ridge_lambda * torch.eye(key.n_bits, dtype=torch.float64)
+        self.register_buffer("projection", torch.linalg.solve(gram, centred.T).float())  # (n, s)
         input_masks = masks.float()[:, key.segmentation.assignment()]  # (s, *input_shape)
         self.register_buffer("input_masks", input_masks)
         self.num_masks = int(masks.shape[0])
@@ -73,8 +91,9 @@ class Explainer(nn.Module):
         return masked.flatten(0, 1)
 
     def attributions(self, values: torch.Tensor) -> torch.Tensor:
-        """Metric values (T·s,) → ridge weights (T, n)."""
-        return values.view(-1, self.num_masks) @ self.projection.T
+        """Metric values (T·s,) → ridge weights (T, n), each trigger's values centred on their own mean."""
+        per_trigger = values.view(-1, self.num_masks)  # (T, s)
+        return (per_trigger - per_trigger.mean(dim=1, keepdim=True)) @ self.projection.T
 
     def forward(
         self, model: nn.Module, triggers: torch.Tensor, labels: torch.Tensor, temperature: float | None = None
@@ -113,6 +132,8 @@ class Extraction:
 @torch.no_grad()
 def extract(model: nn.Module, key: keys.WatermarkKey, batch_size: int = 1024) -> Extraction:
     """Query the model on every masked trigger in batched forward passes and read the bits off the ridge.
+
+    ``model`` is any ``nn.Module`` mapping a batch of inputs to logits (B, classes).
 
     The unmasked triggers ride in the same batches (their predicted labels go in the report), so the model's
     forward passes are the only real cost.

@@ -1,12 +1,21 @@
-"""The watermark key: the owner's secret, its canonical bytes, and how its bits and triggers are drawn.
+"""The watermark key: the owner's secret, its canonical bytes, and how its bits, masks and triggers are drawn.
 
-The key (bits, triggers, segmentation, masks, λ, metric, fill) is everything needed to extract and test the
+The key (seed, bits, triggers, segmentation, masks, λ, metric, fill) is everything needed to extract and test the
 watermark and nothing about the model. Whoever holds it can tune a model to answer the probes differently, so
 it is sealed before upload (DESIGN.md §7). It serialises canonically (sorted keys, tensors as little-endian
 base64), so equal keys give equal bytes in any process and its hash can be anchored on-chain.
 
-Bits come from a keyed generator (SHAKE-256 of a secret), never from a logo: structured bits can match the
-natural attribution pattern of an unrelated model. Triggers are real inputs that keep their true labels.
+Key format v2 makes the bits verifiably random. Everything random in a key derives from a 32-byte ``seed`` by a
+PRF, SHAKE-256 with a domain string (``_PrfStream``): the bits (``derive_bits``: exactly balanced, shuffled by
+Fisher–Yates), the random masks' generator seed (``derive_seed(seed, "masks")``) and, when the owner lets
+``make_triggers`` pick them, the trigger picks (``derive_seed(seed, "triggers")``). The record anchors the key's
+hash on-chain before any suspect exists (the commitment); the reveal discloses the key, seed included, and
+anyone re-derives the bits and masks from it. A key whose bits or mask seed do not re-derive from its seed is
+refused, in memory as on disk: bits chosen to match the natural attribution pattern that innocent models share
+(a false-claim weapon) cannot be smuggled in. v1 keys (bits without a seed) are refused with a message to
+re-create the key.
+
+Triggers are real inputs that keep their true labels.
 """
 
 from __future__ import annotations
@@ -16,19 +25,22 @@ import dataclasses
 import hashlib
 import json
 import math
+import os
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
 
 from verifier.integrity import documents
-from verifier.watermark import explain, segments
+from verifier.watermark import segments
 from verifier.watermark.errors import WatermarkError
 
 KEY_FORMAT = "ledgermark-watermark-key"
-KEY_VERSION = 1
+KEY_VERSION = 2
+SEED_BYTES = 32
+PRF_DOMAIN = b"ledgermark/watermark-key/v2/"
+"""Every PRF output is SHAKE-256(PRF_DOMAIN ‖ purpose ‖ 0x00 ‖ seed): one stream per purpose."""
 METRICS = ("logit", "probability", "label")  # what the ridge explains (explain.metric_values)
 TRIGGER_KINDS = ("clean", "noise", "patch", "edge")  # how make_triggers marks a real input
 MAX_KEY_BYTES = 64 * 1024 * 1024
@@ -50,6 +62,7 @@ class WatermarkKey:
     triggers: torch.Tensor  # (T, *input_shape) float32: real inputs, possibly transformed
     labels: torch.Tensor  # (T,) int64: their TRUE labels (the model is not poisoned)
     segmentation: segments.Segmentation
+    seed: bytes  # 32 bytes: the bits and the masks' seed re-derive from it (derive_bits, derive_seed)
     masks: segments.MaskScheme = dataclasses.field(default_factory=segments.MaskScheme)
     metric: str = "logit"  # what the ridge explains: "logit", "probability" or "label" (hard-label APIs)
     ridge_lambda: float = 1e-3
@@ -77,6 +90,7 @@ class WatermarkKey:
         return {
             "format": KEY_FORMAT,
             "version": KEY_VERSION,
+            "seed": self.seed.hex(),
             "bits": "".join("+" if b > 0 else "-" for b in self.bits.tolist()),
             "triggers": _tensor_to_json(self.triggers.to(torch.float32)),
             "labels": [int(v) for v in self.labels.tolist()],
@@ -115,8 +129,15 @@ class WatermarkKey:
     def from_dict(cls, document: Any) -> WatermarkKey:
         if not isinstance(document, dict) or document.get("format") != KEY_FORMAT:
             raise WatermarkError(f"not a watermark key: the format marker {KEY_FORMAT!r} is missing")
-        if document.get("version") != KEY_VERSION:
-            raise WatermarkError(f"unsupported watermark key version {document.get('version')!r}")
+        version = document.get("version")
+        if version == 1:
+            raise WatermarkError(
+                "this is a version-1 watermark key: its bits were not derived from a committed seed, so nobody "
+                "can check that they are random; re-create the key (ledgermark watermark embed) and register "
+                "the newly watermarked model"
+            )
+        if version != KEY_VERSION:
+            raise WatermarkError(f"unsupported watermark key version {repr(version)[:40]}")
         try:
             bits = documents.text(document["bits"], "bits", SOURCE, max_length=MAX_BITS)
             if set(bits) - {"+", "-"}:
@@ -130,6 +151,7 @@ class WatermarkKey:
                     [documents.non_negative_int(v, "a label", SOURCE) for v in labels], dtype=torch.int64
                 ),
                 segmentation=_segmentation_from_json(document["segmentation"]),
+                seed=_seed_from_json(document["seed"]),
                 masks=_masks_from_json(document["masks"]),
                 metric=documents.text(document["metric"], "metric", SOURCE, max_length=64),
                 ridge_lambda=documents.number(document["ridge_lambda"], "ridge_lambda", SOURCE),
@@ -159,40 +181,85 @@ class WatermarkKey:
             )
         if not self.ridge_lambda > 0:
             raise WatermarkError(f"ridge λ must be positive, not {self.ridge_lambda}")
+        self._check_derivation()
+
+    def _check_derivation(self) -> None:
+        """The commitment is only worth something if nothing random in the key was chosen by hand."""
+        if not isinstance(self.seed, bytes) or len(self.seed) != SEED_BYTES:
+            raise WatermarkError(f"a watermark key's seed must be {SEED_BYTES} bytes")
+        if not torch.equal(self.bits.to(torch.int8), derive_bits(self.seed, self.n_bits)):
+            raise WatermarkError(
+                "the key's bits do not re-derive from the key's seed (derive_bits): they were chosen, not drawn, "
+                "and such a key can be fitted to innocent models; refused"
+            )
+        if self.masks.seed != derive_seed(self.seed, "masks"):
+            raise WatermarkError(
+                f"the key's mask seed {self.masks.seed} does not re-derive from the key's seed "
+                f"(expected {derive_seed(self.seed, 'masks')}); refused"
+            )
 
 
-def keyed_bits(secret: bytes, n: int, natural: torch.Tensor | None = None) -> torch.Tensor:
-    """n reference bits from a keyed generator (SHAKE-256 of the secret): balanced, and in an order only the
-    secret determines, so no natural attribution pattern matches them by design (a centred logo can).
+class _PrfStream:
+    """Uniform integers from SHAKE-256(PRF_DOMAIN ‖ purpose ‖ 0x00 ‖ seed), read as big-endian 64-bit words.
 
-    ``natural`` (±1, the bits a model shows before any embedding) makes the bits agree with it on exactly half
-    of the positions of each sign. Models trained on similar data share much of that natural pattern, so a key
-    that happened to agree with it would let every such innocent model pass the test together; this one cannot.
+    Written out (rather than a library generator) so that an arbiter can re-derive a key in any language.
     """
-    generator = torch.Generator().manual_seed(keyed_seed(secret, "bits"))
-    natural = torch.ones(n, dtype=torch.int8) if natural is None else natural.to(torch.int8)
-    bits = torch.empty(n, dtype=torch.int8)
-    for sign in (1, -1):
-        positions = (natural == sign).nonzero().flatten()
-        positions = positions[torch.randperm(len(positions), generator=generator)]
-        agreeing = (len(positions) + (sign == 1)) // 2  # ⌈·/2⌉ agree on the + side, ⌊·/2⌋ on the − side
-        bits[positions[:agreeing]] = sign
-        bits[positions[agreeing:]] = -sign
-    return bits
+
+    def __init__(self, seed: bytes, purpose: str):
+        self._material = PRF_DOMAIN + purpose.encode() + b"\x00" + seed
+        self._buffer = b""
+        self._position = 0
+
+    def word(self) -> int:
+        if self._position + 8 > len(self._buffer):  # SHAKE output is a prefix-stable stream: ask for more
+            self._buffer = hashlib.shake_256(self._material).digest(max(64, 2 * len(self._buffer)))
+        value = int.from_bytes(self._buffer[self._position : self._position + 8], "big")
+        self._position += 8
+        return value
+
+    def below(self, bound: int) -> int:
+        """Uniform in [0, bound) by rejection sampling (no modulo bias)."""
+        limit = (1 << 64) - (1 << 64) % bound
+        while (value := self.word()) >= limit:
+            pass
+        return value % bound
 
 
-def keyed_seed(secret: bytes, purpose: str) -> int:
-    """A 63-bit seed for one purpose (masks, triggers), derived from the key's secret."""
-    return (
-        int.from_bytes(hashlib.shake_256(b"ledgermark/" + purpose.encode() + b"\x00" + secret).digest(8)) >> 1
-    )
+def derive_bits(seed: bytes, n: int) -> torch.Tensor:
+    """The n reference bits of a seed, ±1 int8, exactly balanced: n/2 of each sign for even n; for odd n the
+    extra one's sign is the PRF's first draw (stream purpose ``bits/<n>``).
+
+    Algorithm (for re-implementation): s = stream(seed, "bits/<n>"); odd = +1 if n is odd and s.below(2) == 1,
+    −1 if n is odd otherwise; b = [+1]·⌊n/2⌋ ‖ [−1]·⌊n/2⌋ ‖ [odd]; for i = n−1 … 1: swap b[i], b[s.below(i+1)].
+    Balanced bits make the 2×2 table's reference margin fixed, and the order is what only the seed decides.
+    """
+    if n < 1:
+        raise WatermarkError(f"a watermark needs at least one bit, not {n}")
+    stream = _PrfStream(seed, f"bits/{n}")
+    bits = [1] * (n // 2) + [-1] * (n // 2)
+    if n % 2:
+        bits.append(1 if stream.below(2) == 1 else -1)
+    for i in range(n - 1, 0, -1):
+        j = stream.below(i + 1)
+        bits[i], bits[j] = bits[j], bits[i]
+    return torch.tensor(bits, dtype=torch.int8)
+
+
+def derive_seed(seed: bytes, purpose: str) -> int:
+    """A 63-bit integer seed for one purpose ("masks", "triggers"): the first PRF word shifted right by one."""
+    return _PrfStream(seed, purpose).word() >> 1
+
+
+def new_seed() -> bytes:
+    """A fresh key seed from the operating system's CSPRNG."""
+    return os.urandom(SEED_BYTES)
 
 
 def create_key(
     triggers: torch.Tensor,
     labels: torch.Tensor,
     segmentation: segments.Segmentation,
-    secret: bytes,
+    seed: bytes | None = None,
     *,
     mask_kind: str = "leave-one-out",
     mask_count: int = 0,
@@ -200,46 +267,45 @@ def create_key(
     metric: str = "logit",
     ridge_lambda: float = 1e-3,
     fill: float = 0.5,
-    model: nn.Module | None = None,
 ) -> WatermarkKey:
-    """A key whose bits and mask seed come from ``secret`` (use ``os.urandom(32)``).
+    """A key whose bits and mask seed derive from ``seed`` (32 bytes; a fresh ``new_seed()`` when omitted).
 
-    Pass the ``model`` about to be watermarked: the bits are then drawn to agree with its own, pre-embedding
-    explanation on exactly half of the bits (see ``keyed_bits``), which keeps innocent models trained on
-    similar data at chance.
-
+    Pick the triggers with ``make_triggers(..., seed=seed)`` so that they derive from the same seed.
     For the "label" metric use random masks that keep most segments (``mask_keep`` ≈ 0.75): a hard-label API
     only answers "right" or "wrong", and with half of the input removed nearly every answer is "wrong".
     """
-    key = WatermarkKey(
-        bits=keyed_bits(secret, segmentation.n),
+    seed = new_seed() if seed is None else seed
+    if not isinstance(seed, bytes) or len(seed) != SEED_BYTES:
+        raise WatermarkError(f"a watermark key's seed must be {SEED_BYTES} bytes (use keys.new_seed())")
+    return WatermarkKey(
+        bits=derive_bits(seed, segmentation.n),
         triggers=triggers.detach().to(torch.float32).clone(),
         labels=labels.detach().to(torch.int64).clone(),
         segmentation=segmentation,
+        seed=seed,
         masks=segments.MaskScheme(
-            kind=mask_kind, count=mask_count, seed=keyed_seed(secret, "masks"), keep=mask_keep
+            kind=mask_kind, count=mask_count, seed=derive_seed(seed, "masks"), keep=mask_keep
         ),
         metric=metric,
         ridge_lambda=ridge_lambda,
         fill=fill,
     )
-    if model is None:
-        return key
-    pooled = explain.extract(model, key).attributions.sum(dim=0)  # (n,) pooled over triggers
-    natural = torch.where(pooled > 0, 1, -1)
-    return dataclasses.replace(key, bits=keyed_bits(secret, segmentation.n, natural))
 
 
 # --------------------------------------------------------------------------- triggers
 
 
 def make_triggers(
-    x: torch.Tensor, y: torch.Tensor, count: int, kind: str = "clean", seed: int = 0
+    x: torch.Tensor, y: torch.Tensor, count: int, kind: str = "clean", seed: int | bytes = 0
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``count`` real inputs with their true labels, optionally marked: Gaussian noise, a patch or a black edge.
 
-    The mark only makes triggers rarer among natural inputs; the label stays the true one.
+    The mark only makes triggers rarer among natural inputs; the label stays the true one. With the key's seed
+    (bytes) the picks and the noise derive from it (``derive_seed(seed, "triggers")``), so whoever holds the
+    same data can check that the triggers were not chosen to fit innocent models.
     """
+    if isinstance(seed, bytes):
+        seed = derive_seed(seed, "triggers")
     if kind not in TRIGGER_KINDS:
         raise WatermarkError(f"unknown trigger kind {kind!r}; use one of {TRIGGER_KINDS}")
     if not 1 <= count <= len(x):
@@ -301,6 +367,17 @@ def _tensor_from_json(value: object) -> torch.Tensor:
 def _shape(value: object, field: str) -> tuple[int, ...]:
     dims = documents.array(value, field, SOURCE, max_items=MAX_DIMS)
     return tuple(documents.integer(d, f"a dimension of {field}", SOURCE, low=1, below=2**31) for d in dims)
+
+
+def _seed_from_json(value: object) -> bytes:
+    text = documents.text(value, "seed", SOURCE, max_length=2 * SEED_BYTES)
+    try:
+        seed = bytes.fromhex(text)
+    except ValueError:
+        raise WatermarkError(f"the key's seed must be {2 * SEED_BYTES} hex digits") from None
+    if len(seed) != SEED_BYTES:
+        raise WatermarkError(f"the key's seed must be {2 * SEED_BYTES} hex digits ({SEED_BYTES} bytes)")
+    return seed
 
 
 def _segmentation_from_json(value: object) -> segments.Segmentation:

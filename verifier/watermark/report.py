@@ -1,8 +1,9 @@
 """The evidence report of an ownership test: a JSON document for machines and a page for people.
 
 Claimants and arbiters pin both files to IPFS and cite the JSON's CID on-chain, so the report must stand on its
-own: every number needed to re-check the verdict (the 2×2 table, both p-values, each trigger's bits and
-attributions), the hashes that tie it to one model and one watermark key, and the chain facts the registry adds.
+own: every number needed to re-check the verdict (the 2×2 table, the deciding one-sided Fisher p and the
+reported chi-squared p, each trigger's bits and attributions), the hashes that tie it to one model and one
+watermark key, and the chain facts the registry adds.
 
 The HTML page is self-contained (inline PNGs and SVG, inline CSS, a Content-Security-Policy that forbids any
 fetch) because it is read from IPFS gateways and archives long after any server is gone. Facts come from users,
@@ -120,8 +121,10 @@ class EvidenceReport:
             "verdict": self.verdict,
             "is_copy": self.is_copy,
             "wsr": r.wsr,
-            "p_chi2": r.p_chi2,
-            "p_binomial": r.p_binomial,
+            "p_value": r.p_value,
+            "decided_by": stats.DECIDED_BY,
+            "positive_association": r.positive_association,
+            "chi2_p_value": r.chi2_p_value,
             "chi2": r.chi2,
             "table": [list(row) for row in r.table],
             "alpha": r.alpha,
@@ -372,8 +375,14 @@ def _facts_table(report: EvidenceReport) -> str:
         ("verdict", _e("copy" if report.is_copy else "not a copy"), "value"),
         ("watermark success rate (WSR)", _e(f"{r.wsr:.4f} ({r.matches} of {r.n_bits} bits match)"), "value"),
         ("mismatching bits", _e(str(r.n_bits - r.matches)), "value"),
-        ("p-value, chi-squared (Yates)", _e(f"{r.p_chi2:.6g}"), "value"),
-        ("p-value, binomial (one-sided)", _e(f"{r.p_binomial:.6g}"), "value"),
+        ("what decides", _e(f"the {stats.DECIDED_BY}, at level α"), "value"),
+        ("p-value, Fisher exact (one-sided; decides)", _e(f"{r.p_value:.6g}"), "value"),
+        (
+            "association with the reference",
+            _e("positive" if r.positive_association else "none or negative"),
+            "value",
+        ),
+        ("p-value, chi-squared (Yates, two-sided; reported only)", _e(f"{r.chi2_p_value:.6g}"), "value"),
         ("chi-squared statistic", _e(f"{r.chi2:.6g}"), "value"),
         ("2×2 table", _counts_table(r.table), "value"),
         ("α (significance level)", _e(f"{r.alpha:g}"), "value"),

@@ -1,16 +1,23 @@
 """The ownership test: is the watermark extracted from a suspect model the owner's, beyond chance?
 
-Two tests on the pooled bits of every trigger (DESIGN.md §7):
+The pooled bits of every trigger form a 2×2 table (extracted bit × reference bit). What DECIDES (DESIGN.md §7):
 
-- Pearson's chi-squared test of independence on the 2×2 table (extracted bit × reference bit) with Yates'
-  continuity correction, as the seed paper does. It is written out here rather than delegated to
-  ``scipy.stats.chi2_contingency`` because that function raises on a table with an empty row or column,
-  which is exactly what an extraction whose bits all share one sign produces (a defect of the reference code).
-- The exact one-sided binomial test of the number of matching bits against p = 0.5: the question a court
-  asks ("could this many bits match by luck?"), and valid at any size.
+    copy  ⇔  positive association (a·d > b·c: agreement beyond what the margins predict)
+             AND  one-sided Fisher exact p < α   (scipy.stats.fisher_exact, alternative="greater")
 
-The chi-squared test is two-sided in nature: a model whose bits are all *flipped* is as dependent on the
-reference as a perfect copy. So a model is judged a copy only if p < α **and** WSR > 0.5.
+Fisher's test is conditional on both margins, so it is valid whatever the balance of the extracted bits (a
+model whose bits are mostly "+" agrees with a mostly-"+" reference by chance, and a margin-blind binomial of
+matches against ½ would call that evidence), and one-sided, so a flipped watermark (a negative association)
+is never a copy, however significant. Bits are exactly balanced by construction (keys.derive_bits), so the
+reference margin is fixed before any suspect exists.
+
+Also reported, deciding nothing: Pearson's chi-squared test of independence with Yates' correction (the seed
+paper's number), two-sided. It is written out rather than delegated to ``scipy.stats.chi2_contingency``
+because that function raises on a table with an empty row or column, which is what an extraction whose bits
+all share one sign produces.
+
+The p-value treats bits as independent; attributions of neighbouring segments are correlated, so an arbiter
+calibrates a claim against null models as well (calibration.py: the empirical p).
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from scipy import stats as scipy_stats
 from verifier.errors import VerifierError
 
 DEFAULT_ALPHA = 0.01
+DECIDED_BY = "one-sided Fisher exact test (conditional on the margins) and a positive association"
 
 
 class StatisticsError(VerifierError):
@@ -36,9 +44,9 @@ class OwnershipResult:
     n_bits: int  # pooled over all triggers
     matches: int  # extracted bit == reference bit
     table: tuple[tuple[int, int], tuple[int, int]]  # rows: extracted −1/+1, columns: reference −1/+1
-    chi2: float  # Yates-corrected statistic, 1 degree of freedom
-    p_chi2: float
-    p_binomial: float  # P[X ≥ matches], X ~ Binomial(n_bits, 1/2)
+    p_value: float  # one-sided Fisher exact, alternative "greater": THIS decides
+    chi2: float  # Yates-corrected statistic, 1 degree of freedom (reported only)
+    chi2_p_value: float  # two-sided (reported only)
     alpha: float
 
     @property
@@ -47,20 +55,27 @@ class OwnershipResult:
         return self.matches / self.n_bits
 
     @property
+    def positive_association(self) -> bool:
+        """The extracted bits agree with the reference more than the margins alone predict (odds ratio > 1)."""
+        (a, b), (c, d) = self.table
+        return a * d > b * c
+
+    @property
     def is_copy(self) -> bool:
-        """The verdict: significant dependence *in the owner's direction*."""
-        return self.p_chi2 < self.alpha and self.wsr > 0.5
+        """The verdict: a positive association, significant by the one-sided Fisher exact test."""
+        return self.positive_association and self.p_value < self.alpha
 
     @property
     def verdict(self) -> str:
         """The verdict in one sentence a person can read."""
         summary = (
             f"{self.matches} of {self.n_bits} bits match (WSR {self.wsr:.3f}); "
-            f"chi-squared p = {self.p_chi2:.3g}, binomial p = {self.p_binomial:.3g}"
+            f"Fisher exact p (one-sided, decides) = {self.p_value:.3g}; "
+            f"chi-squared p (reported only) = {self.chi2_p_value:.3g}"
         )
         if self.is_copy:
             return f"copy: the model carries the watermark ({summary}, below α = {self.alpha:g})"
-        if self.p_chi2 < self.alpha:
+        if not self.positive_association and self.chi2_p_value < self.alpha:
             return f"not a copy: the bits are significantly *inverted*, not the watermark ({summary})"
         return f"not a copy: no evidence of the watermark ({summary}, not below α = {self.alpha:g})"
 
@@ -70,9 +85,12 @@ class OwnershipResult:
             "matches": self.matches,
             "wsr": self.wsr,
             "table": [list(row) for row in self.table],
+            "p_value": self.p_value,
+            "test": "fisher-exact-greater",
+            "decided_by": DECIDED_BY,
+            "positive_association": self.positive_association,
             "chi2": self.chi2,
-            "p_chi2": self.p_chi2,
-            "p_binomial": self.p_binomial,
+            "chi2_p_value": self.chi2_p_value,
             "alpha": self.alpha,
             "is_copy": self.is_copy,
             "verdict": self.verdict,
@@ -87,17 +105,25 @@ def ownership_test(extracted: object, reference: object, alpha: float = DEFAULT_
     if not 0 < alpha < 1:
         raise StatisticsError(f"alpha must lie in (0, 1), not {alpha}")
     table = contingency_table(got, want)
-    chi2, p_chi2 = yates_chi2(table)
-    matches = int(np.sum(got == want))
+    chi2, chi2_p = yates_chi2(table)
     return OwnershipResult(
         n_bits=int(got.size),
-        matches=matches,
+        matches=int(np.sum(got == want)),
         table=(tuple(int(v) for v in table[0]), tuple(int(v) for v in table[1])),  # type: ignore[arg-type]
+        p_value=fisher_greater(table),
         chi2=chi2,
-        p_chi2=p_chi2,
-        p_binomial=binomial_p(matches, int(got.size)),
+        chi2_p_value=chi2_p,
         alpha=alpha,
     )
+
+
+def fisher_greater(table: np.ndarray) -> float:
+    """One-sided Fisher exact p of a 2×2 table: P[agreement ≥ observed | both margins], hypergeometric.
+
+    With rows extracted (−1, +1) and columns reference (−1, +1), the odds ratio a·d / (b·c) > 1 is agreement,
+    which is scipy's alternative "greater". An empty row or column leaves one possible table: p = 1.
+    """
+    return float(scipy_stats.fisher_exact(np.asarray(table, dtype=np.int64), alternative="greater").pvalue)
 
 
 def contingency_table(extracted: np.ndarray, reference: np.ndarray) -> np.ndarray:
@@ -122,11 +148,6 @@ def yates_chi2(table: np.ndarray) -> tuple[float, float]:
     corrected = observed + np.sign(diff) * np.minimum(0.5, np.abs(diff))
     statistic = float(np.sum((corrected - expected) ** 2 / expected))
     return statistic, float(scipy_stats.chi2.sf(statistic, df=1))
-
-
-def binomial_p(matches: int, n: int) -> float:
-    """Exact one-sided P[X ≥ matches] for X ~ Binomial(n, 1/2): the chance of this much agreement by luck."""
-    return float(scipy_stats.binom.sf(matches - 1, n, 0.5))
 
 
 def _as_sign_vector(bits: object, name: str) -> np.ndarray:

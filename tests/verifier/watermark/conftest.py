@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import hashlib
 
 import pytest
 import torch
@@ -41,7 +42,9 @@ def independent_cnn(digits: data.Dataset) -> nn.Module:
 @pytest.fixture(scope="session")
 def digits_key(digits: data.Dataset) -> keys.WatermarkKey:
     triggers, labels = keys.make_triggers(digits.x_train, digits.y_train, count=2, kind="noise", seed=7)
-    return keys.create_key(triggers, labels, segments.ImageGrid(16, (1, 8, 8)), secret=b"conftest key")
+    return keys.create_key(
+        triggers, labels, segments.ImageGrid(16, (1, 8, 8)), hashlib.sha256(b"conftest key").digest()
+    )
 
 
 @pytest.fixture(scope="session")

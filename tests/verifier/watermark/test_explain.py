@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 import torch
 from torch import nn
@@ -36,7 +38,10 @@ def test_extraction_leaves_the_key_and_the_model_mode_untouched(watermarked) -> 
 def test_attributions_of_one_sign_do_not_crash(digits: data.Dataset) -> None:
     """A constant model explains nothing: every W is 0, every bit −1; the test must still answer."""
     key = keys.create_key(
-        digits.x_train[:1], digits.y_train[:1], segments.ImageGrid(16, (1, 8, 8)), b"test key"
+        digits.x_train[:1],
+        digits.y_train[:1],
+        segments.ImageGrid(16, (1, 8, 8)),
+        hashlib.sha256(b"test key").digest(),
     )
     constant = nn.Sequential(nn.Flatten(), nn.Linear(64, 10))
     nn.init.zeros_(constant[1].weight)
@@ -46,35 +51,43 @@ def test_attributions_of_one_sign_do_not_crash(digits: data.Dataset) -> None:
     assert not stats.ownership_test(extraction.bits, extraction.reference).is_copy
 
 
-@pytest.mark.parametrize(
-    "scheme", [segments.MaskScheme(), segments.MaskScheme(kind="random", count=40, seed=5)]
-)
-def test_the_closed_form_ridge_matches_a_direct_least_squares_solve(scheme: segments.MaskScheme) -> None:
+@pytest.mark.parametrize("mask_kind", ["leave-one-out", "random"])
+def test_the_closed_form_ridge_matches_a_direct_least_squares_solve_with_an_intercept(mask_kind: str) -> None:
     n, lam = 16, 1e-3
-    key = keys.WatermarkKey(
-        bits=keys.keyed_bits(b"s", n),
-        triggers=torch.rand(1, 1, 8, 8),
-        labels=torch.tensor([0]),
-        segmentation=segments.ImageGrid(n, (1, 8, 8)),
-        masks=scheme,
+    key = keys.create_key(
+        torch.rand(1, 1, 8, 8),
+        torch.tensor([0]),
+        segments.ImageGrid(n, (1, 8, 8)),
+        bytes(32),
+        mask_kind=mask_kind,
+        mask_count=40,
         ridge_lambda=lam,
     )
     explainer = explain.Explainer(key)
     values = torch.randn(explainer.num_masks, dtype=torch.float64)
-    masks = scheme.matrix(n).double()
-    # ridge = least squares on the augmented system [M; √λ I] W = [v; 0]
-    augmented = torch.cat([masks, lam**0.5 * torch.eye(n, dtype=torch.float64)])
-    direct = torch.linalg.lstsq(augmented, torch.cat([values, torch.zeros(n, dtype=torch.float64)])).solution
+    masks = key.masks.matrix(n).double()
+    # ridge with an unpenalised intercept c = least squares on [M 1; √λ I 0] (W, c) = [v; 0]
+    ones = torch.ones(len(masks), 1, dtype=torch.float64)
+    augmented = torch.cat(
+        [
+            torch.cat([masks, ones], dim=1),
+            torch.cat([lam**0.5 * torch.eye(n), torch.zeros(n, 1)], dim=1).double(),
+        ]
+    )
+    target = torch.cat([values, torch.zeros(n, dtype=torch.float64)])
+    direct = torch.linalg.lstsq(augmented, target).solution[:n]
     closed = explainer.attributions(values.float())[0].double()
     torch.testing.assert_close(closed, direct, rtol=1e-3, atol=1e-3)
+    shifted = explainer.attributions((values + 20).float())[0].double()  # the intercept absorbs a constant
+    torch.testing.assert_close(shifted, closed, rtol=1e-4, atol=1e-4)
 
 
 def test_masked_inputs_remove_exactly_the_masked_segments() -> None:
-    key = keys.WatermarkKey(
-        bits=keys.keyed_bits(b"s", 4),
-        triggers=torch.full((1, 1, 4, 4), 0.9),
-        labels=torch.tensor([0]),
-        segmentation=segments.ImageGrid(4, (1, 4, 4)),
+    key = keys.create_key(
+        torch.full((1, 1, 4, 4), 0.9),
+        torch.tensor([0]),
+        segments.ImageGrid(4, (1, 4, 4)),
+        bytes(32),
         fill=0.5,
     )
     masked = explain.Explainer(key).masked_inputs(key.triggers)  # leave-one-out: mask i removes segment i

@@ -6,6 +6,7 @@ for one request: the network was built (400M parameters) before its weights were
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 import sys
@@ -51,7 +52,12 @@ def test_an_mlp_spec_of_width_20000_is_refused_before_allocation(tmp_path: Path)
 
 def test_the_cli_refuses_the_width_20000_model_with_exit_2(tmp_path: Path) -> None:
     model = _model_file(tmp_path / "model.pt", HUGE_MLP)
-    key = keys.create_key(torch.rand(1, 64), torch.tensor([0]), segments.FeatureGroups(4, (64,)), b"secret")
+    key = keys.create_key(
+        torch.rand(1, 64),
+        torch.tensor([0]),
+        segments.FeatureGroups(4, (64,)),
+        hashlib.sha256(b"secret").digest(),
+    )
     (tmp_path / "key.wmk").write_bytes(key.to_bytes())
 
     verified = subprocess.run(
@@ -141,7 +147,12 @@ def test_the_service_refuses_the_width_20000_model_with_400_and_memory_does_not_
     from registry.config import CHAIN_EMBEDDED, IPFS_EMBEDDED, Settings
 
     model = _model_file(tmp_path / "model.pt", HUGE_MLP)
-    key = keys.create_key(torch.rand(1, 64), torch.tensor([0]), segments.FeatureGroups(4, (64,)), b"secret")
+    key = keys.create_key(
+        torch.rand(1, 64),
+        torch.tensor([0]),
+        segments.FeatureGroups(4, (64,)),
+        hashlib.sha256(b"secret").digest(),
+    )
     settings = Settings(data_dir=tmp_path / "state", chain=CHAIN_EMBEDDED, ipfs=IPFS_EMBEDDED)
     files = [("model", ("suspect.pt", model.read_bytes())), ("key", ("key.wmk", key.to_bytes()))]
 

@@ -195,11 +195,12 @@ def test_json_records_the_verdict_and_every_triggers_bits(flips: tuple[list[int]
     assert document["format"] == "ledgermark-evidence" and document["version"] == 1
     assert document["created"] == "2025-01-02T03:04:05Z"
     assert document["verdict"] == result.verdict and document["is_copy"] == result.is_copy
-    assert (document["p_chi2"], document["p_binomial"], document["chi2"]) == (
-        result.p_chi2,
-        result.p_binomial,
+    assert (document["p_value"], document["chi2_p_value"], document["chi2"]) == (
+        result.p_value,
+        result.chi2_p_value,
         result.chi2,
     )
+    assert "Fisher" in document["decided_by"] and document["positive_association"] is True
     assert document["n_bits"] == 32 and document["matches"] == 32 - sum(map(len, flips))
     assert document["table"] == [list(row) for row in result.table]
     assert (document["key_sha256"], document["model_sha256"]) == (key.sha256, "ab" * 32)
@@ -218,7 +219,7 @@ def test_json_records_the_verdict_and_every_triggers_bits(flips: tuple[list[int]
 def test_a_perfect_extraction_is_a_copy_with_a_tiny_p_value_that_survives_json() -> None:
     document = json.loads(build(image_case(PERFECT)).to_json())
     assert document["is_copy"] is True and document["wsr"] == 1.0
-    assert 0 < document["p_binomial"] < 1e-9
+    assert 0 < document["p_value"] < 1e-7  # Fisher: 1 / C(32, 10), the stand-in bits unbalanced
 
 
 @pytest.mark.parametrize("flips", [PERFECT, MISMATCHING], ids=["perfect", "mismatching"])
@@ -229,6 +230,7 @@ def test_html_is_self_contained_and_shows_verdict_pictures_and_mismatches(
     page = built.to_html()
     assert f">{html.escape(built.result.verdict)}</h1>" in page
     assert 'class="verdict copy"' in page if built.result.is_copy else 'class="verdict not-copy"' in page
+    assert "p-value, Fisher exact (one-sided; decides)" in page and "reported only" in page
     assert page.count("data:image/png;base64,") == 4 * 2  # reference, extracted, mismatches, attribution
     for t, indices in enumerate(flips):
         assert f"{len(indices)} of {N_BITS} bits differ" in page
@@ -343,7 +345,7 @@ def test_a_report_of_a_real_extraction(tmp_path: Path) -> None:
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 10))  # untrained: no watermark
     triggers, labels = torch.rand(2, *IMAGE_SHAPE), torch.tensor([1, 2])
-    key = keys.create_key(triggers, labels, segments.ImageGrid(N_BITS, IMAGE_SHAPE), secret=b"s" * 32)
+    key = keys.create_key(triggers, labels, segments.ImageGrid(N_BITS, IMAGE_SHAPE), seed=b"s" * 32)
     extraction = explain.extract(model, key)
     result = stats.ownership_test(extraction.bits, extraction.reference)
     built = report.build_report(
