@@ -11,6 +11,7 @@ from registry import backends as backendslib
 from registry import index as indexlib
 from registry.api import auth, dependencies, gateway, limits, problems
 from registry.api.routers import artifacts, browse, disputes, downloads, records, service, watermark
+from registry.web import routes as web
 
 
 def create_app(
@@ -32,7 +33,14 @@ def create_app(
                 app.state.index = index
                 yield
 
-    app = FastAPI(title="Ledgermark", version="0.1.0", lifespan=lifespan, responses=problems.responses(413))
+    app = FastAPI(
+        title="Ledgermark",
+        version="0.1.0",
+        lifespan=lifespan,
+        responses=problems.responses(413),
+        docs_url=None,  # /docs is registry.web's: Swagger UI from local files, not a CDN
+        redoc_url=None,
+    )
     app.include_router(browse.router)
     app.include_router(records.router)
     app.include_router(artifacts.router)
@@ -41,6 +49,7 @@ def create_app(
     app.include_router(disputes.router)
     app.include_router(service.router)
     app.include_router(gateway.router)
+    app.include_router(web.router)
     problems.install(app)
     app.add_middleware(limits.BodyLimitMiddleware, limits=chosen_limits)
 

@@ -1,10 +1,10 @@
 """What the pages show, read through the flows: a listing with search and filters, a record with its artifacts,
 lineage and disputes, and a dispute with its votes and evidence.
 
-Reads only: nothing here signs. Every manifest is checked against the anchored root (``fetch.load_manifest``)
-before a digest is shown, because the browser compares downloads with these digests. Without the record index
-the listing scans the newest ``MAX_SCAN`` records on-chain; manifests are cached by CID (content-addressed,
-so a cached manifest can never be stale).
+Reads only: nothing here signs. Listings and dispute lists come from the service's record index
+(``registry.index``); a record's own page reads the chain and the store, and checks its manifest against the
+anchored root (``fetch.load_manifest``) before a digest is shown, because the browser compares downloads with
+these digests. Verified manifests are kept by (CID, root): content-addressed, so never stale.
 """
 
 from __future__ import annotations
@@ -25,9 +25,6 @@ from verifier.integrity import documents
 from verifier.integrity import manifest as manifestlib
 
 PER_PAGE = 20
-MAX_SCAN = 1000
-"""Without an index, a listing reads at most this many records (the newest): one chain call each."""
-MAX_DISPUTE_SCAN = 500
 SUMMARY_LIMIT = 64 << 10
 """The public summary pinned at opening is a few hundred bytes: anything larger is refused unread."""
 
@@ -46,20 +43,6 @@ class Row:
     revoked: bool
     open_disputes: int | None = None  # None: not known without the index
     problem: str | None = None  # why the name is missing (manifest rejected or not fetched yet)
-
-    @classmethod
-    def from_chain(cls, record: chainlib.Record, name: str | None, problem: str | None = None) -> Row:
-        return cls(
-            record.record_id,
-            record.owner,
-            "0x" + record.root.hex(),
-            name,
-            record.parent_id,
-            derivation_label(record),
-            record.registered_at,
-            record.revoked,
-            problem=problem,
-        )
 
     @classmethod
     def from_index(cls, row: Any) -> Row:
@@ -95,8 +78,7 @@ class Listing:
     rows: list[Row]
     total: int
     next_cursor: str | None
-    source: str  # "index" or "chain"
-    scanned_all: bool = True
+    status: Any  # the index's IndexStatus: how far it has followed the chain
 
 
 @dataclasses.dataclass(frozen=True)
@@ -152,52 +134,50 @@ class DisputeView:
 # --------------------------------------------------------------------------- listing
 
 
-def listing(backends: Backends, filters: Filters, index: Any = None) -> Listing:
-    """Records newest first, filtered by owner and revocation, searched (case-insensitively) over name, id, root
-    and owner; one page of ``PER_PAGE`` after ``filters.cursor``. The index answers when the service has one."""
-    if index is not None:
-        page = index.records(
-            owner=filters.owner or None,
-            revoked=filters.revoked_flag,
-            query=filters.q.strip() or None,
-            limit=PER_PAGE,
-            cursor=filters.cursor or None,
-        )
-        return Listing([Row.from_index(r) for r in page.items], page.total, page.next_cursor, "index")
-    return _scan(backends, filters)
+def listing(index: Any, filters: Filters) -> Listing:
+    """Records newest first from the index, filtered by owner and revocation, searched over names and cards
+    (full text); a query that is a record id or a Merkle root names that record directly."""
+    exact = _exact(index, filters.q.strip())
+    if exact is not None:
+        rows = [row for row in exact if _matches(row, filters)]
+        return Listing(rows, len(rows), None, index.status())
+    page = index.records(
+        owner=filters.owner.strip() or None,
+        revoked=filters.revoked_flag,
+        query=filters.q.strip() or None,
+        limit=PER_PAGE,
+        cursor=filters.cursor or None,
+    )
+    return Listing([Row.from_index(r) for r in page.items], page.total, page.next_cursor, index.status())
 
 
-def _scan(backends: Backends, filters: Filters) -> Listing:
-    """Without an index: the newest ``MAX_SCAN`` records read one by one; the cursor is the last id shown."""
-    count = backends.registry.record_count()
-    ids = range(count, max(count - MAX_SCAN, 0), -1)
-    matches = [row for row in (_row(backends, i) for i in ids) if row and _matches(row, filters)]
-    before = int(filters.cursor) if filters.cursor.isdecimal() else None
-    after = [r for r in matches if before is None or r.record_id < before]
-    shown = after[:PER_PAGE]
-    more = len(after) > PER_PAGE
-    next_cursor = str(shown[-1].record_id) if more else None
-    return Listing(shown, len(matches), next_cursor, "chain", scanned_all=count <= MAX_SCAN)
-
-
-def _row(backends: Backends, record_id: int) -> Row | None:
-    try:
-        record = backends.registry.record(record_id)
-    except chainlib.UnknownRecordError:  # pending (too few confirmations) or gone in a reorg
+def _exact(index: Any, query: str) -> list[Row] | None:
+    """The record a query names by id or Merkle root (a list of zero or one), or None for a text search."""
+    if query.isdecimal() and len(query) <= 78:
+        found = index.record(int(query))
+    elif len(query) == 66 and query[:2].lower() == "0x" and all(c in _HEX for c in query[2:]):
+        found = index.record_by_root(bytes.fromhex(query[2:]))
+    else:
         return None
-    try:
-        return Row.from_chain(record, _manifest_name(backends, record))
-    except LedgermarkError as err:
-        return Row.from_chain(record, None, problem=f"manifest rejected: {err}")
+    return [Row.from_index(found)] if found is not None else []
 
 
-def _manifest_name(backends: Backends, record: chainlib.Record) -> str | None:
-    return _verified_manifest(backends, record).name
+_HEX = frozenset("0123456789abcdefABCDEF")
+
+
+def _matches(row: Row, filters: Filters) -> bool:
+    """The owner and revocation filters, on a record looked up directly."""
+    if filters.owner.strip() and row.owner.lower() != filters.owner.strip().lower():
+        return False
+    return filters.revoked_flag is None or row.revoked == filters.revoked_flag
+
+
+# --------------------------------------------------------------------------- one record
 
 
 _MANIFESTS: collections.OrderedDict[tuple[str, bytes, int], manifestlib.Manifest] = collections.OrderedDict()
 _MANIFESTS_LOCK = threading.Lock()
-MANIFEST_CACHE = 4096
+MANIFEST_CACHE = 1024
 
 
 def _verified_manifest(backends: Backends, record: chainlib.Record) -> manifestlib.Manifest:
@@ -216,23 +196,9 @@ def _verified_manifest(backends: Backends, record: chainlib.Record) -> manifestl
     return manifest
 
 
-def _matches(row: Row, filters: Filters) -> bool:
-    if filters.owner and row.owner.lower() != filters.owner.strip().lower():
-        return False
-    if filters.revoked_flag is not None and row.revoked != filters.revoked_flag:
-        return False
-    query = filters.q.strip().lower()
-    return not query or any(
-        query in text
-        for text in (str(row.record_id), row.owner.lower(), row.root.lower(), (row.name or "").lower())
-    )
-
-
-# --------------------------------------------------------------------------- one record
-
-
-def record_view(backends: Backends, record_id: int, index: Any = None) -> RecordView:
-    """The record, its verified manifest, its family and every dispute it is a party to."""
+def record_view(backends: Backends, index: Any, record_id: int) -> RecordView:
+    """The record and its verified manifest (from the chain and the store), its family, and every dispute it is
+    a party to (from the index)."""
     record = fetch_flow.resolve_record(backends, str(record_id))
     manifest = _verified_manifest(backends, record)
     return RecordView(
@@ -240,24 +206,21 @@ def record_view(backends: Backends, record_id: int, index: Any = None) -> Record
         name=manifest.name,
         artifacts=[entry.to_dict() for entry in manifest.entries],
         lineage=lineage_flow.lineage(backends, str(record_id)),
-        disputes=_disputes_of(backends, record_id, index),
+        disputes=_disputes_of(index, record_id),
     )
 
 
-def _disputes_of(backends: Backends, record_id: int, index: Any) -> list[DisputeLine]:
-    """From the index when there is one (one query), else every dispute read from the chain (bounded)."""
-    if index is not None:
-        rows = index.disputes(record_id=record_id)
-        found = [(r, r.status) for r in rows]
-    else:
-        count = backends.disputes.dispute_count()
-        chained = (backends.disputes.dispute(i) for i in range(count, max(count - MAX_DISPUTE_SCAN, 0), -1))
-        found = [(d, d.status.name.lower()) for d in chained]
-    lines = []
-    for d, status in found:
-        if record_id in (d.claimant_record, d.suspect_record):
-            role = "claimant" if d.claimant_record == record_id else "suspect"
-            lines.append(DisputeLine(d.dispute_id, role, status, d.uphold_votes, d.reject_votes))
+def _disputes_of(index: Any, record_id: int) -> list[DisputeLine]:
+    lines = [
+        DisputeLine(
+            d.dispute_id,
+            "claimant" if d.claimant_record == record_id else "suspect",
+            d.status,
+            d.uphold_votes,
+            d.reject_votes,
+        )
+        for d in index.disputes(record_id=record_id)
+    ]
     return sorted(lines, key=lambda line: -line.dispute_id)
 
 

@@ -87,7 +87,6 @@ def _error_page(request: Request, err: LedgermarkError) -> HTMLResponse:
 @router.get("/", response_class=HTMLResponse)
 def browse(
     request: Request,
-    backends: BackendsDep,
     q: Annotated[str, Query(max_length=200)] = "",
     owner: Annotated[str, Query(max_length=42)] = "",
     revoked: Annotated[str, Query(pattern="^(yes|no)?$")] = "",
@@ -96,10 +95,10 @@ def browse(
     """Records newest first, with search and filters."""
     filters = catalogue.Filters(q=q, owner=owner, revoked=revoked, cursor=cursor)
     try:
-        found = catalogue.listing(backends, filters, _index(request))
+        found = catalogue.listing(_index(request), filters)
     except LedgermarkError as err:
         return _error_page(request, err)
-    return _page("index.html", filters=filters, listing=found, max_scan=catalogue.MAX_SCAN)
+    return _page("index.html", filters=filters, listing=found)
 
 
 @router.get("/record/{record_id}", response_class=HTMLResponse)
@@ -108,15 +107,15 @@ def record_page(
 ) -> HTMLResponse:
     """A record: warnings, artifacts, the in-browser verify form, lineage and disputes."""
     try:
-        view = catalogue.record_view(backends, record_id, _index(request))
+        view = catalogue.record_view(backends, _index(request), record_id)
     except LedgermarkError as err:
         return _error_page(request, err)
     return _page("record.html", view=view, graph=graph.layout(view.lineage))
 
 
 def _index(request: Request) -> Any:
-    """The service's record index (``registry.index``), or None where the service runs without one."""
-    return getattr(request.app.state, "index", None)
+    """The service's record index (``registry.index``), opened and followed by the service's lifespan."""
+    return request.app.state.index
 
 
 @router.get("/dispute/{dispute_id}", response_class=HTMLResponse)
