@@ -5,11 +5,12 @@ PIP   := .venv/bin/pip
 NPM   := npm install --prefer-offline --no-audit --no-fund --loglevel=error
 FASHION_MNIST := /usr/share/datasets/fashion-mnist
 IPFS_CID      := /usr/bin/ipfs_cid
+CHROMIUM      := /usr/bin/chromium
 
 .PHONY: setup demo test test-fast bench-gas bench-watermark contracts slither clean
 
 setup: .venv/.installed ganache/node_modules/.installed contracts/solcjs/node_modules/.installed \
-       ipfs/jsipfs/node_modules/.installed $(FASHION_MNIST) $(IPFS_CID)
+       ipfs/jsipfs/node_modules/.installed $(FASHION_MNIST) $(IPFS_CID) $(CHROMIUM)
 
 # torch first and pinned: any later 'torch' requirement is then already satisfied by the CPU build.
 .venv/.installed: pyproject.toml
@@ -23,11 +24,12 @@ setup: .venv/.installed ganache/node_modules/.installed contracts/solcjs/node_mo
 	cd $* && $(NPM)
 	touch $@
 
-# Debian packages: the Fashion-MNIST data set, and Debian's CID tool (the reference bench/exp_cli_overhead.py
-# times `ledgermark cid` against). One grouped rule: one `apt-get update` for both.
-$(FASHION_MNIST) $(IPFS_CID) &:
+# Debian packages: the Fashion-MNIST data set, Debian's CID tool (the reference bench/exp_cli_overhead.py
+# times `ledgermark cid` against) and chromium (the browser tests/web/test_browser.py drives through Playwright).
+# One grouped rule: one `apt-get update` for all.
+$(FASHION_MNIST) $(IPFS_CID) $(CHROMIUM) &:
 	SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
-	$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq dataset-fashion-mnist ipfs-cid
+	$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq dataset-fashion-mnist ipfs-cid chromium
 
 demo: setup
 	$(PY) -m registry.demo
