@@ -1,5 +1,7 @@
 """The OpenAPI document is a contract the service keeps: a bounded schemathesis run finds no 5xx and no
-undocumented status, content type, header or body, against a real `ledgermark serve` on a free port."""
+undocumented status, content type, header or body, against a real `ledgermark serve` on a free port. It runs as
+the operator (with the API token), so the writes are exercised too; its `ignored_auth` check drops the token and
+expects the refusal the document declares."""
 
 from __future__ import annotations
 
@@ -9,12 +11,12 @@ from pathlib import Path
 
 import httpx
 
-from tests.registry.test_api_hostile import ledgermark_serve
+from tests.registry.test_api_hostile import AUTH, TOKEN, ledgermark_serve
 
 ST = Path(sys.executable).parent / "st"
 """The schemathesis CLI of this environment (the `schemathesis` test extra)."""
 MAX_EXAMPLES = 25
-"""Per operation; with nine operations the whole run stays well under a minute."""
+"""Per operation; the whole run stays within a few minutes."""
 SEED = 10
 """Fixed, so that a failure reproduces: `st run … --seed 10`."""
 SKIPPED_CHECKS = "positive_data_acceptance,negative_data_rejection"
@@ -26,10 +28,15 @@ CONFIG = """
 [dictionaries.records]
 values = ["1"]
 
+[dictionaries.artifacts]
+values = ["model.pt"]
+
 [parameters]
 "path.reference" = { dictionary = "records", probability = 0.5 }
+"path.path" = { dictionary = "artifacts", probability = 0.5 }
 """
-"""Half the record references name the record published first, so verify, lineage and read reach real data."""
+"""Half the record references name the record published first, so verify, lineage, read and download reach real
+data."""
 
 
 def test_schemathesis_finds_no_server_error_or_undocumented_status(tmp_path: Path) -> None:
@@ -37,9 +44,15 @@ def test_schemathesis_finds_no_server_error_or_undocumented_status(tmp_path: Pat
     config.write_text(CONFIG)
     with ledgermark_serve(tmp_path / "state") as (url, process):
         published = httpx.post(
-            f"{url}/records", files={"files": ("model.pt", b"weights")}, data={"roles": "model"}, timeout=60
+            f"{url}/records",
+            files={"files": ("model.pt", b"weights")},
+            data={"roles": "model"},
+            headers=AUTH,
+            timeout=60,
         )
         assert published.json()["record_id"] == 1, published.text
+        document = httpx.get(f"{url}/openapi.json", timeout=60).json()
+        operations = sum(len(methods) for methods in document["paths"].values())
         run = subprocess.run(
             [
                 str(ST),
@@ -55,6 +68,8 @@ def test_schemathesis_finds_no_server_error_or_undocumented_status(tmp_path: Pat
                 str(MAX_EXAMPLES),
                 "--seed",
                 str(SEED),
+                "--header",
+                f"Authorization: Bearer {TOKEN}",
                 "--workers",
                 "1",
                 "--request-timeout",
@@ -71,5 +86,5 @@ def test_schemathesis_finds_no_server_error_or_undocumented_status(tmp_path: Pat
         alive = process.poll() is None
 
     assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
-    assert "Operations:       9 selected / 9 total" in run.stdout
+    assert f"Operations:       {operations} selected / {operations} total" in run.stdout
     assert alive, "the service died during the schemathesis run"
