@@ -48,9 +48,12 @@ if TYPE_CHECKING:  # annotations only: keys needs no explanation code
 def metric_values(
     logits: torch.Tensor, labels: torch.Tensor, metric: str, temperature: float | None = None
 ) -> torch.Tensor:
-    """v = metric(logits, y) per row. With a ``temperature``, "label" becomes the smooth σ(margin / τ) instead
-    of the step 1[margin > 0], so that embedding for a hard-label API has a gradient; extraction always uses
-    the step (that is all such an API answers)."""
+    """v = metric(logits, y) per row. With a ``temperature``, "label" keeps the step 1[margin > 0] as its value
+    but takes the gradient of the smooth σ(margin / τ) (a straight-through estimator), so that embedding for a
+    hard-label API has a gradient and its hinge (and early stop) judges exactly what extraction reads. A smooth
+    value instead let the hinge be met by margins that never cross the decision boundary: on a digits CNN
+    (16 bits, 2 triggers, 300 Adam steps) the smooth σ at τ 0.25 reached WSR 0.81–0.94 on 3 keys, this
+    0.97–1.0 at τ 1 (0.84 on a fourth key)."""
     if metric == "logit":
         return logits.gather(1, labels[:, None]).squeeze(1)
     if metric == "probability":
@@ -60,7 +63,9 @@ def metric_values(
             return (logits.argmax(dim=1) == labels).to(logits.dtype)
         true = logits.gather(1, labels[:, None]).squeeze(1)
         others = logits.scatter(1, labels[:, None], float("-inf")).amax(dim=1)
-        return torch.sigmoid((true - others) / temperature)
+        smooth = torch.sigmoid((true - others) / temperature)
+        step = (true > others).to(logits.dtype)
+        return step + smooth - smooth.detach()  # the step's value, the sigmoid's gradient
     raise WatermarkError(f"unknown metric {metric!r}")
 
 
