@@ -132,11 +132,35 @@ def _given(**options: Any) -> dict[str, Any]:
 @app.command()
 def verify(
     model: Annotated[
-        Path, typer.Argument(metavar="MODEL", help="The suspect model file.", exists=True, dir_okay=False)
-    ],
+        Path | None,
+        typer.Argument(metavar="MODEL", help="The suspect model file.", exists=True, dir_okay=False),
+    ] = None,
     key: Annotated[
-        Path, typer.Argument(metavar="KEY", help="The watermark key file.", exists=True, dir_okay=False)
-    ],
+        Path | None,
+        typer.Argument(metavar="KEY", help="The watermark key file.", exists=True, dir_okay=False),
+    ] = None,
+    endpoint: Annotated[
+        str | None,
+        typer.Option(
+            "--endpoint",
+            metavar="URL",
+            help="Query a model behind this prediction API instead (give only KEY).",
+        ),
+    ] = None,
+    batch: Annotated[int, typer.Option("--batch", metavar="N", help="--endpoint: inputs per request.")] = 64,
+    max_queries: Annotated[
+        int | None,
+        typer.Option("--max-queries", metavar="N", help="--endpoint: refuse if the key needs more queries."),
+    ] = None,
+    timeout: Annotated[
+        float, typer.Option("--timeout", metavar="S", help="--endpoint: seconds per request.")
+    ] = 30.0,
+    retries: Annotated[
+        int,
+        typer.Option(
+            "--retries", metavar="N", help="--endpoint: retries after a 5xx or a dropped connection."
+        ),
+    ] = 3,
     report_dir: Annotated[
         Path | None,
         typer.Option("--report", metavar="DIR", help="Write the evidence report (JSON + HTML) here."),
@@ -154,6 +178,12 @@ def verify(
 
     With --null-set the verdict is a copy only if the parametric p < α and the empirical p ≤ α.
     """
+    if endpoint is not None:
+        options = {"batch_size": batch, "max_queries": max_queries, "timeout": timeout, "retries": retries}
+        _verify_endpoint(endpoint, model, key, options, report_dir, alpha, null_set, as_json)
+        return
+    if model is None or key is None:
+        _output.fail("give a MODEL file and its KEY, or --endpoint URL and the KEY", as_json)
 
     def run() -> tuple[Any, Any, tuple[Path, Path] | None]:
         from registry import watermarking
@@ -264,6 +294,82 @@ def calibrate(
         f"empirical p can reach 1/{built.count + 1} = {1 / (built.count + 1):.3g}: claims at α ≥ that can succeed",
     ]
     _output.emit(as_json, document, lines)
+
+
+def _verify_endpoint(
+    url: str,
+    first: Path | None,
+    second: Path | None,
+    options: dict[str, Any],
+    report_dir: Path | None,
+    alpha: float,
+    null_set: Path | None,
+    as_json: bool,
+) -> None:
+    """`verify --endpoint URL KEY`: the same test on a model only reachable through its prediction API."""
+    if first is None or second is not None:
+        _output.fail("with --endpoint URL give only the KEY file, not a model file", as_json)
+
+    def run() -> tuple[Any, Any, tuple[Path, Path] | None]:
+        from registry import watermarking
+        from registry.errors import LedgermarkError
+        from verifier.watermark import calibration, remote
+        from verifier.watermark import report as reportlib
+
+        watermark_key = watermarking.read_key(first)
+        nulls = calibration.read_null_set(null_set) if null_set is not None else None
+        try:
+            assessment = remote.assess(watermark_key, remote.EndpointConfig(url=url, **options), alpha)
+        except remote.QueryBudgetError as err:
+            raise LedgermarkError(f"--max-queries {options['max_queries']}: {err}") from None
+        except remote.EndpointError as err:
+            raise LedgermarkError(f"--endpoint {url}: {err}") from None
+        calibrated = None
+        if nulls is not None:
+            calibrated = calibration.calibrate(watermark_key, assessment.result, nulls, alpha=alpha)
+        written = None
+        if report_dir is not None:
+            usage = assessment.usage
+            facts = {
+                "endpoint": url,
+                "endpoint answers": str(usage.answer),
+                "queries": f"{usage.queries} in {usage.requests} requests ({usage.retries} retried)",
+                "key file": first.name,
+            }
+            written = reportlib.build_report(
+                key=watermark_key,
+                extraction=assessment.extraction,
+                result=assessment.result,
+                model_sha256="(black box: no model bytes)",
+                extra_facts=facts,
+                calibration=calibrated,
+            ).write(report_dir)
+        return assessment, calibrated, written
+
+    assessment, calibrated, written = _output.guard(run, as_json=as_json)
+    usage = assessment.usage
+    document = {**assessment.result.to_dict(), "endpoint": usage.to_dict()}
+    lines = [
+        assessment.result.verdict,
+        (
+            f"{url}: {usage.queries} queries in {usage.requests} requests ({usage.answer} answers, "
+            f"{usage.retries} retried, {usage.seconds:.1f} s)"
+        ),
+    ]
+    is_copy = assessment.result.is_copy
+    if calibrated is not None:
+        is_copy = calibrated.is_copy
+        document.update(
+            parametric_verdict=assessment.result.verdict, verdict=calibrated.verdict, is_copy=is_copy
+        )
+        document["calibration"] = calibrated.to_dict()
+        lines[0] = calibrated.verdict
+    if written is not None:
+        document["report_json"], document["report_html"] = (str(p) for p in written)
+        lines.append(f"evidence report: {written[1]}")
+    _output.emit(as_json, document, lines)
+    if not is_copy:
+        raise typer.Exit(1)
 
 
 @app.command("serve-model")
