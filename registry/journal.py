@@ -11,7 +11,8 @@ publication) settles it:
 - **content complete** (the store still holds the manifest and every block of every artifact it names): the
   registration is finished, with the saved salt while the commitment is young enough, else with a new one;
 - **content incomplete**: the entry is dropped and nothing is registered, so no record ever points at content
-  the store lacks. The blocks that were stored stay unreferenced (harmless, reused by a retry).
+  the store lacks. The blocks that were stored stay unreferenced (harmless, reused by a retry);
+- **the chain refuses or is unreachable**: the entry stays for the next start, and the reason is reported.
 Entries of another signer, chain or deployment are left alone for a process that has that key.
 """
 
@@ -149,7 +150,10 @@ def _settle(backends: Backends, path: Path, data: bytes) -> str | None:
     if missing:
         path.unlink()
         return f"journal: rolled back the publication of {root}: the store lacks {missing}; nothing was registered"
-    record_id = _finish(backends, entry)
+    try:
+        record_id = _finish(backends, entry)
+    except LedgermarkError as err:  # the chain refused or went away: keep the entry for the next start
+        return f"journal: could not yet finish the interrupted publication of {root}: {err}"
     path.unlink()
     return f"journal: finished the interrupted publication of {root} as record {record_id}"
 
@@ -180,25 +184,13 @@ def _missing_content(backends: Backends, manifest_cid: str) -> str | None:
 
 def _finish(backends: Backends, entry: Entry) -> int:
     """Register with the saved salt (its commitment revealed if still young enough, else a new one made)."""
-    try:
-        record_id, _ = backends.registry.publish(
-            entry.root,
-            entry.leaf_count,
-            entry.manifest_cid,
-            entry.watermark_key_hash,
-            entry.parent_id,
-            chainlib.Derivation(entry.derivation),
-            salt=entry.salt,
-        )
-    except LedgermarkError as err:
-        raise LedgermarkError(
-            f"the interrupted publication of 0x{entry.root.hex()} could not be finished: {err} "
-            f"(its journal entry stays in {journal_dir(backends)})"
-        ) from err
+    record_id, _ = backends.registry.publish(
+        entry.root,
+        entry.leaf_count,
+        entry.manifest_cid,
+        entry.watermark_key_hash,
+        entry.parent_id,
+        chainlib.Derivation(entry.derivation),
+        salt=entry.salt,
+    )
     return record_id
-
-
-def pending(backends: Backends) -> list[str]:
-    """Roots (0x…) of the entries in the journal now, live or left behind."""
-    folder = journal_dir(backends)
-    return sorted(f"0x{p.stem}" for p in folder.glob("*.json")) if folder.is_dir() else []

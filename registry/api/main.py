@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from registry import backends as backendslib
 from registry import index as indexlib
+from registry import journal
 from registry.api import auth, dependencies, gateway, limits, problems
 from registry.api.routers import artifacts, browse, disputes, downloads, records, service, watermark
 from registry.web import routes as web
@@ -28,6 +29,7 @@ def create_app(
         app.state.api_token = token or auth.load(settings.data_dir)
         with backendslib.open_backends(settings, long_lived=True) as opened:
             app.state.backends = opened
+            journal.recover(opened)  # a publication a crash interrupted is finished or rolled back first
             index_path = settings.data_dir / "index.sqlite3"
             with indexlib.following(opened, index_path, lock=dependencies._backends_lock) as index:
                 app.state.index = index

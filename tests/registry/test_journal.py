@@ -115,3 +115,20 @@ def test_a_stray_file_in_the_journal_is_removed_with_a_notice(tmp_path: Path) ->
     assert later.returncode == 0, later.stdout + later.stderr
     assert f"removed {stray.name}, which is not a publication entry" in later.stderr + later.stdout
     assert not stray.exists()
+
+
+def test_the_service_finishes_it_when_it_starts(tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from registry.api.main import create_app
+    from registry.config import Settings
+
+    home = tmp_path / "owner"
+    root = "0x" + _crashed_publication(home, _model(tmp_path / "files", "model.bin", seed=7)).stem
+
+    with TestClient(create_app(Settings.load(data_dir=home))) as client:
+        answer = client.get(f"/records/{root}")
+
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["root"] == root
+    assert not list((home / "journal").glob("*.json"))
