@@ -17,7 +17,19 @@ from torch import nn
 
 from registry import files
 from registry.errors import LedgermarkError
-from verifier.watermark import data, embedding, explain, keys, models, segments, stats, training
+from verifier.watermark import (
+    api,
+    data,
+    embedding,
+    explain,
+    keys,
+    models,
+    segments,
+    sources,
+    stats,
+    training,
+    userdata,
+)
 from verifier.watermark import report as reportlib
 
 _READ_SIZE = 1 << 20
@@ -178,3 +190,52 @@ def _extract(model: nn.Module, key: keys.WatermarkKey) -> explain.Extraction:
             f"{model.spec.num_classes} classes: this key was not made for this kind of model"
         )
     return explain.extract(model, key)
+
+
+# --------------------------------------------------------------------------- bring your own model and data
+
+
+def load_user_data(data_path: Path | None, dataset_name: str) -> tuple[userdata.UserData, userdata.UserData]:
+    """(train, test): the user's file split 4:1, so accuracy is measured on a fifth not fine-tuned on; or a
+    bundled dataset's own split."""
+    if data_path is not None:
+        return userdata.load_file(data_path).split(0.2)
+    dataset = data.load(dataset_name)
+    return userdata.UserData(dataset.x_train, dataset.y_train), userdata.UserData(
+        dataset.x_test, dataset.y_test
+    )
+
+
+def embed_source(
+    source: sources.ModelSource,
+    train: userdata.UserData,
+    test: userdata.UserData | None,
+    out_model: Path,
+    out_key: Path,
+    progress: Callable[[int, float], None] | None = None,
+    **options: object,
+) -> Embedded:
+    """``embed_file`` for a model of any source (``api.embed`` options): the watermarked model is written in
+    the format it was read in, with the key, together or not at all."""
+    for target in (out_model, out_key):
+        if not target.parent.is_dir():
+            raise LedgermarkError(f"cannot write {target}: the folder {target.parent} does not exist")
+    source.check_output(out_model)  # before minutes of fine-tuning, not after
+    key, report = api.embed(source, train, test_data=test, progress=progress, **options)  # type: ignore[arg-type]
+    files.write_private(out_key, key.to_bytes())
+    try:
+        source.save(out_model)
+    except BaseException:
+        out_key.unlink(missing_ok=True)  # a key without its model is no use: leave neither
+        raise
+    return Embedded(key=key, report=report, model_path=out_model, key_path=out_key)
+
+
+def assess_source(
+    source: sources.ModelSource, key: keys.WatermarkKey, alpha: float = stats.DEFAULT_ALPHA
+) -> Assessment:
+    """``assess`` for a model of any source; the hash is of the file whose bytes are the model."""
+    verification = api.verify(source, key, alpha=alpha)
+    return Assessment(
+        extraction=verification.extraction, result=verification.result, model_sha256=source.sha256()
+    )

@@ -7,15 +7,47 @@ environment error, like `ledgermark verify` does for bytes. The key file is the 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
 
 from registry.cli import _output
 
+T = TypeVar("T")
+
 app = typer.Typer(help="Embed and verify interpretable watermarks.", no_args_is_help=True)
 
+ModelArgument = Annotated[
+    Path | None,
+    typer.Argument(
+        metavar="MODEL",
+        help="A Ledgermark model file (.pt), a TorchScript file (.ts, .torchscript, or a .pt archive) or, to "
+        "verify only, an ONNX file (.onnx). Omit it with --model-factory.",
+        exists=True,
+        dir_okay=False,
+    ),
+]
+FactoryOption = Annotated[
+    str | None,
+    typer.Option(
+        "--model-factory",
+        metavar="MODULE:CALLABLE",
+        help="Build the model by calling this function of YOUR OWN code (it is imported and run, from the "
+        "current folder first: name only code you trust); --weights are loaded into what it returns.",
+    ),
+]
+WeightsOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--weights",
+        metavar="FILE",
+        help="The --model-factory model's state_dict: .pt/.pth/.bin (read with weights_only=True) or "
+        ".safetensors.",
+        dir_okay=False,
+    ),
+]
 DatasetOption = Annotated[
     str,
     typer.Option(
@@ -48,19 +80,45 @@ def train(
 
 @app.command()
 def embed(
-    model: Annotated[
-        Path, typer.Argument(metavar="MODEL", help="A trained model file.", exists=True, dir_okay=False)
-    ],
     out: Annotated[Path, typer.Option("--out", metavar="FILE", help="Where to write the watermarked model.")],
     key: Annotated[
         Path, typer.Option("--key", metavar="FILE", help="Where to write the secret watermark key (0600).")
     ],
+    model: ModelArgument = None,
+    model_factory: FactoryOption = None,
+    weights: WeightsOption = None,
     dataset: DatasetOption = "digits",
-    bits: Annotated[int, typer.Option("--bits", help="Watermark length (a perfect square for images).")] = 64,
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            "--data",
+            metavar="FILE|DIR",
+            help="Your own data instead of --dataset: .npz (arrays x, y), .csv (a 'label' column) or an image "
+            "folder (one sub-folder per class); a fifth is held out to measure accuracy.",
+        ),
+    ] = None,
+    modality: Annotated[
+        str | None,
+        typer.Option(
+            "--modality", metavar="image|tokens|tabular|sequence", help="What --data holds [from its shape]."
+        ),
+    ] = None,
+    pad_token_id: Annotated[
+        int | None,
+        typer.Option("--pad-token-id", metavar="ID", help="Tokens: the id a removed span is filled with."),
+    ] = None,
+    bits: Annotated[
+        int | None, typer.Option("--bits", help="Watermark length (a perfect square for images) [64].")
+    ] = None,
     triggers: Annotated[int, typer.Option("--triggers", help="Trigger inputs (their bits pool).")] = 1,
     trigger_kind: Annotated[
-        str, typer.Option("--trigger-kind", metavar="clean|noise|patch|edge", help="Trigger inputs' kind.")
-    ] = "noise",
+        str | None,
+        typer.Option(
+            "--trigger-kind",
+            metavar="clean|noise|patch|edge",
+            help="Trigger inputs' kind [noise; tokens: clean].",
+        ),
+    ] = None,
     metric: Annotated[
         str,
         typer.Option(
@@ -72,7 +130,7 @@ def embed(
     ] = "leave-one-out",
     mask_count: Annotated[int, typer.Option("--mask-count", help="Random masks (0: 4 × bits).")] = 0,
     mask_keep: Annotated[float, typer.Option("--mask-keep", help="Random masks: keep-probability.")] = 0.5,
-    fill: Annotated[float, typer.Option("--fill", help="Value of a removed segment.")] = 0.5,
+    fill: Annotated[float | None, typer.Option("--fill", help="Value of a removed segment [0.5].")] = None,
     steps: Annotated[int | None, typer.Option("--steps", help="Most fine-tuning steps [300].")] = None,
     lr: Annotated[float | None, typer.Option("--lr", help="Adam learning rate [1e-4].")] = None,
     epsilon: Annotated[
@@ -84,24 +142,23 @@ def embed(
     ] = None,
     as_json: _output.JsonOption = False,
 ) -> None:
-    """Fine-tune a watermark into MODEL; write the watermarked model and its secret key."""
+    """Fine-tune a watermark into MODEL (or --model-factory with --weights); write the watermarked model, in the
+    format it came in, and its secret key."""
 
     def run() -> Any:
-        from registry import watermarking
         from verifier.watermark import embedding
 
-        options = watermarking.EmbedOptions(
-            bits=bits,
-            triggers=triggers,
-            trigger_kind=trigger_kind,
-            metric=metric,
-            masks=masks,
-            mask_count=mask_count,
-            mask_keep=mask_keep,
-            fill=fill,
-            config=embedding.EmbedConfig(**_given(steps=steps, lr=lr, epsilon=epsilon, fidelity=fidelity)),
-        )
-        return watermarking.embed_file(model, dataset, out, key, options)
+        options = {
+            **_given(bits=bits, trigger_kind=trigger_kind, fill=fill),
+            "triggers": triggers,
+            "metric": metric,
+            "masks": masks,
+            "mask_count": mask_count,
+            "mask_keep": mask_keep,
+            "config": embedding.EmbedConfig(**_given(steps=steps, lr=lr, epsilon=epsilon, fidelity=fidelity)),
+        }
+        own = _given(data=data, modality=modality, pad_token_id=pad_token_id)
+        return _embed(model, model_factory, weights, dataset, out, key, options, own)
 
     embedded = _output.guard(run, as_json=as_json)
     report = embedded.report
@@ -129,6 +186,64 @@ def _given(**options: Any) -> dict[str, Any]:
     return {name: value for name, value in options.items() if value is not None}
 
 
+_OPTION_OF_INPUT = {"model": "MODEL", "factory": "--model-factory", "weights": "--weights", "out": "--out"}
+
+
+def _naming_options(action: Callable[[], T]) -> T:
+    """Run a step that reads the user's model or data: a refusal becomes a usage error naming its option."""
+    from registry.errors import LedgermarkError
+    from verifier.watermark import sources, userdata
+
+    try:
+        return action()
+    except sources.ModelSourceError as err:
+        raise LedgermarkError(f"{_OPTION_OF_INPUT.get(err.input, err.input)}: {err}") from None
+    except userdata.UserDataError as err:
+        raise LedgermarkError(f"--data: {err}") from None
+
+
+def _embed(
+    model: Path | None,
+    factory: str | None,
+    weights: Path | None,
+    dataset: str,
+    out: Path,
+    key: Path,
+    options: dict[str, Any],
+    own: dict[str, Any],
+) -> Any:
+    """A Ledgermark model file on a bundled dataset as before; any other model or data through ``api.embed``."""
+    from registry import watermarking
+    from verifier.watermark import sources
+
+    native = model is not None and factory is None and weights is None and not own
+    if native and _naming_options(lambda: sources.file_format(model)) == "ledgermark":
+        return watermarking.embed_file(model, dataset, out, key, watermarking.EmbedOptions(**options))
+
+    def run() -> Any:
+        source = sources.open_model(model, factory=factory, weights=weights)
+        train, test = watermarking.load_user_data(own.get("data"), dataset)
+        extra = {name: own[name] for name in ("modality", "pad_token_id") if name in own}
+        return watermarking.embed_source(source, train, test, out, key, **options, **extra)
+
+    return _naming_options(run)
+
+
+def _assess(model: Path | None, factory: str | None, weights: Path | None, key: Any, alpha: float) -> Any:
+    """A Ledgermark model file as before; a TorchScript or ONNX file, or a factory's model, through ``api``."""
+    from registry import watermarking
+    from verifier.watermark import sources
+
+    native = model is not None and factory is None and weights is None
+    if native and _naming_options(lambda: sources.file_format(model)) == "ledgermark":
+        return watermarking.assess(model, key, alpha)
+    return _naming_options(
+        lambda: watermarking.assess_source(
+            sources.open_model(model, factory=factory, weights=weights), key, alpha
+        )
+    )
+
+
 @app.command()
 def verify(
     model: Annotated[
@@ -139,6 +254,8 @@ def verify(
         Path | None,
         typer.Argument(metavar="KEY", help="The watermark key file.", exists=True, dir_okay=False),
     ] = None,
+    model_factory: FactoryOption = None,
+    weights: WeightsOption = None,
     endpoint: Annotated[
         str | None,
         typer.Option(
@@ -182,8 +299,16 @@ def verify(
         options = {"batch_size": batch, "max_queries": max_queries, "timeout": timeout, "retries": retries}
         _verify_endpoint(endpoint, model, key, options, report_dir, alpha, null_set, as_json)
         return
-    if model is None or key is None:
+    if model_factory is not None or weights is not None:  # then the one file given is the KEY
+        if key is not None:
+            _output.fail(
+                "with --model-factory and --weights give only the KEY file, not a MODEL file", as_json
+            )
+        model, key = None, model
+    elif model is None:
         _output.fail("give a MODEL file and its KEY, or --endpoint URL and the KEY", as_json)
+    if key is None:
+        _output.fail("give the watermark KEY file", as_json)
 
     def run() -> tuple[Any, Any, tuple[Path, Path] | None]:
         from registry import watermarking
@@ -192,7 +317,7 @@ def verify(
 
         watermark_key = watermarking.read_key(key)
         nulls = calibration.read_null_set(null_set) if null_set is not None else None  # before extracting
-        assessment = watermarking.assess(model, watermark_key, alpha)
+        assessment = _assess(model, model_factory, weights, watermark_key, alpha)
         calibrated = None
         if nulls is not None:
             calibrated = calibration.calibrate(
@@ -200,7 +325,7 @@ def verify(
             )
         written = None
         if report_dir is not None:
-            facts = {"model file": model.name, "key file": key.name}
+            facts = {"model file": (model or weights or Path("?")).name, "key file": key.name}
             written = reportlib.build_report(
                 key=watermark_key,
                 extraction=assessment.extraction,

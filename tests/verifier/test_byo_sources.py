@@ -21,7 +21,8 @@ from verifier.watermark import api, embedding, keys, sources, training
 from verifier.watermark.errors import WatermarkError
 
 FACTORY = f"{__name__}:build_mlp"
-QUICK = embedding.EmbedConfig(steps=300, lr=1e-3)
+QUICK = embedding.EmbedConfig(steps=800, lr=1e-3)  # stops early once every margin holds
+SEED = bytes(range(32))  # a fixed key seed: the same bits, masks and triggers on every run
 
 
 def build_mlp() -> nn.Module:
@@ -69,7 +70,7 @@ def copy_of(model: nn.Module) -> nn.Module:
 
 def round_trip(source: sources.ModelSource, out: Path, trained: Trained) -> tuple[keys.WatermarkKey, Path]:
     """Embed into the loaded model, write it back in its own format."""
-    key, report = api.embed(source, (trained.x, trained.y), bits=12, config=QUICK)
+    key, report = api.embed(source, (trained.x, trained.y), bits=12, config=QUICK, seed=SEED)
     assert report.wsr_after == 1.0
     return key, source.save(out)
 
@@ -130,7 +131,7 @@ def export_onnx(model: nn.Module, path: Path, dynamic: bool = True) -> Path:
 @pytest.mark.parametrize("dynamic", [True, False], ids=["dynamic-batch", "fixed-batch-of-4"])
 def test_onnx_models_are_verified_with_onnxruntime(trained: Trained, tmp_path: Path, dynamic: bool) -> None:
     model = copy_of(trained.base)
-    key, _ = api.embed(model, (trained.x, trained.y), bits=12, triggers=3, config=QUICK)
+    key, _ = api.embed(model, (trained.x, trained.y), bits=12, triggers=3, config=QUICK, seed=SEED)
 
     suspect = sources.open_model(export_onnx(model, tmp_path / "suspect.onnx", dynamic))
     innocent = sources.open_model(export_onnx(trained.innocent, tmp_path / "innocent.onnx", dynamic))
@@ -139,7 +140,7 @@ def test_onnx_models_are_verified_with_onnxruntime(trained: Trained, tmp_path: P
     assert verified.is_copy and verified.wsr == api.verify(model, key).wsr
     assert not api.verify(innocent, key).is_copy
     with pytest.raises(WatermarkError, match="can be verified but not watermarked"):
-        api.embed(suspect, (trained.x, trained.y), bits=12, config=QUICK)
+        api.embed(suspect, (trained.x, trained.y), bits=12, config=QUICK, seed=SEED)
 
 
 def test_embedding_refuses_an_onnx_model_before_any_work(trained: Trained, tmp_path: Path) -> None:
