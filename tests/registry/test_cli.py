@@ -390,6 +390,31 @@ def test_a_dispute_from_the_command_line_on_a_persistent_chain(tmp_path: Path, w
         assert innocent.returncode == 2
         assert "the test does not support a claim (not a copy" in innocent.stderr
 
+        # a key whose bits were chosen (here: reversed), anchored by its own record, supports no claim
+        document = json.loads(key.read_bytes())
+        crafted = tmp_path / "crafted.wmk"
+        crafted.write_text(json.dumps({**document, "bits": document["bits"][::-1]}))
+        assert document["bits"][::-1] != document["bits"]
+        anchored = _ledgermark(
+            home, "publish", "--json", f"{watermark_files.base}:model", "--watermark-key", str(crafted)
+        )
+        assert anchored.returncode == 0, anchored.stderr
+        refused = _ledgermark(
+            home,
+            "dispute",
+            "open",
+            str(json.loads(anchored.stdout)["record_id"]),
+            "--model",
+            str(watermark_files.base),
+            "--key",
+            str(crafted),
+            "--report-dir",
+            str(tmp_path / "crafted"),
+        )
+        assert refused.returncode == 2, refused.stderr
+        assert "bits do not re-derive from the key's seed" in refused.stderr
+        assert "Traceback" not in refused.stderr
+
         opened = _ledgermark(
             home,
             "dispute",
