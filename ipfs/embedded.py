@@ -32,6 +32,7 @@ from ipfs.store import ContentStore, FileDigest, Progress
 _INDEX_MAGIC = b"LMPACK1\n"
 _INDEX_RECORD = struct.Struct(">32sQI")  # sha2-256 digest, offset in the pack, length
 _ORPHAN_AGE_S = 3600.0  # an unindexed pack older than this belongs to no running import
+_SETTLED_NS = 2_000_000_000  # a folder time older than this has seen every pack added before it
 
 
 class EmbeddedStore(ContentStore):
@@ -44,6 +45,7 @@ class EmbeddedStore(ContentStore):
             folder.mkdir(parents=True, exist_ok=True)
         self._index: dict[bytes, tuple[str, int, int]] = {}
         self._loaded: set[str] = set()
+        self._listed_at: int | None = None
         _sweep_orphans(self._packs)
         self._load_indexes()
 
@@ -100,7 +102,13 @@ class EmbeddedStore(ContentStore):
         return location
 
     def _load_indexes(self) -> bool:
-        """Read the indexes not seen yet; True if there were any."""
+        """Read the indexes not seen yet; True if there were any. The folder is listed again only when its
+        modification time moved or is recent (within a timestamp tick another pack may land unseen): a miss
+        must not cost a listing of every pack."""
+        stamp = self._packs.stat().st_mtime_ns
+        if stamp == self._listed_at and time.time_ns() - stamp > _SETTLED_NS:
+            return False
+        self._listed_at = stamp  # read before listing: a pack added meanwhile moves it again
         fresh = [p for p in self._packs.glob("*.idx") if p.stem not in self._loaded]
         for path in fresh:
             self._index.update(_read_index(path))

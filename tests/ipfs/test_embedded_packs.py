@@ -112,3 +112,24 @@ def test_content_added_by_another_process_is_found(tmp_path: Path) -> None:
 
     assert reader.has(cid)
     assert reader.cat(cid) == b"added elsewhere after the reader opened"
+
+
+def test_a_miss_lists_the_packs_again_only_when_the_folder_changed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reader = EmbeddedStore(tmp_path / "store")
+    absent = str(Cid.for_block(b"nobody stored this", version=0, codec=0x70))
+    settled = time.time() - 10
+    os.utime(tmp_path / "store" / "packs", (settled, settled))
+    listings = []
+    real_glob = Path.glob
+    monkeypatch.setattr(
+        Path, "glob", lambda self, pattern: listings.append(pattern) or real_glob(self, pattern)
+    )
+
+    assert not reader.has(absent)
+    assert not reader.has(absent)
+    assert len(listings) == 1, "a settled folder is listed once, not on every miss"
+
+    cid = EmbeddedStore(tmp_path / "store").add_bytes(b"added after the misses")
+    assert reader.has(cid), "a pack added since moves the folder's time: it is found"
