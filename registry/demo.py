@@ -5,7 +5,9 @@ the sealed watermark key (which carries the secret trigger set); a buyer fetches
 against the chain; one flipped bit in a copy is caught and itemised. Then a thief circulates a fine-tuned
 copy: the owner proves the watermark is in it, opens a dispute that commits to the evidence without revealing
 it, reveals key and evidence together, and an arbiter checks both and settles the dispute on-chain.
-Everything runs in this process (the in-process EVM and the embedded block store), in ./.ledgermark/demo.
+Everything runs in this process on the default backends (a managed local Anvil whose state lives in the data
+directory, and the embedded block store), in ./.ledgermark/demo; the last line is the command that serves what
+the demo made as a web page.
 """
 
 from __future__ import annotations
@@ -22,11 +24,12 @@ from registry import dispute as dispute_flow
 from registry import fetch as fetch_flow
 from registry import publish as publish_flow
 from registry import watermarking
-from registry.config import CHAIN_EMBEDDED, IPFS_EMBEDDED, Settings
+from registry.config import CHAIN_LOCAL, IPFS_EMBEDDED, Settings
 from registry.errors import RecordError
 from verifier.watermark import data, embedding, models, training
 
 DATASET = "digits"
+SERVE_COMMAND = ".venv/bin/ledgermark"
 
 
 def say(step: str, text: str = "") -> None:
@@ -65,7 +68,7 @@ def thief_copies(model_path: Path, out: Path) -> Path:
 
 def run(workdir: Path) -> int:
     shutil.rmtree(workdir, ignore_errors=True)
-    settings = Settings(data_dir=workdir / "state", chain=CHAIN_EMBEDDED, ipfs=IPFS_EMBEDDED)
+    settings = Settings(data_dir=workdir / "state", chain=CHAIN_LOCAL, ipfs=IPFS_EMBEDDED)
     with backendslib.open_backends(settings) as backends:
         say("Backends", "\n".join(f"{k:<9} {v}" for k, v in backends.describe().items()))
         embedded, card = owner_prepares(workdir / "owner")
@@ -107,6 +110,10 @@ def run(workdir: Path) -> int:
         if not _dispute(backends, pub.record_id, embedded, sealed.data_key, workdir):
             return 1
     say("Done", f"everything the demo wrote is under {workdir}")
+    say(
+        "Browse the demo's records and dispute as a web page (then open http://127.0.0.1:8000/)",
+        f"{SERVE_COMMAND} --data-dir {workdir / 'state'} serve --port 8000",
+    )
     return 0
 
 
