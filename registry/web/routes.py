@@ -10,6 +10,7 @@ API, so they stay out of the OpenAPI document.
 from __future__ import annotations
 
 import datetime
+import decimal
 import http
 import importlib.resources
 import json
@@ -56,6 +57,7 @@ _ENV.filters["utc"] = lambda ts: datetime.datetime.fromtimestamp(int(ts), dateti
     "%Y-%m-%d %H:%M:%S UTC"
 )
 _ENV.filters["hexed"] = lambda value: "0x" + bytes(value).hex()
+_ENV.filters["ether"] = lambda wei: f"{decimal.Decimal(int(wei)) / 10**18:f}".rstrip("0").rstrip(".") or "0"
 
 
 def _static_files() -> dict[str, Path]:
