@@ -21,6 +21,7 @@ from ipfs import car as carlib
 from ipfs.cid import Cid, encode_varint
 from ipfs.errors import ContentIntegrityError, ContentNotFoundError, InvalidCidError, LedgermarkError
 from ipfs.store import ContentStore
+from registry.api import problems
 
 log = logging.getLogger(__name__)
 
@@ -296,7 +297,9 @@ def _etag_matches(if_none_match: str, etag: str) -> bool:
 
 
 def _problem(problem: GatewayProblem, path: str) -> JSONResponse:
-    body = {"type": "about:blank", "title": problem.title, "status": problem.status, "detail": problem.detail}
+    code = problems.default_code(problem.status)  # the service's stable codes, so clients switch on one list
+    body = {"type": problems.type_uri(code), "code": code, "title": problem.title, "status": problem.status}
+    body["detail"] = problem.detail
     body["instance"] = path[: _MAX_CID_CHARS + 16]
     return JSONResponse(
         body, status_code=problem.status, media_type=PROBLEM, headers={"X-Content-Type-Options": "nosniff"}

@@ -65,8 +65,14 @@ KINDS: dict[str, Kind] = {
         Kind(409, "verification-failed", "Uploaded files differ from the record: every difference itemised."),
         Kind(413, "body-too-large", "The request body is larger than this route accepts."),
         Kind(415, "unsupported-media-type", "The request body is not of a media type this route reads."),
+        Kind(
+            406,
+            "not-acceptable",
+            "The gateway serves none of the media types `Accept` (or `format`) asks for.",
+        ),
         Kind(422, "invalid-request", "A parameter, field or upload is missing or malformed."),
         Kind(500, "internal-error", "The service failed; its log says why (the cause is never sent)."),
+        Kind(502, "bad-gateway", "The content store failed to read or verify a stored block."),
         Kind(503, "not-ready", "A backend the service needs (chain, store, index) is not reachable now."),
         Kind(503, "chain-unavailable", "The Ethereum node does not answer; retry later."),
     )
@@ -77,6 +83,11 @@ _BY_STATUS = {kind.status: kind for kind in reversed(KINDS.values())}
 
 def type_uri(code: str) -> str:
     return TYPE_PREFIX + code
+
+
+def default_code(status: int) -> str:
+    """The code of a status's first documented kind (``http-<status>`` for one no route documents)."""
+    return _BY_STATUS[status].code if status in _BY_STATUS else f"http-{status}"
 
 
 def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
@@ -105,7 +116,7 @@ def problem(
     text = scrubber.scrub(detail) if scrubber else detail
     if len(text) > _MAX_DETAIL_CHARS:
         text = text[:_MAX_DETAIL_CHARS] + "…"
-    chosen = code or (_BY_STATUS[status].code if status in _BY_STATUS else f"http-{status}")
+    chosen = code or default_code(status)
     body = {
         "type": type_uri(chosen),
         "code": chosen,

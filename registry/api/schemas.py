@@ -45,7 +45,21 @@ class Problem(BaseModel):
     detail: str = Field(description="What went wrong and what to change, for a person.")
 
 
+_ARTIFACT = {
+    "role": "model",
+    "path": "model.pt",
+    "size": 12,
+    "sha256": "a9" * 32,
+    "cid": CID,
+    "profile": None,
+}
+
+
 class ArtifactOut(BaseModel):
+    """One manifest entry: the artifact's path, role, size and digests."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [_ARTIFACT]})
+
     role: str
     path: str
     size: int
@@ -56,6 +70,25 @@ class ArtifactOut(BaseModel):
 
 
 class RecordOut(BaseModel):
+    """A record as the chain holds it, with its verified manifest's artifacts."""
+
+    model_config = _example(
+        record_id=1,
+        owner=ADDRESS,
+        root=ROOT,
+        leaf_count=1,
+        manifest_cid=CID,
+        watermark_key_hash="0x" + "00" * 32,
+        parent_id=0,
+        derivation="none",
+        commit_block=3,
+        registered_block=4,
+        registered_at=1767225600,
+        revoked=False,
+        name="digits-cnn",
+        artifacts=[_ARTIFACT],
+    )
+
     record_id: int
     owner: str
     root: str
@@ -112,6 +145,8 @@ class PublicationOut(BaseModel):
 
 
 class MismatchOut(BaseModel):
+    """An artifact whose bytes differ from the record: which fields, expected against actual."""
+
     path: str
     role: str
     fields: list[str]
@@ -120,6 +155,26 @@ class MismatchOut(BaseModel):
 
 
 class ComparisonOut(BaseModel):
+    """Uploaded files against a record: `ok` only when every artifact is intact and nothing is extra."""
+
+    model_config = _example(
+        record_id=1,
+        revoked=False,
+        ok=False,
+        intact=["triggers.npz"],
+        missing=[],
+        extra=[],
+        mismatched=[
+            {
+                "path": "model.pt",
+                "role": "model",
+                "fields": ["sha256", "cid"],
+                "expected": {"sha256": "a9" * 32, "cid": CID},
+                "actual": {"sha256": "5c" * 32, "cid": "QmT78zSuBmuS4z925WZfrqQ1qHaJ56DQaTfyMUF7F8ff5o"},
+            }
+        ],
+    )
+
     record_id: int
     revoked: bool
     ok: bool
@@ -130,11 +185,21 @@ class ComparisonOut(BaseModel):
 
 
 class LineageOut(BaseModel):
+    """A record's ancestry, newest first, and the lineage drawn as text."""
+
+    model_config = _example(ancestry=[], graph="#2 child (quantize of #1)\n└── #1 base")
+
     ancestry: list[RecordOut]
     graph: str
 
 
 class DigestOut(BaseModel):
+    """Size, SHA-256 and CID of uploaded bytes, as `ipfs add` would compute the CID."""
+
+    model_config = _example(
+        cid=CIDV1, size=12, sha256="a948904f2f0f479b8f8197694b30184b0d2ed1c1cd2a1ec0fb85d299a192a447"
+    )
+
     cid: str
     size: int
     sha256: str
@@ -142,6 +207,27 @@ class DigestOut(BaseModel):
 
 class OwnershipOut(BaseModel):
     """The ownership test of an uploaded model against an uploaded watermark key."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "is_copy": True,
+                    "verdict": "copy: the model carries the watermark (32 of 32 bits match …)",
+                    "wsr": 1.0,
+                    "n_bits": 32,
+                    "matches": 32,
+                    "table": [[16, 0], [0, 16]],
+                    "p_value": 1.66e-09,
+                    "positive_association": True,
+                    "chi2": 28.1,
+                    "chi2_p_value": 1.14e-07,
+                    "alpha": 0.01,
+                    "model_sha256": "5c" * 32,
+                }
+            ]
+        }
+    )
 
     is_copy: bool
     verdict: str
@@ -173,7 +259,7 @@ class VoteReportOut(BaseModel):
     report_cid: str
 
 
-class DisputeOut(BaseModel):
+class DisputeDetailOut(BaseModel):
     """One dispute as the chain holds it, with every vote's report and checks of what was revealed."""
 
     model_config = _example(
@@ -224,7 +310,7 @@ class DisputePageOut(BaseModel):
 
     model_config = _example(items=[], total=0, next_before=None)
 
-    items: list[DisputeOut]
+    items: list[DisputeDetailOut]
     total: int
     next_before: int | None
 
@@ -324,7 +410,7 @@ class VoteIn(BaseModel):
     report_cid: str = Field(min_length=1, max_length=128, description="CID of a report this service holds.")
 
 
-class VoteOut(BaseModel):
+class VoteCastOut(BaseModel):
     model_config = _example(dispute_id=1, uphold=True, report_cid=CIDV1, tx_hash=TX)
 
     dispute_id: int

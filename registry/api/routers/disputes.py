@@ -26,7 +26,9 @@ from registry.backends import Backends
 from registry.errors import LedgermarkError
 from verifier.integrity import documents
 
-router = APIRouter(prefix="/disputes", tags=["disputes"])
+router = APIRouter(
+    prefix="/disputes", tags=["disputes"], generate_unique_id_function=lambda route: route.name
+)
 BackendsDep = Annotated[Backends, Depends(get_backends)]
 DisputeId = Annotated[int, PathParam(ge=1, le=MAX_RECORD_ID, description="The dispute's id.")]
 MAX_PAGE = 100
@@ -51,7 +53,7 @@ def list_disputes(
     return {"items": items, "total": total, "next_before": ids[-1] if ids and ids[-1] > 1 else None}
 
 
-@router.get("/{dispute_id}", response_model=schemas.DisputeOut, responses=_READ)
+@router.get("/{dispute_id}", response_model=schemas.DisputeDetailOut, responses=_READ)
 def read_dispute(backends: BackendsDep, dispute_id: DisputeId) -> Any:
     """One dispute: state, priority, bond, votes with their report CIDs, and whether the revealed data key and
     report check out (the CLI's `dispute show`)."""
@@ -59,7 +61,7 @@ def read_dispute(backends: BackendsDep, dispute_id: DisputeId) -> Any:
 
 
 @router.get("/{dispute_id}/report", response_model=schemas.EvidenceReportOut, responses=_READ)
-def read_report(
+def read_evidence(
     backends: BackendsDep,
     dispute_id: DisputeId,
     arbiter: Annotated[
@@ -127,7 +129,7 @@ def open_dispute(
 @router.post(
     "/{dispute_id}/reveal", response_model=schemas.RevealOut, responses=_WRITE, dependencies=[auth.Writer]
 )
-def reveal(
+def reveal_key(
     backends: BackendsDep,
     dispute_id: DisputeId,
     key: Annotated[
@@ -160,7 +162,7 @@ def reveal(
 @router.post(
     "/{dispute_id}/review", response_model=schemas.ReviewOut, responses=_WRITE, dependencies=[auth.Writer]
 )
-def review(
+def review_dispute(
     backends: BackendsDep,
     dispute_id: DisputeId,
     model: Annotated[
@@ -187,12 +189,12 @@ def review(
 
 @router.post(
     "/{dispute_id}/votes",
-    response_model=schemas.VoteOut,
+    response_model=schemas.VoteCastOut,
     status_code=201,
     responses=_WRITE,
     dependencies=[auth.Writer],
 )
-def vote(backends: BackendsDep, dispute_id: DisputeId, ballot: schemas.VoteIn) -> Any:
+def cast_vote(backends: BackendsDep, dispute_id: DisputeId, ballot: schemas.VoteIn) -> Any:
     """Arbiter: vote with the CID of a review report this service holds (`ledgermark dispute vote`)."""
     cid = _pinned_cid(backends, ballot.report_cid)
     tx = dispute_flow.vote(backends.disputes, dispute_id, ballot.uphold, cid)
@@ -205,7 +207,7 @@ def vote(backends: BackendsDep, dispute_id: DisputeId, ballot: schemas.VoteIn) -
     responses=_WRITE,
     dependencies=[auth.Writer],
 )
-def finalise(
+def finalise_dispute(
     backends: BackendsDep,
     dispute_id: DisputeId,
     skip_wait: Annotated[

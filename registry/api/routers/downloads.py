@@ -26,7 +26,7 @@ from registry.backends import Backends
 from registry.errors import RecordError, VerificationFailed
 from verifier.integrity import manifest as manifestlib
 
-router = APIRouter(prefix="/records", tags=["records"])
+router = APIRouter(prefix="/records", tags=["records"], generate_unique_id_function=lambda route: route.name)
 
 _BINARY = {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}
 

@@ -19,7 +19,7 @@ from registry.api.dependencies import MAX_RECORD_ID, get_backends, record_refere
 from registry.backends import Backends
 from registry.views import record_summary
 
-router = APIRouter(prefix="/records", tags=["records"])
+router = APIRouter(prefix="/records", tags=["records"], generate_unique_id_function=lambda route: route.name)
 BackendsDep = Annotated[Backends, Depends(get_backends)]
 Reference = Annotated[str, Depends(record_reference)]
 

@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse
 
 from registry.api import dependencies, problems, schemas
 
-router = APIRouter(tags=["service"])
+router = APIRouter(tags=["service"], generate_unique_id_function=lambda route: route.name)
 
 STORE_PROBE = "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku"
 """The empty raw block's CID: any store answers whether it has it, and the answer does not matter."""
