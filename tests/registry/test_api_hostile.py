@@ -185,7 +185,18 @@ def test_an_oversized_upload_is_refused_with_413_while_streaming(
     assert http.get("/health").status_code == 200
 
 
-@pytest.mark.parametrize("path", ["/cid", "/records", "/records/1/verify", "/watermark/verify", "/health"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/cid",
+        "/records",
+        "/records/1/verify",
+        "/watermark/verify",
+        "/disputes",
+        "/disputes/1/reveal",
+        "/health",
+    ],
+)
 def test_a_declared_oversized_body_is_refused_before_it_is_read(service: dict[str, Any], path: str) -> None:
     host, port = service["url"].removeprefix("http://").split(":")
     request = f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: {3 << 30}\r\n"

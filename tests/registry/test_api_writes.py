@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import stat
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -122,6 +124,19 @@ def test_a_token_file_others_can_read_or_a_short_token_stops_the_start(tmp_path:
         ConfigError, match=r"^LEDGERMARK_API_TOKEN \(environment variable\) must hold one token"
     ):
         auth.load(tmp_path, environ={auth.ENV: "short"})
+
+
+def test_serve_with_an_unusable_token_exits_2_naming_the_variable(tmp_path: Path) -> None:
+    command = [sys.executable, "-m", "registry", "--data-dir", str(tmp_path), "--chain", "embedded", "serve"]
+    env = {**os.environ, auth.ENV: "too short"}
+
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120, check=False)
+
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith(
+        "error: LEDGERMARK_API_TOKEN (environment variable) must hold one token of 16"
+    )
+    assert "Traceback" not in result.stderr
 
 
 # --------------------------------------------------------------------------- publish
@@ -255,7 +270,9 @@ def test_health_and_ready_report_each_backend(app_client: TestClient, embedded_s
 @pytest.mark.daemon
 def test_ready_is_503_naming_the_backend_that_is_down(anvil_node, tmp_path: Path) -> None:
     """The chain node goes away under the running service (a real node, stopped): /ready says so, /health not."""
-    settings = Settings(data_dir=tmp_path / "state", chain=anvil_node.url, ipfs=IPFS_EMBEDDED, account_index=0)
+    settings = Settings(
+        data_dir=tmp_path / "state", chain=anvil_node.url, ipfs=IPFS_EMBEDDED, account_index=0
+    )
     with backendslib.open_backends(settings, deploy_if_missing=True):
         pass  # the contracts, deployed once as `ledgermark chain deploy` would
 
