@@ -3,6 +3,7 @@ the empirical p in the verdict and the report, exit codes, and null sets that mu
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -29,8 +30,6 @@ def null_set(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_calibrate_writes_models_and_a_manifest_of_their_hashes(null_set: Path) -> None:
-    import hashlib
-
     manifest = json.loads((null_set / "nullset.json").read_text())
     assert manifest["format"] == "ledgermark-null-set" and manifest["dataset"] == "digits"
     assert [m["made"]["init_seed"] for m in manifest["models"]] == [1000, 1001, 1002, 1003]

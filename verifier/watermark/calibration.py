@@ -14,9 +14,15 @@ where "at least as extreme" means a one-sided Fisher p-value no larger than the 
 the claimant). If the suspect is just one more innocent model, it is exchangeable with the nulls and
 P[p_emp ≤ α] ≤ α for *this* key, whatever the correlation between bits.
 
+Exchangeability is the catch: an innocent suspect trained differently from every null, or just the one in K + 1
+that lies beyond them all, passes a key whose bits follow the natural pattern (a seed ground for it). So the
+nulls also give the key's own chance rate of agreement, and ``adjusted_p`` asks how far beyond it the suspect's
+agreement lies (binomial, or beta-binomial when the nulls spread more).
+
 Verdict with a null set: copy iff the parametric test says copy (positive association, Fisher p < α) AND
-p_emp ≤ α. p_emp is never below 1/(K + 1), so at least ⌈1/α⌉ − 1 nulls (99 at α = 0.01) are needed before any
-claim can succeed; with fewer, the verdict says so.
+p_emp ≤ α AND p_adjusted < α. The Fisher p decides without nulls; each added test can only acquit. p_emp is never
+below 1/(K + 1), so at least ⌈1/α⌉ − 1 nulls (99 at α = 0.01) are needed before any claim can succeed; with
+fewer, the verdict says so. bench/false_claims.py measures each test's share.
 
 A null set is a folder: model files in Ledgermark's format and ``nullset.json``, a manifest with each file's
 SHA-256 and how it was made. It may come from another party, so the manifest is bounded and strictly typed
@@ -43,7 +49,9 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
+from scipy import stats as scipy_stats
 from torch import nn
 
 from verifier.integrity import documents
@@ -60,6 +68,8 @@ MAX_NULL_MODELS = 1000
 """Each null costs one extraction per claim; 1000 reach p_emp ≈ 0.001."""
 MAX_MODEL_BYTES = 512 * 1024 * 1024
 """Above the largest model spec allows (64M parameters, 256 MB)."""
+EPOCH_SCALES = (0.5, 0.75, 1.0, 1.5, 2.0)
+"""A spread of recipes for train_null_models: null i trains for epochs × EPOCH_SCALES[i mod 5]."""
 _FILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 _SOURCE = "null set manifest"
 _READ_SIZE = 1 << 20
@@ -127,20 +137,33 @@ def train_null_models(
     seed: int = 0,
     epochs: int = 5,
     train_fraction: float = 0.8,
+    epoch_scales: Sequence[float] = (1.0,),
 ) -> Iterator[tuple[nn.Module, dict[str, Any]]]:
-    """``count`` independent models of one spec: model i starts from seed ``seed + i`` and trains on its own
-    random ``train_fraction`` of the training split. Yields each model with the record of how it was made."""
+    """``count`` independent models of one spec: model i starts from seed ``seed + i``, trains on its own
+    random ``train_fraction`` of the training split, for ``epochs`` × ``epoch_scales[i % len(epoch_scales)]``
+    epochs. Yields each model with the record of how it was made.
+
+    One recipe by default; ``EPOCH_SCALES`` spreads the nulls over shorter and longer training (the arbiter
+    does not know the suspect's recipe). bench/false_claims.py measures both; neither made the empirical p
+    alone hold α against a ground key, which is why the verdict also uses ``adjusted_p``.
+    """
     if not 0 < train_fraction <= 1:
         raise CalibrationError(f"the training fraction must lie in (0, 1], not {train_fraction}")
     size = max(1, round(train_fraction * len(dataset.x_train)))
     optimiser, lr = ("sgd", 0.05) if spec.arch == "resnet18" else ("adam", 2e-3)
+    if not epoch_scales or min(epoch_scales) <= 0:
+        raise CalibrationError(f"epoch scales must be positive, not {tuple(epoch_scales)}")
     for i in range(count):
         model_seed = seed + i
         subset = dataset.subset(train=size, seed=model_seed)
         torch.manual_seed(model_seed)
         model = spec.build()
         config = training.TrainConfig(
-            epochs=epochs, lr=lr, optimizer=optimiser, seed=model_seed, weight_decay=0.0
+            epochs=max(1, round(epochs * epoch_scales[i % len(epoch_scales)])),
+            lr=lr,
+            optimizer=optimiser,
+            seed=model_seed,
+            weight_decay=0.0,
         )
         training.train(model, subset.x_train, subset.y_train, config)
         made = {
@@ -371,15 +394,20 @@ class Calibration:
         return 1 + self.exceeding <= math.floor(self.alpha * (self.count + 1) + 1e-9)
 
     @property
+    def p_adjusted(self) -> float:
+        """The suspect's agreement against the chance rate these nulls show for this key (``adjusted_p``)."""
+        return adjusted_p(self.suspect.matches, self.suspect.n_bits, self.null_matches)
+
+    @property
     def is_copy(self) -> bool:
-        """Copy iff the parametric test says copy AND p_emp ≤ α: both the model and the key must pass."""
-        return bool(self.suspect.is_copy) and self.empirical_significant
+        """Copy iff the parametric test says copy AND p_emp ≤ α AND p_adjusted < α."""
+        return bool(self.suspect.is_copy) and self.empirical_significant and self.p_adjusted < self.alpha
 
     @property
     def verdict(self) -> str:
         numbers = (
             f"parametric p = {self.suspect.p_value:.3g}, empirical p = {1 + self.exceeding}/{self.count + 1} "
-            f"= {self.p_empirical:.3g} against {self.count} null models"
+            f"= {self.p_empirical:.3g} and null-adjusted p = {self.p_adjusted:.3g} against {self.count} null models"
         )
         if self.is_copy:
             return f"copy: the watermark is beyond chance and beyond every innocent model's ({numbers}, α = {self.alpha:g})"
@@ -390,7 +418,7 @@ class Calibration:
                 f"at least {self.nulls_needed} are needed at α = {self.alpha:g}"
             )
         elif self.suspect.is_copy:
-            reason = "the parametric test passes, but null models agree with this key as much as the suspect"
+            reason = "the parametric test passes, but null models agree with this key nearly as much as the suspect"
         return f"not a copy: {reason} ({numbers})"
 
     def warnings(self) -> list[str]:
@@ -405,8 +433,12 @@ class Calibration:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "rule": "copy iff parametric (one-sided Fisher p < alpha, positive association) and p_empirical <= alpha",
+            "rule": (
+                "copy iff parametric (one-sided Fisher p < alpha, positive association) and p_empirical <= alpha "
+                "and p_adjusted < alpha"
+            ),
             "statistic": "one-sided Fisher exact p; a null is at least as extreme when its p <= the suspect's",
+            "p_adjusted": self.p_adjusted,
             "null_models": self.count,
             "null_set_sha256": self.null_set_sha256,
             "null_p_values": list(self.null_p_values),
@@ -423,6 +455,28 @@ class Calibration:
             "verdict": self.verdict,
             "warnings": self.warnings(),
         }
+
+
+def adjusted_p(matches: int, n_bits: int, null_matches: Sequence[int]) -> float:
+    """P[X ≥ matches] where X is the agreement of a model like the nulls: the chance rate q is what the nulls
+    show for this key, not ½, and the spread is the larger of the binomial's and the nulls' own.
+
+    A key whose bits follow the natural attribution pattern (a ground seed) makes every innocent model agree
+    with it more than half the time; Fisher's test then convicts them all, and with K nulls the empirical p can
+    still put an innocent beyond every null about once in K + 1. This test asks how far beyond the nulls' typical
+    agreement the suspect lies: X ~ Binomial(n, q), q = (Σ null matches + 1)/(K·n + 2), or the beta-binomial
+    with the same mean and the nulls' variance when they are more spread out than a binomial (bits that move
+    together). A real watermark (WSR ≈ 1 against q ≈ ½–¾) stays far beyond either.
+    """
+    k = len(null_matches)
+    q = (sum(null_matches) + 1) / (k * n_bits + 2)
+    binomial_var = n_bits * q * (1 - q)
+    observed_var = float(np.var(null_matches, ddof=1)) if k > 1 else 0.0
+    if n_bits < 2 or observed_var <= binomial_var:
+        return float(scipy_stats.binom.sf(matches - 1, n_bits, q))
+    rho = min(1 - 1e-9, (observed_var / binomial_var - 1) / (n_bits - 1))  # intra-model correlation of bits
+    concentration = (1 - rho) / rho  # a + b of the beta-binomial
+    return float(scipy_stats.betabinom.sf(matches - 1, n_bits, q * concentration, (1 - q) * concentration))
 
 
 def null_results(

@@ -414,8 +414,10 @@ def _null_section(calibration: calibrationlib.Calibration | None) -> str:
 <p>Null models are independent reference models of the same task, which never saw the watermark. Each goes
 through the same extraction and the same one-sided Fisher test. Empirical p = (1 + nulls at least as extreme)
 / (K + 1) = {1 + calibration.exceeding}/{calibration.count + 1} = <b>{calibration.p_empirical:.4g}</b>
-(parametric p = {calibration.suspect.p_value:.4g}). Rule: copy only if the parametric p &lt; α and the
-empirical p ≤ α (α = {calibration.alpha:g}); empirical p is never below 1/(K + 1) = {calibration.floor:.3g}.
+(parametric p = {calibration.suspect.p_value:.4g}). Null-adjusted p (the suspect's agreement against the chance
+rate the nulls show for this key) = <b>{calibration.p_adjusted:.4g}</b>. Rule: copy only if the parametric p &lt; α,
+the empirical p ≤ α and the null-adjusted p &lt; α (α = {calibration.alpha:g}); empirical p is never below
+1/(K + 1) = {calibration.floor:.3g}.
 Null set manifest sha256: <code>{_e(digest)}</code>.</p>
 {warnings}
 <figure>{_render.null_histogram_svg(scores, suspect)}<figcaption>−log10 of the one-sided Fisher p: grey bars

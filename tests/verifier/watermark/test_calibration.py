@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from scipy.stats import binom
 from torch import nn
 
 from verifier.watermark import calibration, data, embedding, explain, keys, models, report, stats
@@ -104,12 +108,37 @@ def test_ties_count_against_the_claim() -> None:
     assert calibrated.exceeding == 1 and calibrated.p_empirical == 0.5
 
 
+def _nulls_around(centre: int, spread: int, count: int = 99) -> tuple[tuple[float, ...], tuple[int, ...]]:
+    """Null results whose agreements cycle through centre ± spread (a key that follows the natural pattern)."""
+    matches = tuple(centre - spread + i % (2 * spread + 1) for i in range(count))
+    return tuple(_result(m).p_value for m in matches), matches
+
+
+def test_an_innocent_beyond_every_null_is_still_acquitted_near_the_keys_chance_rate() -> None:
+    """A ground key: nulls agree 42–50 of 64 bits; an innocent at 53 passes Fisher and p_emp, not p_adjusted."""
+    null_p, null_m = _nulls_around(46, 4)
+    innocent = calibration.Calibration(
+        suspect=_result(53), null_p_values=null_p, null_matches=null_m, alpha=0.01
+    )
+    assert innocent.suspect.is_copy and innocent.empirical_significant  # the two tests alone would convict
+    assert innocent.p_adjusted > 0.01 and not innocent.is_copy
+    assert "nearly as much as the suspect" in innocent.verdict
+    copy = calibration.Calibration(suspect=_result(64), null_p_values=null_p, null_matches=null_m, alpha=0.01)
+    assert copy.p_adjusted < 1e-6 and copy.is_copy
+
+
+def test_adjusted_p_widens_to_the_nulls_spread() -> None:
+    """Nulls more spread than a binomial (bits that move together) give a beta-binomial tail: a larger p."""
+    _, tight = _nulls_around(32, 2)
+    _, wide = _nulls_around(32, 16)
+    assert calibration.adjusted_p(44, 64, tight) == pytest.approx(float(binom.sf(43, 64, 0.5)), rel=0.05)
+    assert calibration.adjusted_p(44, 64, wide) > 10 * calibration.adjusted_p(44, 64, tight)
+
+
 def test_a_null_set_round_trips_through_its_folder(null_folder: Path, null_models: list[nn.Module]) -> None:
     nulls = calibration.read_null_set(null_folder)
     assert nulls.count == K and nulls.input_shape == (1, 8, 8) and nulls.num_classes == 10
     manifest = (null_folder / calibration.MANIFEST_NAME).read_bytes()
-    import hashlib
-
     assert nulls.manifest_sha256 == hashlib.sha256(manifest).hexdigest()
     loaded = nulls.load(nulls.models[0])
     x = torch.rand(3, 1, 8, 8)
@@ -141,13 +170,15 @@ def test_a_model_file_changed_after_the_manifest_is_refused(null_folder: Path, t
         (lambda m: m.update(models=[]), "lists no models"),
     ],
 )
-def test_a_tampered_manifest_is_refused(null_folder: Path, tmp_path: Path, change, message: str) -> None:
+def test_a_tampered_manifest_is_refused(
+    null_folder: Path, tmp_path: Path, change: Callable[[dict], None], message: str
+) -> None:
     copy = tmp_path / "set"
     shutil.copytree(null_folder, copy)
     manifest = json.loads((copy / calibration.MANIFEST_NAME).read_text())
     change(manifest)
     (copy / calibration.MANIFEST_NAME).write_text(json.dumps(manifest))
-    with pytest.raises(calibration.CalibrationError, match=message.replace("(", r"\(").replace(".", r"\.")):
+    with pytest.raises(calibration.CalibrationError, match=re.escape(message)):
         calibration.read_null_set(copy)
 
 
