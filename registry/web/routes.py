@@ -26,6 +26,7 @@ from fastapi.responses import HTMLResponse, Response
 from registry.api.dependencies import MAX_RECORD_ID, get_backends
 from registry.backends import Backends
 from registry.errors import IntegrityError, LedgermarkError, RecordError
+from registry.index import IndexQueryError
 from registry.views import printable
 from registry.web import catalogue, graph
 
@@ -98,9 +99,11 @@ def browse(
     filters = catalogue.Filters(q=q, owner=owner, revoked=revoked, cursor=cursor)
     try:
         found = catalogue.listing(_index(request), filters)
+    except IndexQueryError as err:  # a search or filter the index cannot run: say so above the same form
+        return _page("index.html", 400, filters=filters, listing=None, problem=str(err))
     except LedgermarkError as err:
         return _error_page(request, err)
-    return _page("index.html", filters=filters, listing=found)
+    return _page("index.html", filters=filters, listing=found, problem=None)
 
 
 @router.get("/record/{record_id}", response_class=HTMLResponse)

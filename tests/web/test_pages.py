@@ -223,6 +223,21 @@ def test_a_dispute_page_shows_state_votes_and_the_evidence_summary(http: httpx.C
 
 
 @pytest.mark.parametrize(
+    ("query", "says"),
+    [
+        ("q=%21%21%21", "a search needs at least one letter or digit"),
+        ("owner=somebody", "owner must be a 0x-prefixed 20-byte address, not &#39;somebody&#39;"),
+    ],
+)
+def test_a_search_the_index_cannot_run_is_explained_above_the_form(
+    http: httpx.Client, query: str, says: str
+) -> None:
+    html = page(http, f"/?{query}", 400)
+    assert says in html[html.index('id="problem"') :]
+    assert 'id="q"' in html and record_ids(html) == []
+
+
+@pytest.mark.parametrize(
     ("path", "status", "says"),
     [
         ("/record/4", 404, "4"),
