@@ -284,28 +284,36 @@ class TopProbability(Wrapped):
 class RandomOnProbes(Wrapped):
     """The adaptive attacker: a query in which one exact value that is neither 0 nor 1 covers at least
     ``min_fraction`` of the pixels looks like an occluded probe (natural images rarely hold a large flat
-    patch at one mid-grey level), and gets random logits; every other query gets the model's answer."""
+    patch at one mid-grey level) and gets random logits; every other query gets the model's answer. With
+    ``levels`` (255 for 8-bit images) only values off the grid k/levels count: a real 8-bit photo has none."""
 
-    def __init__(self, model: nn.Module, min_fraction: float = 0.05, seed: int = 0):
+    def __init__(
+        self, model: nn.Module, min_fraction: float = 0.05, levels: int | None = None, seed: int = 0
+    ):
         super().__init__(model)
         self.min_fraction = min_fraction
+        self.levels = levels
         self.generator = torch.Generator().manual_seed(seed)
         self.flagged = 0  # queries answered at random so far
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         logits = self.model(x)
-        probes = looks_occluded(x, self.min_fraction)
+        probes = looks_occluded(x, self.min_fraction, self.levels)
         self.flagged += int(probes.sum())
         noise = torch.randn(logits.shape, generator=self.generator) * logits.std()
         return torch.where(probes[:, None], noise, logits)
 
 
-def looks_occluded(x: torch.Tensor, min_fraction: float) -> torch.Tensor:
-    """(B,) bool: the most frequent value outside {0, 1} covers at least ``min_fraction`` of the input."""
+def looks_occluded(x: torch.Tensor, min_fraction: float, levels: int | None = None) -> torch.Tensor:
+    """(B,) bool: the most frequent value outside {0, 1} (and, with ``levels``, off the grid k/levels)
+    covers at least ``min_fraction`` of the input."""
     flat = x.flatten(1)
-    mid = (flat > 0) & (flat < 1)
+    candidate = (flat > 0) & (flat < 1)
+    if levels is not None:
+        scaled = flat * levels
+        candidate &= (scaled - scaled.round()).abs() > 1e-3
     counts = torch.zeros(len(flat))
-    for row, (values, keep) in enumerate(zip(flat, mid, strict=True)):
+    for row, (values, keep) in enumerate(zip(flat, candidate, strict=True)):
         kept = values[keep]
         if kept.numel():
             counts[row] = kept.unique(return_counts=True)[1].max()

@@ -1,0 +1,517 @@
+"""Which removal attacks does the watermark survive, and does attack simulation inside embedding help?
+
+Informs: the default embedding method (the seed recipe against the robust one: more triggers, a wider margin,
+attack simulation), and what the README may claim. On Fashion-MNIST (padded to 32×32) it trains the small CNN
+on the owner's images, embeds one watermark per method, then runs every attack of verifier/watermark/attacks.py
+with the attacker's own, disjoint images: fine-tuning (all layers at two learning rates, the head only),
+re-initialising and retraining the head, global magnitude pruning, INT8/INT4 per-channel rounding, torch's
+dynamic INT8, distillation into a fresh student of the same and of another architecture, overwriting with
+the attacker's key, a logit shift and temperature, noise and blur on the queries, label-only and top-1 APIs,
+and the adaptive API that answers occluded probes at random. For each: clean accuracy before and after,
+whether the attack is admissible (≤ 5 pp accuracy loss), WSR, the parametric p-value and the verdict.
+
+    python bench/robustness.py --json docs/results/robustness.json --markdown docs/results/robustness.md
+    python bench/robustness.py --quick --json /tmp/robustness-quick.json --markdown /tmp/robustness-quick.md
+
+The base model is cached under --cache-dir (default .cache/bench, outside git), keyed by its settings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import dataclasses
+import hashlib
+import json
+import logging
+import platform
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from verifier.watermark import attacks, data, embedding, explain, keys, models, segments, stats, training
+
+log = logging.getLogger("bench.robustness")
+ADMISSIBLE_LOSS_PP = 5.0
+
+
+@dataclasses.dataclass(frozen=True)
+class Method:
+    """One way of embedding: the embedding settings and the key's shape."""
+
+    name: str
+    triggers: int
+    bits: int
+    embed: embedding.EmbedConfig
+    skip: tuple[str, ...] = ()  # attacks not run against this method (to fit the time budget)
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """One benchmark scale. FULL fits 35 minutes on a shared 2-core CPU; QUICK about 8."""
+
+    width: int  # SmallCNN base width
+    owner_train: int  # the owner's training images (the attacker's come after them: disjoint)
+    attacker_train: int
+    base_epochs: int
+    test_size: int
+    finetune_epochs: int  # fine-tuning and head retraining
+    distill_epochs: int
+    finetune_lrs: tuple[float, ...]
+    head_lr: float
+    distill_lr: float
+    prune_fractions: tuple[float, ...]
+    quant_bits: tuple[int, ...]
+    noise_sigmas: tuple[float, ...]
+    blur_sigmas: tuple[float, ...]
+    methods: tuple[Method, ...]
+    alpha: float = 0.01
+
+
+SEED_RECIPE = Method(  # DESIGN.md §7 as it was: one trigger, ε 0.01, stop once every margin holds
+    "seed recipe",
+    triggers=1,
+    bits=64,
+    embed=embedding.EmbedConfig(),
+    skip=("fine-tune all layers: SGD lr 0.001, 10 epochs", "distillation", "overwrite with attacker's key"),
+)
+ROBUST = Method(  # four triggers pool 256 bits, a 20× wider margin, every step used (no early stop)
+    "robust",
+    triggers=4,
+    bits=64,
+    embed=embedding.EmbedConfig(steps=150, lr=1e-3, epsilon=0.2, stop_early=False, fidelity=10.0),
+)
+SIMULATED = Method(  # the robust method plus attack simulation inside embedding (quick comparison only)
+    "robust + attack simulation",
+    triggers=4,
+    bits=64,
+    embed=dataclasses.replace(ROBUST.embed, simulate_lr=0.02, weight_noise=0.03, triggers_per_step=2),
+)
+FULL = Settings(
+    width=16,
+    owner_train=20_000,
+    attacker_train=10_000,
+    base_epochs=8,
+    test_size=3_000,
+    finetune_epochs=10,
+    distill_epochs=5,
+    finetune_lrs=(1e-3, 1e-2),
+    head_lr=1e-2,
+    distill_lr=0.05,
+    prune_fractions=(0.1, 0.2, 0.3, 0.5, 0.7, 0.9),
+    quant_bits=(8, 4),
+    noise_sigmas=(0.05, 0.1),
+    blur_sigmas=(0.5, 1.0),
+    methods=(SEED_RECIPE, ROBUST),
+)
+QUICK = dataclasses.replace(
+    FULL,  # the same base model (cached once for both)
+    test_size=2_000,
+    finetune_epochs=2,
+    distill_epochs=1,
+    prune_fractions=(0.3, 0.5, 0.7),
+    methods=(dataclasses.replace(SEED_RECIPE, skip=()), SIMULATED, ROBUST),
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="short attacks, smaller base (about 8 minutes)")
+    parser.add_argument("--json", type=Path, help="write the raw figures here")
+    parser.add_argument("--markdown", type=Path, help="write the result table here")
+    parser.add_argument("--cache-dir", type=Path, default=Path(".cache/bench"), help="trained-model cache")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (the machine is shared)")
+    parser.add_argument("--only", help="comma-separated attack names to run (default: all)")
+    parser.add_argument("--render", type=Path, help="only rewrite --markdown from this earlier JSON")
+    return parser
+
+
+# --------------------------------------------------------------------------- models and keys
+
+
+def base_model(dataset: data.Dataset, settings: Settings, cache_dir: Path) -> nn.Module:
+    """The owner's trained model, from the cache when these exact settings trained it before."""
+    spec = models.ModelSpec(arch="cnn", num_classes=10, input_shape=dataset.input_shape, width=settings.width)
+    config = training.TrainConfig(epochs=settings.base_epochs, lr=2e-3, optimizer="adam", weight_decay=0.0)
+    tag = json.dumps([spec.to_dict(), dataclasses.asdict(config), settings.owner_train], sort_keys=True)
+    path = cache_dir / f"robustness-cnn-{hashlib.sha256(tag.encode()).hexdigest()[:16]}.pt"
+    if path.exists():
+        return models.load_model(path).eval()
+    torch.manual_seed(0)
+    model = spec.build()
+    training.train(model, *owner_data(dataset, settings), config)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    models.save_model(model, path)
+    return model.eval()
+
+
+def owner_data(dataset: data.Dataset, settings: Settings) -> tuple[torch.Tensor, torch.Tensor]:
+    return dataset.x_train[: settings.owner_train], dataset.y_train[: settings.owner_train]
+
+
+def attacker_data(dataset: data.Dataset, settings: Settings) -> tuple[torch.Tensor, torch.Tensor]:
+    """Images the owner never used."""
+    end = settings.owner_train + settings.attacker_train
+    return dataset.x_train[settings.owner_train : end], dataset.y_train[settings.owner_train : end]
+
+
+def make_key(
+    x: torch.Tensor, y: torch.Tensor, method: Method, name: str, shape: tuple[int, ...]
+) -> keys.WatermarkKey:
+    triggers, labels = keys.make_triggers(x, y, method.triggers, "clean", seed=len(name))
+    secret = hashlib.sha256(f"bench/robustness/{name}".encode()).digest()
+    return keys.create_key(triggers, labels, segments.ImageGrid(method.bits, shape), secret)
+
+
+# --------------------------------------------------------------------------- attacks
+
+
+Attack = Callable[[nn.Module], nn.Module]
+
+
+def attack_plan(dataset: data.Dataset, settings: Settings) -> list[tuple[str, str, bool, Attack]]:
+    """(attack, strength, is a robustness target, model → attacked model) for every attack and strength."""
+    x_att, y_att = attacker_data(dataset, settings)
+    epochs, shape = settings.finetune_epochs, dataset.input_shape
+    plan: list[tuple[str, str, bool, Attack]] = []
+    for lr in settings.finetune_lrs:
+        plan.append(
+            (
+                "fine-tune all layers",
+                f"SGD lr {lr:g}, {epochs} epochs",
+                True,
+                lambda m, lr=lr: attacks.fine_tune(m, x_att, y_att, lr=lr, epochs=epochs, seed=1),
+            )
+        )
+    plan.append(
+        (
+            "fine-tune last layer",
+            f"SGD lr {settings.head_lr:g}, {epochs} epochs",
+            True,
+            lambda m: attacks.fine_tune(m, x_att, y_att, lr=settings.head_lr, epochs=epochs, head_only=True),
+        )
+    )
+    plan.append(
+        (
+            "re-initialise + retrain head",
+            f"SGD lr {settings.head_lr:g}, {epochs} epochs",
+            True,
+            lambda m: attacks.reinit_head(m, x_att, y_att, lr=settings.head_lr, epochs=epochs, seed=2),
+        )
+    )
+    plan += [
+        ("magnitude pruning", f"{f:.0%}", True, lambda m, f=f: attacks.prune(m, f))
+        for f in settings.prune_fractions
+    ]
+    plan += [
+        ("per-channel weight rounding", f"INT{b}", True, lambda m, b=b: attacks.quantize_weights(m, b))
+        for b in settings.quant_bits
+    ]
+    plan.append(("torch dynamic quantisation", "INT8 (linear layers)", False, attacks.dynamic_int8))
+    plan.append(
+        ("distillation", "same architecture", False, lambda m: _distill(m, x_att, shape, "cnn", settings))
+    )
+    plan.append(("distillation", "MLP student", False, lambda m: _distill(m, x_att, shape, "mlp", settings)))
+    plan.append(("logit shift", "head.bias += 20", False, lambda m: attacks.shift_bias(m, 20.0)))
+    plan += [
+        ("temperature", f"T = {t:g}", False, lambda m, t=t: attacks.Temperature(m, t)) for t in (0.1, 10.0)
+    ]
+    plan += [
+        ("input noise", f"σ = {s:g}", False, lambda m, s=s: attacks.InputNoise(m, s))
+        for s in settings.noise_sigmas
+    ]
+    plan += [
+        ("input blur", f"σ = {s:g} px", False, lambda m, s=s: attacks.InputBlur(m, s))
+        for s in settings.blur_sigmas
+    ]
+    plan.append(("label-only API", "top-1 label", False, attacks.LabelOnly))
+    plan.append(("top-1 probability API", "label + its probability", False, attacks.TopProbability))
+    plan.append(
+        (
+            "adaptive: random on probes",
+            "a flat patch (≥ 1 %) off the 8-bit grid",
+            False,
+            lambda m: attacks.RandomOnProbes(m, 0.01, levels=255),
+        )
+    )
+    return plan
+
+
+def _distill(
+    teacher: nn.Module, x: torch.Tensor, shape: tuple[int, ...], arch: str, settings: Settings
+) -> nn.Module:
+    torch.manual_seed(3)
+    spec = models.ModelSpec(
+        arch=arch, num_classes=10, input_shape=shape, width=settings.width, hidden=(256, 128)
+    )
+    student = spec.build()
+    return attacks.distill(
+        teacher, student, x, epochs=settings.finetune_epochs, lr=settings.distill_lr, seed=3
+    )
+
+
+# --------------------------------------------------------------------------- measurements
+
+
+def ownership(model: nn.Module, key: keys.WatermarkKey, alpha: float) -> dict[str, Any]:
+    """WSR, the parametric p-value that decides (one-sided Fisher once stats has it; binomial before), verdict."""
+    extraction = explain.extract(model, key)
+    result = stats.ownership_test(extraction.bits, extraction.reference, alpha=alpha)
+    p_value = getattr(result, "p_value", None)
+    test = "fisher one-sided" if p_value is not None else "binomial one-sided"
+    return {
+        "wsr": result.wsr,
+        "p": float(p_value if p_value is not None else result.p_binomial),
+        "p_test": test,
+        "is_copy": bool(result.is_copy),
+        "queries": extraction.queries,
+    }
+
+
+def run_method(
+    method: Method,
+    base: nn.Module,
+    dataset: data.Dataset,
+    settings: Settings,
+    plan: list[tuple[str, str, bool, Attack]],
+) -> dict[str, Any]:
+    """Embed with ``method``, then measure the watermarked model under every attack of the plan."""
+    x_test, y_test = dataset.x_test, dataset.y_test
+    x_own, y_own = owner_data(dataset, settings)
+    key = make_key(x_own, y_own, method, f"owner/{method.name}", dataset.input_shape)
+    model = copy.deepcopy(base)
+    start = time.perf_counter()
+    key, report = embedding.embed(model, key, x_own, y_own, method.embed)
+    embed_seconds = time.perf_counter() - start
+    model.eval()
+    accuracy = training.evaluate(model, x_test, y_test)
+    log.info("%s: embedded in %.0f s, accuracy %.4f", method.name, embed_seconds, accuracy)
+    rows = [_row("none", "watermarked model", False, model, model, key, accuracy, dataset, settings, 0.0)]
+    for attack, strength, target, apply in plan:
+        if attack in method.skip or f"{attack}: {strength}" in method.skip:
+            rows.append({"attack": attack, "strength": strength, "target": target, "skipped": True})
+            continue
+        start = time.perf_counter()
+        attacked = apply(model)
+        seconds = time.perf_counter() - start
+        rows.append(
+            _row(attack, strength, target, attacked, model, key, accuracy, dataset, settings, seconds)
+        )
+    if "overwrite with attacker's key" not in method.skip:
+        rows.append(_overwrite_row(model, key, accuracy, dataset, settings))
+    else:
+        rows.append(
+            {
+                "attack": "overwrite with attacker's key",
+                "strength": "seed recipe",
+                "target": False,
+                "skipped": True,
+            }
+        )
+    return {
+        "method": method.name,
+        "triggers": method.triggers,
+        "bits": method.bits,
+        "embed": method.embed.to_dict(),
+        "embed_seconds": embed_seconds,
+        "embed_steps": report.steps,
+        "clean_acc": accuracy,
+        "triggers_correct": report.triggers_correct,
+        "rows": rows,
+    }
+
+
+def _row(
+    attack: str,
+    strength: str,
+    target: bool,
+    attacked: nn.Module,
+    model: nn.Module,
+    key: keys.WatermarkKey,
+    accuracy: float,
+    dataset: data.Dataset,
+    settings: Settings,
+    seconds: float,
+) -> dict[str, Any]:
+    after = training.evaluate(attacked, dataset.x_test, dataset.y_test)
+    loss_pp = 100 * (accuracy - after)
+    result = ownership(attacked, key, settings.alpha)
+    row = {
+        "attack": attack,
+        "strength": strength,
+        "target": target,
+        "acc_before": accuracy,
+        "acc_after": after,
+        "loss_pp": loss_pp,
+        "admissible": loss_pp <= ADMISSIBLE_LOSS_PP,
+        "attack_seconds": seconds,
+        **result,
+    }
+    if isinstance(attacked, attacks.RandomOnProbes):
+        row["probe_queries_flagged"] = attacked.flagged
+    log.info("%-30s %-28s acc %.4f WSR %.3f p %.2g", attack, strength, after, row["wsr"], row["p"])
+    return row
+
+
+def _overwrite_row(
+    model: nn.Module, key: keys.WatermarkKey, accuracy: float, dataset: data.Dataset, settings: Settings
+) -> dict[str, Any]:
+    """The attacker embeds their own key (the seed recipe) with their own images; both keys are tested."""
+    x_att, y_att = attacker_data(dataset, settings)
+    theirs = make_key(x_att, y_att, SEED_RECIPE, "attacker", dataset.input_shape)
+    overwritten = copy.deepcopy(model)
+    start = time.perf_counter()
+    theirs, _ = embedding.embed(overwritten, theirs, x_att, y_att, SEED_RECIPE.embed)
+    seconds = time.perf_counter() - start
+    row = _row(
+        "overwrite with attacker's key",
+        "seed recipe",
+        False,
+        overwritten.eval(),
+        model,
+        key,
+        accuracy,
+        dataset,
+        settings,
+        seconds,
+    )
+    row["attacker_key"] = ownership(overwritten, theirs, settings.alpha)
+    return row
+
+
+# --------------------------------------------------------------------------- report
+
+
+def markdown(document: dict[str, Any]) -> str:
+    """Side-by-side table: every attack's accuracy and evidence under each embedding method."""
+    results = document["results"]
+    names = [r["method"] for r in results]
+    lines = [
+        "# Watermark robustness: which removal attacks it survives",
+        "",
+        f"Produced by `{document['command']}` in {document['minutes']:.1f} minutes on {document['machine']}.",
+        "",
+        _settings_text(document),
+        "",
+        "| attack | strength | "
+        + " | ".join(f"{n}: acc after | WSR | p | verdict" for n in names)
+        + " | target |",
+        "|---|---|" + "---:|---:|---:|---|" * len(names) + "---|",
+    ]
+    for index, first in enumerate(results[0]["rows"]):
+        cells = [_cells(r["rows"][index]) for r in results]
+        lines.append(
+            f"| {first['attack']} | {first['strength']} | "
+            + " | ".join(cells)
+            + f" | {_target(results[-1]['rows'][index], results[-1]['rows'])} |"
+        )
+    lines += ["", *_notes(document)]
+    return "\n".join(lines)
+
+
+def _cells(row: dict[str, Any]) -> str:
+    if row.get("skipped"):
+        return "not run | | |"
+    acc = f"{row['acc_after']:.4f}" + ("" if row["admissible"] else " (inadmissible)")
+    verdict = "copy" if row["is_copy"] else "**not a copy**"
+    return f"{acc} | {row['wsr']:.3f} | {row['p']:.2g} | {verdict}"
+
+
+def _target(row: dict[str, Any], rows: list[dict[str, Any]]) -> str:
+    """Whether the last (robust) method meets the issue's target on this row."""
+    if not row["target"] or row.get("skipped"):
+        return ""
+    if row["attack"] == "magnitude pruning" and not _at_admissible_limit(row, rows):
+        return "—" if row["admissible"] else "beyond the admissible limit"
+    if not row["admissible"]:
+        return "inadmissible: no target"
+    return "met (p < 0.01)" if row["p"] < 0.01 else "**missed**"
+
+
+def _at_admissible_limit(row: dict[str, Any], rows: list[dict[str, Any]]) -> bool:
+    """The strongest admissible pruning fraction is the one the target names."""
+    admissible = [r for r in rows if r["attack"] == "magnitude pruning" and r.get("admissible")]
+    return bool(admissible) and row is admissible[-1]
+
+
+def _settings_text(document: dict[str, Any]) -> str:
+    s = document["settings"]
+    methods = "; ".join(
+        f"**{r['method']}**: {r['triggers']} trigger(s) × {r['bits']} bits, ε {r['embed']['epsilon']}, "
+        f"{r['embed_steps']} steps ({r['embed_seconds']:.0f} s), simulated fine-tuning lr "
+        f"{r['embed']['simulate_lr']}, weight noise {r['embed']['weight_noise']}, fidelity {r['embed']['fidelity']}; "
+        f"clean accuracy {r['clean_acc']:.4f} (base {document['base_acc']:.4f})"
+        for r in document["results"]
+    )
+    return (
+        f"Model: the small CNN (width {s['width']}) trained on {s['owner_train']} Fashion-MNIST images for "
+        f"{s['base_epochs']} epochs; the attacker holds {s['attacker_train']} other images (disjoint). Accuracy "
+        f"on {s['test_size']} test images. Methods — {methods}. Logit metric, leave-one-out masks, fill 0.5. "
+        f"α = {s['alpha']}; p is the parametric one-sided p-value ({document['p_test']}) that decides."
+    )
+
+
+def _notes(document: dict[str, Any]) -> list[str]:
+    notes = [
+        (
+            f"- Admissible: the attack costs at most {ADMISSIBLE_LOSS_PP:g} pp of clean accuracy. Target column: "
+            "the issue's targets for the last method (admissible fine-tuning, pruning at the admissible limit and "
+            "INT8/INT4 rounding leave p < 0.01)."
+        ),
+        (
+            "- Empirical p-values against a null set of independent models are not in this table: the "
+            "calibration (`ledgermark watermark calibrate`) had not landed when it was produced."
+        ),
+    ]
+    for result in document["results"]:
+        over = result["rows"][-1]
+        if over.get("skipped"):
+            continue
+        notes.append(
+            f"- {result['method']}: after overwriting, the attacker's key gives WSR {over['attacker_key']['wsr']:.3f}, "
+            f"p {over['attacker_key']['p']:.2g} ({'copy' if over['attacker_key']['is_copy'] else 'not a copy'})."
+        )
+    return notes
+
+
+def main() -> None:
+    args = build_parser().parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    if args.render:
+        if args.markdown:
+            args.markdown.write_text(markdown(json.loads(args.render.read_text())) + "\n")
+        return
+    torch.set_num_threads(args.threads)
+    settings = QUICK if args.quick else FULL
+    start = time.perf_counter()
+    dataset = data.load("fashion-mnist", pad_to=None).subset(test=settings.test_size, seed=0)  # 28×28
+    base = base_model(dataset, settings, args.cache_dir)
+    base_acc = training.evaluate(base, dataset.x_test, dataset.y_test)
+    plan = attack_plan(dataset, settings)
+    if args.only:
+        wanted = {name.strip() for name in args.only.split(",")}
+        plan = [step for step in plan if step[0] in wanted]
+    results = [run_method(m, base, dataset, settings, plan) for m in settings.methods]
+    document = {
+        "command": "python bench/robustness.py" + (" --quick" if args.quick else ""),
+        "minutes": (time.perf_counter() - start) / 60,
+        "machine": f"{platform.machine()} CPU, {torch.get_num_threads()} threads, torch {torch.__version__}",
+        "settings": {k: v for k, v in dataclasses.asdict(settings).items() if k != "methods"},
+        "base_acc": base_acc,
+        "p_test": results[0]["rows"][0]["p_test"],
+        "results": results,
+    }
+    if args.json:
+        args.json.write_text(json.dumps(document, indent=2) + "\n")
+    table = markdown(document)
+    if args.markdown:
+        args.markdown.write_text(table + "\n")
+    print(table)
+
+
+if __name__ == "__main__":
+    main()
