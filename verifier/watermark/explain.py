@@ -1,9 +1,9 @@
 """Explanation and extraction: the bits a model's explanations spell on the key's triggers (DESIGN.md §7).
 
 For a trigger x with its true label y, s masked copies of x (segments removed and filled with a constant) go
-through the model, and a LIME-style ridge regression of a metric of the output (the true-class logit, its
-probability, or 1[label correct]) on the masks, fitted WITH an intercept, gives one attribution per segment; its
-signs are the bits:
+through the model, and a LIME-style ridge regression of a metric of the output (the true-class logit relative to
+the mean logit, the true-class probability, or 1[label correct]) on the masks, fitted WITH an intercept, gives
+one attribution per segment; its signs are the bits:
 
     v_k = metric(model(x ⊙ M_k + fill · (1 − M_k)), y)          k = 1..s       (s masked queries)
     M̃   = M − 1·mean(M),  ṽ = v − mean(v)                        centring = an unpenalised intercept
@@ -12,12 +12,15 @@ signs are the bits:
 
 Which transformations of the model's output leave the bits unchanged. The intercept absorbs anything that adds
 the same amount to every masked query of one trigger, and the ridge is linear in v:
-- metric "logit" (the default): z ↦ a·z + b for any a > 0 and any per-class constant vector b. That covers a
-  global shift (``head.bias += 20``), a per-class shift (``head.bias += c``) and temperature scaling (z / T):
-  the attributions are scaled by a and every sign stays. Not covered: a shift that varies with the input, such
-  as returning log-softmax instead of logits (log p_y = z_y − logsumexp z): read such an API as "probability".
-- metric "probability": anything softmax ignores, z ↦ z + c(x)·1 with c(x) any per-input constant (global
-  shift, log-softmax outputs). Temperature changes probabilities non-linearly and can flip a bit.
+- metric "logit" (the default), v = z_y − mean_j z_j: z ↦ a·z + b + c(x)·1 for any a > 0, any per-class
+  constant vector b and any per-input constant c(x). That covers a global shift (``head.bias += 20``), a
+  per-class shift (``head.bias += b``), temperature scaling (z / T: every attribution scaled by 1/T, no sign
+  changed) and outputs given as log-softmax or log-probabilities (log p = z − logsumexp z: a per-input shift),
+  so logits, log-probabilities and full probability vectors (logged) give the same bits. The raw true-class
+  logit would not do: appending a LogSoftmax, which changes no prediction, took a digits CNN's 16-bit
+  watermark from WSR 1.0 to 0.56 (p 0.34).
+- metric "probability": anything softmax ignores, z ↦ z + c(x)·1 (global shift, log-softmax outputs).
+  Temperature and per-class shifts change probabilities non-linearly and can flip a bit.
 - metric "label": anything that keeps the predicted label: any shift by a per-input constant, any temperature,
   softmax or log-softmax of the logits; only the argmax is read.
 Attacks that change behaviour (fine-tuning, pruning, distillation) are measured, not assumed
@@ -54,8 +57,8 @@ def metric_values(
     value instead let the hinge be met by margins that never cross the decision boundary: on a digits CNN
     (16 bits, 2 triggers, 300 Adam steps) the smooth σ at τ 0.25 reached WSR 0.81–0.94 on 3 keys, this
     0.97–1.0 at τ 1 (0.84 on a fourth key)."""
-    if metric == "logit":
-        return logits.gather(1, labels[:, None]).squeeze(1)
+    if metric == "logit":  # relative to the mean logit: blind to a per-input shift (log-softmax outputs)
+        return logits.gather(1, labels[:, None]).squeeze(1) - logits.mean(dim=1)
     if metric == "probability":
         return logits.softmax(dim=1).gather(1, labels[:, None]).squeeze(1)
     if metric == "label":

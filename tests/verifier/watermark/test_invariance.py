@@ -2,7 +2,8 @@
 
 The audit removed the watermark for free with ``head.bias += 20``: the ridge had no intercept, so a constant
 added to every logit moved every attribution. Each transformation here is applied to the real classifier head
-of a tiny model trained in the session, watermarked and innocent alike.
+(or, for log-softmax outputs, to the output) of a tiny model trained in the session, watermarked and innocent
+alike.
 """
 
 from __future__ import annotations
@@ -18,6 +19,18 @@ from torch import nn
 from verifier.watermark import data, explain, keys, segments, stats
 
 Transform = Callable[[nn.Linear], None]
+
+
+class LogSoftmaxOutput(nn.Module):
+    """The same classifier answering log-probabilities: no prediction changes, every logit moves by a
+    per-input amount (the raw true-class logit lost a 16-bit watermark this way: WSR 1.0 → 0.56)."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x).log_softmax(dim=1)
 
 
 def head(model: nn.Module) -> nn.Linear:
@@ -56,12 +69,15 @@ LOGIT_INVARIANT = {
     "temperature 0.25": temperature(0.25),
     "temperature 4": temperature(4.0),
     "temperature 3 then per-class shift": shift_and_temperature,
+    "log-softmax outputs": "log-softmax",
 }
 
 
-def transformed(model: nn.Module, transform: Transform) -> nn.Module:
+def transformed(model: nn.Module, transform: Transform | str) -> nn.Module:
     attacked = copy.deepcopy(model)
-    transform(head(attacked))
+    if transform == "log-softmax":
+        return LogSoftmaxOutput(attacked).eval()
+    transform(head(attacked))  # type: ignore[operator]
     return attacked
 
 
@@ -99,7 +115,8 @@ def test_an_innocent_model_keeps_its_bits_and_verdict(
 
 
 @pytest.mark.parametrize(
-    ("metric", "name"), [("probability", "global shift +20"), ("label", "temperature 4")]
+    ("metric", "name"),
+    [("probability", "global shift +20"), ("probability", "log-softmax outputs"), ("label", "temperature 4")],
 )
 def test_the_other_metrics_ignore_what_they_document(
     independent_cnn: nn.Module, digits_key: keys.WatermarkKey, metric: str, name: str
