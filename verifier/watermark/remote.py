@@ -30,6 +30,7 @@ import json
 import logging
 import math
 import time
+import urllib.parse
 from typing import Any
 
 import requests
@@ -85,8 +86,15 @@ class EndpointConfig:
     num_classes: int | None = None  # the model's class count if known: answers must match it
 
     def __post_init__(self) -> None:
-        if not self.url.startswith(("http://", "https://")):
-            raise EndpointError(f"{self.url!r} is not an endpoint URL: expected http(s)://host[:port]/path")
+        try:
+            parts = urllib.parse.urlsplit(self.url)
+            valid = parts.scheme in ("http", "https") and bool(parts.hostname) and parts.port != 0
+        except ValueError:  # an unclosed [IPv6 bracket, a port out of range
+            valid = False
+        if not valid:
+            raise EndpointError(
+                f"{self.url[:200]!r} is not an endpoint URL: expected http(s)://host[:port]/path"
+            )
         if self.batch_size < 1 or self.retries < 0 or self.timeout <= 0 or self.backoff < 0:
             raise EndpointError("batch size and timeout must be positive, retries and backoff not negative")
         if self.max_queries is not None and self.max_queries < 1:

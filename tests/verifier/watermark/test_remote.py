@@ -163,6 +163,14 @@ def test_a_slow_endpoint_times_out() -> None:
     assert time.monotonic() - start < 3.0
 
 
+@pytest.mark.parametrize(
+    "url", ["ftp://127.0.0.1/", "http://", "http://[::1/predict", "http://h:99999/", "x"]
+)
+def test_a_url_that_is_no_endpoint_is_refused_before_any_query(url: str) -> None:
+    with pytest.raises(remote.EndpointError, match="is not an endpoint URL"):
+        remote.assess(make_key(), config(url))
+
+
 # --------------------------------------------------------------------------- lies
 
 
