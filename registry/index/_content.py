@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import logging
 import posixpath
 
@@ -37,7 +36,8 @@ class Fetched:
     root: str | None = None
     leaf_count: int | None = None
     name: str | None = None
-    entries: str | None = None
+    document: str | None = None
+    """The manifest as fetched (canonical JSON, so it is exactly what the CID names)."""
     card: str | None = None
     error: str | None = None
 
@@ -54,14 +54,13 @@ def fetch(store: ContentStore, cid: str) -> Fetched:
         manifest = manifestlib.Manifest.from_bytes(data, source=f"manifest {cid}")
     except manifestlib.ManifestError as err:
         return Fetched("invalid", error=str(err)[:500])
-    entries = json.dumps([e.to_dict() for e in manifest.entries], separators=(",", ":"))
     card, problem = _card(store, manifest)
     return Fetched(
         "ok" if problem is None else "partial",
         root="0x" + manifest.root().hex(),
         leaf_count=len(manifest.entries),
         name=manifest.name,
-        entries=entries,
+        document=data.decode(),
         card=card,
         error=problem,
     )

@@ -12,7 +12,8 @@ from typing import Any
 from registry.chain import abi
 from registry.chain.connection import Chain
 from registry.chain.errors import ChainError, ChainUnavailableError
-from registry.index._project import REGISTRY_EVENTS, Event, jsonable
+from registry.index import _decode
+from registry.index._project import REGISTRY_EVENTS, Event
 
 CHUNK_BLOCKS = 5_000
 """Blocks per ``eth_getLogs``: public nodes commonly refuse wider ranges."""
@@ -28,7 +29,8 @@ class Contracts:
     deployed_at: int
 
     def identity(self) -> str:
-        return f"{self.chain_id}:{self.registry}:{self.disputes}:{self.deployed_at}"
+        """What the index's events depend on (not ``deployed_at``: no block before it holds their events)."""
+        return f"{self.chain_id}:{self.registry}:{self.disputes}"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,15 +68,16 @@ def events(chain: Chain, contracts: Contracts, start: int, end: int) -> tuple[li
     hashes: dict[int, str] = {}
     for log in raw:
         contract = "ModelRegistry" if _same(log["address"], contracts.registry) else "OwnershipDisputes"
-        decoded = abi.decode_log(contract, log)
+        decoded = _decode.decode(contract, log)
         if decoded is None or (contract == "ModelRegistry" and decoded["event"] not in REGISTRY_EVENTS):
             continue
         number, block_hash = decoded["block_number"], _hex(log["blockHash"])
         if hashes.setdefault(number, block_hash) != block_hash:
             raise ChainError(f"block {number} was reported with two hashes: the node switched branch")
-        args = {k: jsonable(v) for k, v in decoded["args"].items()}
         found.append(
-            Event(number, decoded["log_index"], decoded["tx_hash"], contract, decoded["event"], args)
+            Event(
+                number, decoded["log_index"], decoded["tx_hash"], contract, decoded["event"], decoded["args"]
+            )
         )
     found.sort(key=lambda e: (e.block, e.log_index))
     return found, hashes

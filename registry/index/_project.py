@@ -9,6 +9,7 @@ index.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import sqlite3
 from collections.abc import Callable
@@ -52,15 +53,6 @@ class Event:
         )
 
 
-def jsonable(value: Any) -> Any:
-    """An event argument as JSON holds it: bytes become ``0x`` hex, everything else is already plain."""
-    if isinstance(value, (bytes, bytearray)):
-        return "0x" + bytes(value).hex()
-    if isinstance(value, (list, tuple)):
-        return [jsonable(v) for v in value]
-    return value
-
-
 def label(member: Any) -> str:
     """``Derivation.FINE_TUNE`` → ``fine-tune``: enums spelt as the CLI takes them."""
     return member.name.lower().replace("_", "-")
@@ -97,7 +89,13 @@ def replay(conn: sqlite3.Connection) -> int:
 
 def manifest_cid(args: dict[str, Any]) -> str:
     """The manifest CID string of a ``ModelRegistered`` event (stored on chain as digest and codec tag)."""
-    return manifest_cid_string(bytes.fromhex(args["manifestDigest"][2:]), int(args["manifestCodec"]))
+    return _cid_string(args["manifestDigest"], int(args["manifestCodec"]))
+
+
+@functools.lru_cache(maxsize=8192)
+def _cid_string(digest_hex: str, codec: int) -> str:
+    """Cached: each new record's CID is needed twice (its manifest row, its record row)."""
+    return manifest_cid_string(bytes.fromhex(digest_hex[2:]), codec)
 
 
 def _registered(conn: sqlite3.Connection, event: Event, a: dict[str, Any]) -> None:

@@ -2,14 +2,17 @@
 
 ``events`` holds every decoded event of both contracts with its block; ``blocks`` the hash of every block that
 held one (and of recent sync heads), so a reorganisation is found by comparing hashes. ``records``,
-``disputes`` and ``votes`` are rebuilt from ``events`` alone (``_project.replay``). ``manifests`` and
-``manifest_fts`` hold what IPFS gave for a manifest CID: content-addressed, so a reorg never invalidates them.
+``disputes`` and ``votes`` are rebuilt from ``events`` alone (``_project.replay``). ``manifests`` holds what IPFS
+gave for a manifest CID: content-addressed, so a reorg never invalidates it. A record's ``name`` and
+``manifest_status`` and its ``record_fts`` row (keyed by record id) are copied from its manifest once that is
+fetched and checked against the record's root (``RecordIndex._link``), so that listing, counting and search
+read one table, never a join per row.
 A schema change bumps ``VERSION``: an index of another version is deleted and rebuilt (it is a cache).
 """
 
 from __future__ import annotations
 
-VERSION = 1
+VERSION = 4
 
 DDL = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -28,9 +31,10 @@ CREATE TABLE IF NOT EXISTS records (
     manifest_cid TEXT NOT NULL, key_hash TEXT NOT NULL, parent_id INTEGER NOT NULL, derivation TEXT NOT NULL,
     registered_block INTEGER NOT NULL, registered_at INTEGER NOT NULL, tx_hash TEXT NOT NULL,
     revoked INTEGER NOT NULL DEFAULT 0, open_disputes INTEGER NOT NULL DEFAULT 0,
-    children INTEGER NOT NULL DEFAULT 0
+    children INTEGER NOT NULL DEFAULT 0, name TEXT, manifest_status TEXT NOT NULL DEFAULT 'missing'
 );
-CREATE INDEX IF NOT EXISTS records_owner ON records (owner COLLATE NOCASE, record_id);
+CREATE INDEX IF NOT EXISTS records_name ON records (name COLLATE NOCASE);
+CREATE INDEX IF NOT EXISTS records_owner ON records (owner, record_id);
 CREATE INDEX IF NOT EXISTS records_parent ON records (parent_id, record_id);
 CREATE INDEX IF NOT EXISTS records_root ON records (root);
 CREATE INDEX IF NOT EXISTS records_manifest ON records (manifest_cid);
@@ -54,12 +58,11 @@ CREATE TABLE IF NOT EXISTS votes (
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS manifests (
     id INTEGER PRIMARY KEY, cid TEXT NOT NULL UNIQUE, status TEXT NOT NULL, root TEXT, leaf_count INTEGER,
-    name TEXT, entries TEXT, card TEXT, error TEXT, attempts INTEGER NOT NULL DEFAULT 0,
+    name TEXT, document TEXT, card TEXT, error TEXT, attempts INTEGER NOT NULL DEFAULT 0,
     retry_at REAL NOT NULL DEFAULT 0
 );
-CREATE INDEX IF NOT EXISTS manifests_name ON manifests (name COLLATE NOCASE);
 CREATE INDEX IF NOT EXISTS manifests_retry ON manifests (status, retry_at);
-CREATE VIRTUAL TABLE IF NOT EXISTS manifest_fts USING fts5 (name, card, tokenize = 'unicode61');
+CREATE VIRTUAL TABLE IF NOT EXISTS record_fts USING fts5 (name, card, tokenize = 'unicode61', prefix = '2 3');
 """
 
 PROJECTIONS = ("records", "disputes", "votes")

@@ -51,6 +51,7 @@ MAX_QUERY_TERMS = 16
 KEEP_CHECKPOINTS = 1024
 """Sync heads older than this many blocks are forgotten (blocks that held events are always kept)."""
 DISPUTE_STATUSES = ("open", "upheld", "rejected", "undecided")
+MAX_CACHED_COUNTS = 256
 RETRY_BASE_S = 5.0
 RETRY_MAX_S = 3600.0
 """A missing manifest is tried again after 5 s, 10 s, 20 s… at most an hour apart."""
@@ -58,10 +59,21 @@ RETRY_MAX_S = 3600.0
 _RECORD_COLUMNS = (
     "r.record_id, r.owner, r.root, r.leaf_count, r.manifest_cid, r.key_hash, r.parent_id, r.derivation, "
     "r.registered_block, r.registered_at, r.tx_hash, r.revoked, r.open_disputes, r.children, "
-    "m.status, m.name, m.root, m.leaf_count"
+    "r.name, r.manifest_status"
 )
-_RECORD_FROM = "records r LEFT JOIN manifests m ON m.cid = r.manifest_cid"
-_VERIFIED = "(m.status IN ('ok', 'partial') AND m.root = r.root AND m.leaf_count = r.leaf_count)"
+_MATCHES = "m.status IN ('ok', 'partial') AND m.root = records.root AND m.leaf_count = records.leaf_count"
+_LINK = f"""
+UPDATE records SET
+    manifest_status = CASE WHEN {_MATCHES} THEN 'verified'
+                           WHEN m.status IN ('ok', 'partial', 'invalid') THEN 'invalid' ELSE 'missing' END,
+    name = CASE WHEN {_MATCHES} THEN m.name END
+FROM manifests m WHERE m.cid = records.manifest_cid AND records.manifest_cid IN (SELECT value FROM json_each(?))
+"""
+_SEARCHABLE = """
+INSERT INTO record_fts (rowid, name, card)
+SELECT r.record_id, r.name, coalesce(m.card, '') FROM records r JOIN manifests m ON m.cid = r.manifest_cid
+WHERE r.manifest_status = 'verified' AND r.manifest_cid IN (SELECT value FROM json_each(?))
+"""
 
 
 class IndexQueryError(LedgermarkError):
@@ -76,6 +88,8 @@ class RecordIndex:
         self._local = threading.local()
         self._sync_lock = threading.Lock()
         self._last_error: str | None = None
+        self._last_sync_at: float | None = None
+        self._writes = 0  # commits through this object: data_version does not see a connection's own
         self.retry_base_s = RETRY_BASE_S
 
     @classmethod
@@ -121,7 +135,7 @@ class RecordIndex:
                 self._last_error = f"{type(err).__name__}: {err}"[:500]
                 raise
             self._last_error = None
-            self._set_meta("last_sync_at", str(time.time()))
+            self._last_sync_at = time.time()
             return report
 
     def _sync(self, backends: Backends, guard: Any, max_manifests: int | None, started: float) -> SyncReport:
@@ -139,7 +153,8 @@ class RecordIndex:
         if fork is not None:
             self._roll_back(fork)
             reorgs = 1
-        self._set_meta("head_block", str(head))
+        if self._meta("head_block") != str(head):  # an unchanged index keeps its cached totals
+            self._set_meta("head_block", str(head))
         first = (
             self.indexed_block + 1 if self.indexed_block >= contracts.deployed_at else contracts.deployed_at
         )
@@ -197,6 +212,8 @@ class RecordIndex:
             conn.executemany(  # new manifests to fetch; a CID seen before keeps its row (content never changes)
                 "INSERT OR IGNORE INTO manifests (cid, status) VALUES (?, 'pending')", [(c,) for c in cids]
             )
+            if cids:
+                self._link(conn, cids)  # a manifest fetched before (a reorg, a reused CID) applies at once
             conn.execute("DELETE FROM blocks WHERE has_events = 0 AND number < ?", (end - KEEP_CHECKPOINTS,))
             self._put_meta(conn, "indexed_block", str(end))
         return len(events), len(cids)
@@ -226,13 +243,14 @@ class RecordIndex:
             dropped = conn.execute("DELETE FROM events WHERE block > ?", (fork,)).rowcount
             conn.execute("DELETE FROM blocks WHERE number > ?", (fork,))
             _project.replay(conn)
+            self._link(conn, None)
             self._put_meta(conn, "indexed_block", str(fork))
         log.warning("chain reorganisation: index rolled back to block %d (%d events dropped)", fork, dropped)
 
     def reset(self) -> None:
         """Forget everything (the next ``sync`` rebuilds from the deployment block); safe while others read."""
         with self._sync_lock, self._write() as conn:
-            for table in ("events", "blocks", "manifests", "manifest_fts", *_schema.PROJECTIONS):
+            for table in ("events", "blocks", "manifests", "record_fts", *_schema.PROJECTIONS):
                 conn.execute(f"DELETE FROM {table}")
             conn.execute("DELETE FROM meta WHERE key NOT IN ('version')")
 
@@ -262,10 +280,10 @@ class RecordIndex:
             .fetchall()
         )
         fetched = missing = 0
-        batch: list[tuple[int, int, _content.Fetched]] = []
-        for row_id, cid, attempts in due:
+        batch: list[tuple[str, int, _content.Fetched]] = []
+        for _, cid, attempts in due:
             result = _content.fetch(backends.store, cid)
-            batch.append((row_id, attempts, result))
+            batch.append((cid, attempts, result))
             fetched += result.status in ("ok", "partial", "invalid")
             missing += result.status == "missing"
             if len(batch) >= 500:
@@ -274,35 +292,47 @@ class RecordIndex:
         self._store_manifests(batch)
         return fetched, missing
 
-    def _store_manifests(self, batch: list[tuple[int, int, _content.Fetched]]) -> None:
+    def _store_manifests(self, batch: list[tuple[str, int, _content.Fetched]]) -> None:
         if not batch:
             return
         now = time.time()
         with self._write() as conn:
-            for row_id, attempts, got in batch:
+            for cid, attempts, got in batch:
                 retry = got.status in ("missing", "partial")
                 conn.execute(
-                    "UPDATE manifests SET status = ?, root = ?, leaf_count = ?, name = ?, entries = ?, card = ?,"
-                    " error = ?, attempts = ?, retry_at = ? WHERE id = ?",
+                    "UPDATE manifests SET status = ?, root = ?, leaf_count = ?, name = ?, document = ?, card = ?,"
+                    " error = ?, attempts = ?, retry_at = ? WHERE cid = ?",
                     (
                         got.status,
                         got.root,
                         got.leaf_count,
                         got.name,
-                        got.entries,
+                        got.document,
                         got.card,
                         got.error,
                         attempts + 1,
                         now + min(RETRY_MAX_S, self.retry_base_s * 2**attempts) if retry else 0.0,
-                        row_id,
+                        cid,
                     ),
                 )
-                conn.execute("DELETE FROM manifest_fts WHERE rowid = ?", (row_id,))
-                if got.name is not None:
-                    conn.execute(
-                        "INSERT INTO manifest_fts (rowid, name, card) VALUES (?, ?, ?)",
-                        (row_id, got.name, got.card or ""),
-                    )
+            self._link(conn, [cid for cid, _, _ in batch])
+
+    @staticmethod
+    def _link(conn: sqlite3.Connection, cids: list[str] | None) -> None:
+        """Copy what the manifests ``cids`` (None: every one) say onto the records naming them: name and
+        status when the manifest is the one the record anchors, and the record's search row."""
+        if cids is None:
+            cids = [row[0] for row in conn.execute("SELECT DISTINCT manifest_cid FROM records")]
+            conn.execute("DELETE FROM record_fts")
+        else:
+            conn.execute(
+                "DELETE FROM record_fts WHERE rowid IN (SELECT record_id FROM records "
+                "WHERE manifest_cid IN (SELECT value FROM json_each(?)))",
+                (json.dumps(cids),),
+            )
+        listed = json.dumps(cids)
+        conn.execute(_LINK, (listed,))
+        conn.execute(_SEARCHABLE, (listed,))
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -324,28 +354,46 @@ class RecordIndex:
         where, params = _filters(owner, name, parent, revoked, open_dispute, query)
         conn = self._conn()
         with _snapshot(conn):
-            total = conn.execute(
-                f"SELECT COUNT(*) FROM {_RECORD_FROM} WHERE {where}",
-                params,
-            ).fetchone()[0]
-            if cursor is not None:
-                where, params = where + " AND r.record_id < ?", [*params, _decode_cursor(cursor)]
+            before = None if cursor is None else decode_cursor(cursor)
+            only_search = query is not None and (owner, name, parent, revoked, open_dispute) == (None,) * 5
+            if only_search:  # every search row is a verified record: FTS5 counts its own hits
+                total = self._count(conn, "record_fts MATCH ?", params[-1:], source="record_fts")
+            else:
+                total = self._count(conn, where, params)
+            if only_search:  # FTS5 walks its doclist newest first and stops: no set of every match is built
+                where, params = _search_page(conn, params[-1], before, limit + 1)
+            elif before is not None:
+                where, params = where + " AND r.record_id < ?", [*params, before]
             rows = conn.execute(
-                f"SELECT {_RECORD_COLUMNS} FROM {_RECORD_FROM} WHERE {where} "
-                "ORDER BY r.record_id DESC LIMIT ?",
+                f"SELECT {_RECORD_COLUMNS} FROM records r WHERE {where} ORDER BY r.record_id DESC LIMIT ?",
                 [*params, limit + 1],
             ).fetchall()
         items = tuple(_record_row(row) for row in rows[:limit])
         more = len(rows) > limit
         return Page(
-            items=items, next_cursor=_encode_cursor(items[-1].record_id) if more else None, total=total
+            items=items, next_cursor=encode_cursor(items[-1].record_id) if more else None, total=total
         )
+
+    def _count(
+        self, conn: sqlite3.Connection, where: str, params: list[Any], source: str = "records r"
+    ) -> int:
+        """How many records match, remembered until the index changes (``PRAGMA data_version`` moves when the
+        follower commits): counting 100,000 matches costs tens of ms, and a listing asks the same few counts."""
+        version = (conn.execute("PRAGMA data_version").fetchone()[0], self._writes)  # others', and ours
+        cache = getattr(self._local, "counts", None)
+        if cache is None or self._local.version != version or len(cache) > MAX_CACHED_COUNTS:
+            cache = self._local.counts = {}
+            self._local.version = version
+        key = (source, where, tuple(params))
+        if key not in cache:
+            cache[key] = conn.execute(f"SELECT COUNT(*) FROM {source} WHERE {where}", params).fetchone()[0]
+        return cache[key]
 
     def record(self, record_id: int) -> RecordRow | None:
         row = (
             self._conn()
             .execute(
-                f"SELECT {_RECORD_COLUMNS} FROM {_RECORD_FROM} WHERE r.record_id = ?",
+                f"SELECT {_RECORD_COLUMNS} FROM records r WHERE r.record_id = ?",
                 (record_id,),
             )
             .fetchone()
@@ -356,7 +404,7 @@ class RecordIndex:
         row = (
             self._conn()
             .execute(
-                f"SELECT {_RECORD_COLUMNS} FROM {_RECORD_FROM} WHERE r.root = ?",
+                f"SELECT {_RECORD_COLUMNS} FROM records r WHERE r.root = ?",
                 ("0x" + root.hex(),),
             )
             .fetchone()
@@ -369,7 +417,8 @@ class RecordIndex:
         row = (
             self._conn()
             .execute(
-                f"SELECT m.entries FROM {_RECORD_FROM} WHERE r.record_id = ? AND {_VERIFIED}",
+                "SELECT m.document FROM records r JOIN manifests m ON m.cid = r.manifest_cid "
+                "WHERE r.record_id = ? AND r.manifest_status = 'verified'",
                 (record_id,),
             )
             .fetchone()
@@ -378,7 +427,7 @@ class RecordIndex:
             return None
         return tuple(
             ArtifactRow(e["role"], e["path"], e["size"], e["sha256"], e["cid"], e.get("profile"))
-            for e in json.loads(row[0])
+            for e in json.loads(row[0])["entries"]
         )
 
     def ancestry(self, record_id: int, *, max_depth: int = 256) -> list[RecordRow]:
@@ -394,8 +443,7 @@ class RecordIndex:
         rows = (
             self._conn()
             .execute(
-                f"SELECT {_RECORD_COLUMNS} FROM {_RECORD_FROM} WHERE r.parent_id = ? "
-                "ORDER BY r.record_id LIMIT ?",
+                f"SELECT {_RECORD_COLUMNS} FROM records r WHERE r.parent_id = ? ORDER BY r.record_id LIMIT ?",
                 (record_id, limit),
             )
             .fetchall()
@@ -452,7 +500,6 @@ class RecordIndex:
                 "SELECT COUNT(*) FROM manifests WHERE status IN ('pending', 'missing')"
             ).fetchone()[0]
             head = self._meta("head_block")
-            last = self._meta("last_sync_at")
         indexed = self.indexed_block
         head_block = None if head is None else int(head)
         return IndexStatus(
@@ -462,7 +509,7 @@ class RecordIndex:
             records=records,
             disputes=disputes,
             manifests_missing=missing,
-            last_sync_at=None if last is None else float(last),
+            last_sync_at=self._last_sync_at,
             last_error=self._last_error,
         )
 
@@ -523,6 +570,7 @@ class RecordIndex:
             conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
+        self._writes += 1
 
     def _meta(self, key: str) -> str | None:
         row = self._conn().execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
@@ -566,7 +614,7 @@ def _filters(
         clauses.append("r.owner = ?")
         params.append(to_checksum_address(owner))
     if name is not None:
-        clauses.append(f"m.name = ? COLLATE NOCASE AND {_VERIFIED}")
+        clauses.append("r.name = ? COLLATE NOCASE")
         params.append(name)
     if parent is not None:
         clauses.append("r.parent_id = ?")
@@ -577,9 +625,21 @@ def _filters(
     if open_dispute is not None:
         clauses.append("r.open_disputes > 0" if open_dispute else "r.open_disputes = 0")
     if query is not None:
-        clauses.append(f"{_VERIFIED} AND m.id IN (SELECT rowid FROM manifest_fts WHERE manifest_fts MATCH ?)")
+        clauses.append("r.record_id IN (SELECT rowid FROM record_fts WHERE record_fts MATCH ?)")
         params.append(fts_query(query))
     return " AND ".join(clauses), params
+
+
+def _search_page(
+    conn: sqlite3.Connection, match: str, before: int | None, count: int
+) -> tuple[str, list[Any]]:
+    """The WHERE clause selecting one page of search hits, found by FTS5 alone (newest first)."""
+    bound = "AND rowid < ?" if before is not None else ""
+    hits = conn.execute(
+        f"SELECT rowid FROM record_fts WHERE record_fts MATCH ? {bound} ORDER BY rowid DESC LIMIT ?",
+        [match, *([before] if before is not None else []), count],
+    ).fetchall()
+    return "r.record_id IN (SELECT value FROM json_each(?))", [json.dumps([h[0] for h in hits])]
 
 
 def fts_query(text: str) -> str:
@@ -594,11 +654,12 @@ def fts_query(text: str) -> str:
     return " ".join(f'"{w}"*' for w in words)
 
 
-def _encode_cursor(record_id: int) -> str:
+def encode_cursor(record_id: int) -> str:
+    """The cursor of the page that starts after ``record_id`` (newest first): opaque to clients."""
     return base64.urlsafe_b64encode(f"r{record_id}".encode()).decode().rstrip("=")
 
 
-def _decode_cursor(cursor: str) -> int:
+def decode_cursor(cursor: str) -> int:
     try:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         if len(cursor) > 40 or not text.startswith("r") or not text[1:].isdecimal():
@@ -609,12 +670,6 @@ def _decode_cursor(cursor: str) -> int:
 
 
 def _record_row(row: sqlite3.Row) -> RecordRow:
-    status, name, root, leaf_count = row[14], row[15], row[16], row[17]
-    if status in ("ok", "partial"):
-        verified = root == row[2] and leaf_count == row[3]
-        manifest_status, name = ("verified", name) if verified else ("invalid", None)
-    else:
-        manifest_status, name = ("invalid" if status == "invalid" else "missing"), None
     return RecordRow(
         record_id=row[0],
         owner=row[1],
@@ -630,6 +685,6 @@ def _record_row(row: sqlite3.Row) -> RecordRow:
         revoked=bool(row[11]),
         open_disputes=row[12],
         children=row[13],
-        name=name,
-        manifest_status=manifest_status,
+        name=row[14],
+        manifest_status=row[15],
     )

@@ -52,9 +52,9 @@ def dump(path: Path) -> dict[str, list[tuple[object, ...]]]:
             "disputes": conn.execute("SELECT * FROM disputes ORDER BY dispute_id").fetchall(),
             "votes": conn.execute("SELECT * FROM votes ORDER BY dispute_id, arbiter").fetchall(),
             "manifests": conn.execute(
-                "SELECT cid, status, root, leaf_count, name, entries, card FROM manifests ORDER BY cid"
+                "SELECT cid, status, root, leaf_count, name, document, card FROM manifests ORDER BY cid"
             ).fetchall(),
-            "search": conn.execute("SELECT rowid, name, card FROM manifest_fts ORDER BY rowid").fetchall(),
+            "search": conn.execute("SELECT rowid, name, card FROM record_fts ORDER BY rowid").fetchall(),
         }
 
 
@@ -245,3 +245,22 @@ def test_an_unreadable_or_foreign_file_is_rebuilt(
     assert reopened.status().records == 0
     reopened.sync(backends)
     assert reopened.status().records == len(catalogue)
+
+
+def test_the_fast_event_decoder_agrees_with_the_abi_decoder(
+    backends: backendslib.Backends, catalogue: dict[str, int]
+) -> None:
+    from registry.chain import abi
+    from registry.index import _decode
+
+    seen = set()
+    for client, contract in ((backends.registry, "ModelRegistry"), (backends.disputes, "OwnershipDisputes")):
+        for log in backends.chain.get_logs(client.address, [], from_block=0):
+            expected = abi.decode_log(contract, log)
+            assert expected is not None
+            expected["args"] = {
+                k: "0x" + v.hex() if isinstance(v, bytes) else v for k, v in expected["args"].items()
+            }
+            assert _decode.decode(contract, log) == expected
+            seen.add(expected["event"])
+    assert {"ModelRegistered", "RecordTransferred", "RecordRevoked", "CommitmentRecorded"} <= seen
