@@ -17,6 +17,7 @@ from typing import Any
 from registry import chain as chainlib
 from registry import dispute as dispute_flow
 from registry import fetch as fetch_flow
+from registry import index as indexlib
 from registry import lineage as lineage_flow
 from registry.backends import Backends
 from registry.errors import LedgermarkError, RecordError
@@ -31,7 +32,7 @@ SUMMARY_LIMIT = 64 << 10
 
 @dataclasses.dataclass(frozen=True)
 class Row:
-    """One record as the listing shows it, from the chain or from the index alike."""
+    """One record as the listing shows it (an index row, with its manifest's state said in words)."""
 
     record_id: int
     owner: str
@@ -41,12 +42,12 @@ class Row:
     derivation: str
     registered_at: int
     revoked: bool
-    open_disputes: int | None = None  # None: not known without the index
-    problem: str | None = None  # why the name is missing (manifest rejected or not fetched yet)
+    open_disputes: int
+    problem: str | None  # why the name is missing: the manifest is not fetched yet, or not the anchored one
 
     @classmethod
-    def from_index(cls, row: Any) -> Row:
-        status = getattr(row, "manifest_status", "verified")
+    def from_index(cls, row: indexlib.RecordRow) -> Row:
+        status = row.manifest_status
         return cls(
             row.record_id,
             row.owner,
@@ -56,8 +57,8 @@ class Row:
             row.derivation,
             row.registered_at,
             row.revoked,
-            open_disputes=row.open_disputes,
-            problem=None if status == "verified" else f"manifest {status}",
+            row.open_disputes,
+            None if status == "verified" else f"manifest {status}",
         )
 
 
@@ -78,7 +79,7 @@ class Listing:
     rows: list[Row]
     total: int
     next_cursor: str | None
-    status: Any  # the index's IndexStatus: how far it has followed the chain
+    status: indexlib.IndexStatus  # how far the index has followed the chain
 
 
 @dataclasses.dataclass(frozen=True)
@@ -134,7 +135,7 @@ class DisputeView:
 # --------------------------------------------------------------------------- listing
 
 
-def listing(index: Any, filters: Filters) -> Listing:
+def listing(index: indexlib.RecordIndex, filters: Filters) -> Listing:
     """Records newest first from the index, filtered by owner and revocation, searched over names and cards
     (full text); a query that is a record id or a Merkle root names that record directly."""
     exact = _exact(index, filters.q.strip())
@@ -151,7 +152,7 @@ def listing(index: Any, filters: Filters) -> Listing:
     return Listing([Row.from_index(r) for r in page.items], page.total, page.next_cursor, index.status())
 
 
-def _exact(index: Any, query: str) -> list[Row] | None:
+def _exact(index: indexlib.RecordIndex, query: str) -> list[Row] | None:
     """The record a query names by id or Merkle root (a list of zero or one), or None for a text search."""
     if query.isdecimal() and len(query) <= 78:
         found = index.record(int(query))
@@ -196,7 +197,7 @@ def _verified_manifest(backends: Backends, record: chainlib.Record) -> manifestl
     return manifest
 
 
-def record_view(backends: Backends, index: Any, record_id: int) -> RecordView:
+def record_view(backends: Backends, index: indexlib.RecordIndex, record_id: int) -> RecordView:
     """The record and its verified manifest (from the chain and the store), its family, and every dispute it is
     a party to (from the index)."""
     record = fetch_flow.resolve_record(backends, str(record_id))
@@ -210,7 +211,7 @@ def record_view(backends: Backends, index: Any, record_id: int) -> RecordView:
     )
 
 
-def _disputes_of(index: Any, record_id: int) -> list[DisputeLine]:
+def _disputes_of(index: indexlib.RecordIndex, record_id: int) -> list[DisputeLine]:
     lines = [
         DisputeLine(
             d.dispute_id,

@@ -26,7 +26,7 @@ from fastapi.responses import HTMLResponse, Response
 from registry.api.dependencies import MAX_RECORD_ID, get_backends
 from registry.backends import Backends
 from registry.errors import IntegrityError, LedgermarkError, RecordError
-from registry.index import IndexQueryError
+from registry.index import IndexQueryError, RecordIndex
 from registry.views import printable
 from registry.web import catalogue, graph
 
@@ -118,7 +118,7 @@ def record_page(
     return _page("record.html", view=view, graph=graph.layout(view.lineage))
 
 
-def _index(request: Request) -> Any:
+def _index(request: Request) -> RecordIndex:
     """The service's record index (``registry.index``), opened and followed by the service's lifespan."""
     return request.app.state.index
 
