@@ -23,9 +23,10 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, Response
 
+from registry.api import problems
 from registry.api.dependencies import MAX_RECORD_ID, get_backends
 from registry.backends import Backends
-from registry.errors import IntegrityError, LedgermarkError, RecordError
+from registry.errors import LedgermarkError
 from registry.index import IndexQueryError, RecordIndex
 from registry.views import printable
 from registry.web import catalogue, graph
@@ -81,7 +82,7 @@ def _page(template: str, status: int = 200, **context: Any) -> HTMLResponse:
 
 def _error_page(request: Request, err: LedgermarkError) -> HTMLResponse:
     """The problem a JSON client would get (same status), as a page; server paths scrubbed the same way."""
-    status = 409 if isinstance(err, IntegrityError) else 404 if isinstance(err, RecordError) else 400
+    status, _ = problems._status_of(err)  # the JSON API's mapping, so a page and a problem agree
     scrubber = getattr(request.app.state, "scrubber", None)
     detail = scrubber.scrub(str(err)) if scrubber else str(err)
     return _page("error.html", status, title=http.HTTPStatus(status).phrase, detail=detail)
