@@ -639,7 +639,8 @@ def _search_page(
         f"SELECT rowid FROM record_fts WHERE record_fts MATCH ? {bound} ORDER BY rowid DESC LIMIT ?",
         [match, *([before] if before is not None else []), count],
     ).fetchall()
-    return "r.record_id IN (SELECT value FROM json_each(?))", [json.dumps([h[0] for h in hits])]
+    ids = [h[0] for h in hits]
+    return (f"r.record_id IN ({', '.join('?' * len(ids))})" if ids else "0 = 1"), ids
 
 
 def fts_query(text: str) -> str:
