@@ -91,6 +91,9 @@ class EvidenceReport:
     result: stats.OwnershipResult
     model_sha256: str
     key_sha256: str
+    key_seed: (
+        str  # hex: the bits and masks re-derive from it (keys.derive_bits), so they were drawn, not chosen
+    )
     metric: str
     segmentation: str  # the segmentation's kind
     assignment: np.ndarray  # segment index of every element of one input
@@ -133,6 +136,7 @@ class EvidenceReport:
             "bits_per_trigger": self.bits_per_trigger,
             "model_sha256": self.model_sha256,
             "key_sha256": self.key_sha256,
+            "key_seed": self.key_seed,
             "metric": self.metric,
             "segmentation": self.segmentation,
             "triggers": [t.to_dict() for t in self.triggers],
@@ -189,6 +193,7 @@ def build_report(
         result=result,
         model_sha256=model_sha256,
         key_sha256=key.sha256,
+        key_seed=key.seed.hex(),
         metric=str(key.metric),
         segmentation=str(key.segmentation.kind),
         assignment=assignment,
@@ -389,6 +394,7 @@ def _facts_table(report: EvidenceReport) -> str:
         ("bits", _e(f"{r.n_bits} ({len(report.triggers)} triggers × {report.bits_per_trigger})"), "value"),
         ("model sha256", _e(report.model_sha256), "hash"),
         ("watermark key sha256", _e(report.key_sha256), "hash"),
+        ("watermark key seed (its bits and masks re-derive from it)", _e(report.key_seed), "hash"),
         ("metric", _e(report.metric), "value"),
         ("segmentation", _e(f"{report.segmentation}, {report.bits_per_trigger} segments"), "value"),
         ("extraction", _e(f"{report.extraction_seconds:.2f} s, {report.queries} queries"), "value"),

@@ -59,6 +59,7 @@ class FakeKey:
     segmentation: FakeSegmentation
     metric: str = "logit"
     sha256: str = "5e" * 32
+    seed: bytes = bytes(range(32))
 
     @property
     def n_bits(self) -> int:
@@ -204,6 +205,7 @@ def test_json_records_the_verdict_and_every_triggers_bits(flips: tuple[list[int]
     assert document["n_bits"] == 32 and document["matches"] == 32 - sum(map(len, flips))
     assert document["table"] == [list(row) for row in result.table]
     assert (document["key_sha256"], document["model_sha256"]) == (key.sha256, "ab" * 32)
+    assert document["key_seed"] == bytes(range(32)).hex()
     assert document["segmentation"] == "image-grid" and document["metric"] == "logit"
     assert document["facts"] == {"chain id": "1337", "suspect": HOSTILE_FACT}
     reference = "".join("+" if b > 0 else "-" for b in key.bits.tolist())
@@ -354,6 +356,7 @@ def test_a_report_of_a_real_extraction(tmp_path: Path) -> None:
     json_path, html_path = built.write(tmp_path)
     document = json.loads(json_path.read_text(encoding="utf-8"))
     assert document["key_sha256"] == key.sha256 and document["wsr"] == pytest.approx(extraction.wsr)
+    assert keys.derive_bits(bytes.fromhex(document["key_seed"]), N_BITS).tolist() == key.bits.tolist()
     assert [t["wsr"] for t in document["triggers"]] == pytest.approx(extraction.per_trigger_wsr)
     assert document["queries"] == extraction.queries and document["facts"] == {}
     assert html_path.read_text(encoding="utf-8").count("data:image/png;base64,") == 8
