@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -312,7 +313,7 @@ def _pinned_cid(backends: Backends, text: str) -> str:
 
 
 @contextlib.contextmanager
-def _scratch() -> Any:
+def _scratch() -> Iterator[Path]:
     """A private folder for the report files a flow writes, removed afterwards (the flows keep what matters)."""
     with tempfile.TemporaryDirectory(prefix="ledgermark-upload-") as folder:
         yield Path(folder)
