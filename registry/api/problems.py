@@ -26,6 +26,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 from starlette.routing import Match
 
+from ipfs import errors as ipfs_errors
 from registry.api import schemas
 from registry.chain import errors as chain_errors
 from registry.errors import IntegrityError, LedgermarkError, RecordError, VerificationFailed
@@ -61,6 +62,9 @@ KINDS: dict[str, Kind] = {
             400, "contract-refused", "The contract would revert (wrong state, role or key): nothing was sent."
         ),
         Kind(404, "dispute-not-found", "No dispute has this id."),
+        Kind(
+            404, "content-not-found", "The store holds no copy of content a record anchors (not pinned here)."
+        ),
         Kind(409, "integrity-failed", "The bytes are not what the record anchors (tampered or mismatched)."),
         Kind(409, "verification-failed", "Uploaded files differ from the record: every difference itemised."),
         Kind(413, "body-too-large", "The request body is larger than this route accepts."),
@@ -245,6 +249,8 @@ def _status_of(err: Exception) -> tuple[int, str]:
     """The status and code of an expected error: the most specific class decides."""
     if isinstance(err, IntegrityError):
         return 409, "integrity-failed"
+    if isinstance(err, ipfs_errors.ContentNotFoundError):
+        return 404, "content-not-found"
     if isinstance(err, chain_errors.UnknownDisputeError):
         return 404, "dispute-not-found"
     if isinstance(err, RecordError | chain_errors.UnknownRecordError):

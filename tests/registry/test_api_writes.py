@@ -243,6 +243,20 @@ def test_download_of_tampered_content_is_409_and_sends_none_of_it(
     assert model[:1000] not in response.content
 
 
+def test_download_of_content_the_store_lost_is_404_naming_it(
+    app_client: TestClient, embedded_settings: Settings, tmp_path: Path
+) -> None:
+    body = _publish(app_client, tmp_path / "owner").json()
+    for path in embedded_settings.blocks_dir.rglob("*"):
+        if path.is_file():
+            path.unlink()  # the disk under the store was wiped
+
+    response = app_client.get(f"/records/{body['record_id']}/artifacts/model.pt")
+
+    assert response.status_code == 404, response.text
+    assert response.json()["code"] == "content-not-found"
+
+
 def test_download_of_an_unknown_artifact_is_404(app_client: TestClient, tmp_path: Path) -> None:
     record_id = _publish(app_client, tmp_path / "owner").json()["record_id"]
 
