@@ -1,4 +1,8 @@
-"""Shared pytest configuration: fixtures for real daemons live in tests/fixtures/, one module per component."""
+"""Shared pytest configuration: fixtures for real daemons live in tests/fixtures/, one module per component;
+the session's watermarked digits CNN lives here, so a full run trains it once whichever folders use it."""
+
+import dataclasses
+from pathlib import Path
 
 import pytest
 
@@ -14,3 +18,24 @@ def one_torch_thread() -> None:
     import torch
 
     torch.set_num_threads(1)
+
+
+@dataclasses.dataclass(frozen=True)
+class WatermarkFiles:
+    """A trained digits CNN, its watermarked copy and the secret key, written by the real commands."""
+
+    base: Path
+    watermarked: Path
+    key: Path
+
+
+@pytest.fixture(scope="session")
+def watermark_files(tmp_path_factory: pytest.TempPathFactory) -> WatermarkFiles:
+    from registry import watermarking
+    from verifier.watermark import embedding
+
+    folder = tmp_path_factory.mktemp("watermark")
+    base, _ = watermarking.train_base("digits", folder / "base.pt", arch="cnn", width=16, epochs=30)
+    options = watermarking.EmbedOptions(bits=16, triggers=2, config=embedding.EmbedConfig(steps=400))
+    watermarking.embed_file(base, "digits", folder / "watermarked.pt", folder / "key.wmk", options)
+    return WatermarkFiles(base=base, watermarked=folder / "watermarked.pt", key=folder / "key.wmk")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -52,24 +51,3 @@ def published(
 def files_under(folder: Path) -> list[str]:
     """Everything in a folder, hidden staging folders included, to prove nothing half-written remains."""
     return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*"))
-
-
-@dataclasses.dataclass(frozen=True)
-class WatermarkFiles:
-    """A trained digits CNN, its watermarked copy and the secret key, written by the real commands."""
-
-    base: Path
-    watermarked: Path
-    key: Path
-
-
-@pytest.fixture(scope="session")
-def watermark_files(tmp_path_factory: pytest.TempPathFactory) -> WatermarkFiles:
-    from registry import watermarking
-    from verifier.watermark import embedding
-
-    folder = tmp_path_factory.mktemp("watermark")
-    base, _ = watermarking.train_base("digits", folder / "base.pt", arch="cnn", width=16, epochs=30)
-    options = watermarking.EmbedOptions(bits=16, triggers=2, config=embedding.EmbedConfig(steps=400))
-    watermarking.embed_file(base, "digits", folder / "watermarked.pt", folder / "key.wmk", options)
-    return WatermarkFiles(base=base, watermarked=folder / "watermarked.pt", key=folder / "key.wmk")

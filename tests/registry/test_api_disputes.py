@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from registry import dispute as dispute_flow
 from registry.api.main import create_app
 from registry.config import Settings
-from tests.registry.conftest import WatermarkFiles
+from tests.conftest import WatermarkFiles
 from tests.registry.test_dispute_evidence import as_arbiter
 
 TOKEN = "the-claimants-service-token-0123456789"

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.registry.conftest import WatermarkFiles
+from tests.conftest import WatermarkFiles
 
 WRAPPER = """
 import json, sys

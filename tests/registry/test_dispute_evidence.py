@@ -21,7 +21,7 @@ from registry import dispute as flow
 from registry import publish as publish_flow
 from registry.config import Settings
 from registry.errors import IntegrityError, LedgermarkError
-from tests.registry.conftest import WatermarkFiles
+from tests.conftest import WatermarkFiles
 from verifier.integrity import manifest as manifestlib
 
 EVIDENCE = hashlib.sha256(b"a full evidence report").digest()

@@ -17,7 +17,7 @@ from registry import backends as backendslib
 from registry import dispute as flow
 from registry.api.main import create_app
 from registry.config import Settings
-from tests.registry.conftest import WatermarkFiles
+from tests.conftest import WatermarkFiles
 from tests.registry.test_dispute_evidence import publish_with_key, stolen_copy
 
 pytestmark = pytest.mark.daemon

@@ -26,8 +26,9 @@ from ipfs.gateway import GatewayStore
 from ipfs.unixfs import decode_file_node
 from registry import supervisor
 from registry.jsipfs import JsIpfsDaemon
+from tests.conftest import WatermarkFiles
 from tests.fixtures.gateway_server import GatewayServer
-from tests.registry.conftest import WatermarkFiles, files_under
+from tests.registry.conftest import files_under
 
 pytestmark = pytest.mark.daemon
 

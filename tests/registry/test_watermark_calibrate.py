@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from registry.cli import app
-from tests.registry.conftest import WatermarkFiles
+from tests.conftest import WatermarkFiles
 
 runner = CliRunner()
 CALIBRATE = ["watermark", "calibrate", "--dataset", "digits", "--arch", "mlp", "--epochs", "20"]

@@ -12,8 +12,8 @@ from typer.testing import CliRunner
 
 from registry import supervisor
 from registry.cli import app
+from tests.conftest import WatermarkFiles
 from tests.fixtures.model_endpoint import ScriptedEndpoint, json_body, serve_model
-from tests.registry.conftest import WatermarkFiles
 
 runner = CliRunner()
 

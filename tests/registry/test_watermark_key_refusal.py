@@ -17,7 +17,7 @@ from registry import backends as backendslib
 from registry import dispute as flow
 from registry import publish as publish_flow
 from registry.cli import app
-from tests.registry.conftest import WatermarkFiles
+from tests.conftest import WatermarkFiles
 from verifier.watermark import errors, explain, keys, models
 
 runner = CliRunner()

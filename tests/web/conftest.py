@@ -1,18 +1,37 @@
-"""Fixtures for the web pages: the real service app under uvicorn on a free port (a thread of this process)."""
+"""Fixtures for the web pages: the real service app under uvicorn on a free port (a thread of this process), a
+chromium page driven by Playwright, and the folder its screenshots go to (the test's tmp dir unless
+LEDGERMARK_SCREENSHOTS names one: `LEDGERMARK_SCREENSHOTS=docs/screenshots .venv/bin/python -m pytest tests/web`
+refreshes the docs' pictures)."""
 
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
+import pytest
 import uvicorn
 from fastapi import FastAPI
 
 from registry import supervisor
 from registry.api.main import create_app
 from registry.config import Settings
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
+SCREENSHOTS_ENV = "LEDGERMARK_SCREENSHOTS"
 
 
 @contextlib.contextmanager
@@ -34,3 +53,36 @@ def serving(settings: Settings) -> Iterator[tuple[str, FastAPI]]:
     finally:
         server.should_exit = True
         thread.join(timeout=30)
+
+
+@pytest.fixture
+def screenshots(tmp_path: Path) -> Path:
+    """Where the pages' screenshots go: the test's tmp dir, so a run leaves the tree clean, unless
+    LEDGERMARK_SCREENSHOTS names a folder (docs/screenshots to refresh the docs' pictures)."""
+    chosen = os.environ.get(SCREENSHOTS_ENV)
+    folder = Path(chosen) if chosen else tmp_path / "screenshots"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@pytest.fixture
+def browser_page(tmp_path: Path) -> Iterator[Any]:
+    """A chromium page on a fresh profile; fails (never skips) when chromium or Playwright is missing."""
+    if not CHROMIUM.is_file():
+        pytest.fail(f"{CHROMIUM} is missing: `make setup` installs Debian's chromium package")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.fail("the playwright Python package is missing: `make setup` installs the test extra")
+    with sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            tmp_path / "chromium-profile",
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=CHROMIUM_ARGS,
+            viewport={"width": 1280, "height": 900},
+        )
+        try:
+            yield context.new_page()
+        finally:
+            context.close()

@@ -5,8 +5,10 @@ model as its fine-tune with the sealed key (record 2), a record whose name is a 
 record 2's model published as record 4, and dispute 1 of record 2 against it, opened and revealed. Then a buyer's browser opens the list,
 searches, opens a record, verifies the right files and a tampered copy through the form (hashed in the
 browser), reads the dispute and the API docs. Every request must stay on the service's origin, no page may log
-an error or a CSP violation, and the script in a name must never run. A screenshot of each page lands in
-docs/screenshots/.
+an error or a CSP violation, and the script in a name must never run. A screenshot of each page lands in the
+test's tmp dir, or in the folder LEDGERMARK_SCREENSHOTS names; to refresh the ones the docs show:
+
+    LEDGERMARK_SCREENSHOTS=docs/screenshots .venv/bin/python -m pytest tests/web/test_browser.py
 """
 
 from __future__ import annotations
@@ -25,21 +27,10 @@ from typing import Any
 import pytest
 
 from registry import supervisor
-from tests.registry.conftest import WatermarkFiles, watermark_files  # noqa: F401 (the session fixture)
+from tests.conftest import WatermarkFiles
 
 pytestmark = pytest.mark.daemon
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 CLI = [sys.executable, "-m", "registry"]
 HOSTILE = "<img src=x onerror=\"document.title='pwned'\"><script>document.title='pwned'</script>"
 
@@ -65,30 +56,7 @@ def _cli(*args: str | Path, env: dict[str, str] | None = None) -> str:
 
 
 @pytest.fixture
-def browser_page(tmp_path: Path) -> Iterator[Any]:
-    """A chromium page on a fresh profile; fails (never skips) when chromium or Playwright is missing."""
-    if not CHROMIUM.is_file():
-        pytest.fail(f"{CHROMIUM} is missing: `make setup` installs Debian's chromium package")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.fail("the playwright Python package is missing: `make setup` installs the test extra")
-    with sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
-            tmp_path / "chromium-profile",
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=CHROMIUM_ARGS,
-            viewport={"width": 1280, "height": 900},
-        )
-        try:
-            yield context.new_page()
-        finally:
-            context.close()
-
-
-@pytest.fixture
-def served(tmp_path: Path, anvil_node: Any, watermark_files: WatermarkFiles) -> Iterator[Served]:  # noqa: F811
+def served(tmp_path: Path, anvil_node: Any, watermark_files: WatermarkFiles) -> Iterator[Served]:
     """The owner's records and dispute 1, made with the CLI, and `ledgermark serve` on them (stopped by pid)."""
     home, files = tmp_path / "owner", tmp_path / "files"
     owner = ["--data-dir", home, "--chain", anvil_node.url]
@@ -162,21 +130,21 @@ def _dispute(owner: list[Any], env: dict[str, str], files: Path, tmp_path: Path)
 
 
 def test_a_buyer_browses_searches_verifies_and_reads_a_dispute(
-    browser_page: Any, served: Served, tmp_path: Path
+    browser_page: Any, served: Served, tmp_path: Path, screenshots: Path
 ) -> None:
     page, url = browser_page, served.url
     seen = _watch(page, url)
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    shots = screenshots
 
     _wait_for_records(page, url, 4)
     assert _listed(page) == ["4", "3", "2", "1"]
-    page.screenshot(path=SCREENSHOTS / "records.png", full_page=True)
+    page.screenshot(path=shots / "records.png", full_page=True)
 
     page.fill("#q", "digits cnn")
     page.click("#search")
     page.wait_for_url("**/?q=digits+cnn*")
     assert _listed(page) == ["2"]
-    page.screenshot(path=SCREENSHOTS / "search.png", full_page=True)
+    page.screenshot(path=shots / "search.png", full_page=True)
 
     page.click("#records a.name")
     page.wait_for_url(f"{url}/record/2")
@@ -184,9 +152,9 @@ def test_a_buyer_browses_searches_verifies_and_reads_a_dispute(
     assert page.locator("#lineage a.node").count() == 2
     assert page.locator("#lineage a.node.current").text_content().strip().startswith("record 2")
     assert "the claimant's record" in page.text_content("#disputes")
-    page.screenshot(path=SCREENSHOTS / "record.png", full_page=True)
+    page.screenshot(path=shots / "record.png", full_page=True)
 
-    _verify_good_and_tampered(page, served.files, tmp_path)
+    _verify_good_and_tampered(page, served.files, tmp_path, shots)
 
     page.click("#disputes a[href='/dispute/1']")
     page.wait_for_url(f"{url}/dispute/1")
@@ -195,7 +163,7 @@ def test_a_buyer_browses_searches_verifies_and_reads_a_dispute(
     assert page.text_content("#key-check").startswith("ok: the revealed data key opens record 2")
     assert page.text_content("#report-check").startswith("ok: the revealed report")
     assert "is_copy" in page.text_content("#evidence")
-    page.screenshot(path=SCREENSHOTS / "dispute.png", full_page=True)
+    page.screenshot(path=shots / "dispute.png", full_page=True)
 
     page.click("main a[href='/record/4']")
     page.wait_for_url(f"{url}/record/4")
@@ -210,7 +178,7 @@ def test_a_buyer_browses_searches_verifies_and_reads_a_dispute(
     page.wait_for_selector(".swagger-ui .info .title", timeout=30_000)
     assert "Ledgermark" in page.text_content(".swagger-ui .info .title")
     assert page.locator(".opblock-summary-path[data-path='/records/{reference}']").count() >= 1
-    page.screenshot(path=SCREENSHOTS / "docs.png")
+    page.screenshot(path=shots / "docs.png")
 
     assert seen["elsewhere"] == [], "requests left the service's origin"
     assert seen["errors"] == [], "the pages logged errors"
@@ -229,7 +197,7 @@ def _download_all(page: Any, folder: Path) -> list[Path]:
     return saved
 
 
-def _verify_good_and_tampered(page: Any, files: Path, tmp_path: Path) -> None:
+def _verify_good_and_tampered(page: Any, files: Path, tmp_path: Path, shots: Path) -> None:
     """The downloaded artifacts verify intact; a copy of the model with one byte appended is itemised as a
     mismatch (size and SHA-256, expected and actual), the other files still intact."""
     good = _download_all(page, tmp_path / "downloaded")
@@ -243,7 +211,7 @@ def _verify_good_and_tampered(page: Any, files: Path, tmp_path: Path) -> None:
     intact = page.text_content("#verify-intact")
     for path in good:
         assert hashlib.sha256(path.read_bytes()).hexdigest() in intact  # hashed by the browser
-    page.screenshot(path=SCREENSHOTS / "verify-intact.png", full_page=True)
+    page.screenshot(path=shots / "verify-intact.png", full_page=True)
 
     tampered = tmp_path / "tampered" / "model.pt"
     tampered.parent.mkdir()
@@ -260,7 +228,7 @@ def _verify_good_and_tampered(page: Any, files: Path, tmp_path: Path) -> None:
     assert hashlib.sha256(tampered.read_bytes()).hexdigest() in mismatch
     assert "card.json" in page.text_content("#verify-intact")
     page.locator("#verify-result").scroll_into_view_if_needed()
-    page.screenshot(path=SCREENSHOTS / "verify-tampered.png", full_page=True)
+    page.screenshot(path=shots / "verify-tampered.png", full_page=True)
 
 
 def _watch(page: Any, url: str) -> dict[str, list[str]]:
