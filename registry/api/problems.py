@@ -241,11 +241,11 @@ async def _ledgermark_error(request: Request, err: Exception) -> JSONResponse:
         if err.comparison is not None:
             extra.update(err.comparison.to_dict())
         return problem(409, str(err), scrubber=scrubber, code="verification-failed", **extra)
-    status, code = _status_of(err)
+    status, code = status_of(err)
     return problem(status, str(err), scrubber=scrubber, code=code)
 
 
-def _status_of(err: Exception) -> tuple[int, str]:
+def status_of(err: Exception) -> tuple[int, str]:
     """The status and code of an expected error: the most specific class decides."""
     if isinstance(err, IntegrityError):
         return 409, "integrity-failed"

@@ -82,7 +82,7 @@ def _page(template: str, status: int = 200, **context: Any) -> HTMLResponse:
 
 def _error_page(request: Request, err: LedgermarkError) -> HTMLResponse:
     """The problem a JSON client would get (same status), as a page; server paths scrubbed the same way."""
-    status, _ = problems._status_of(err)  # the JSON API's mapping, so a page and a problem agree
+    status, _ = problems.status_of(err)  # the JSON API's mapping, so a page and a problem agree
     scrubber = getattr(request.app.state, "scrubber", None)
     detail = scrubber.scrub(str(err)) if scrubber else str(err)
     return _page("error.html", status, title=http.HTTPStatus(status).phrase, detail=detail)
