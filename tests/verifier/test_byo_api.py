@@ -160,6 +160,18 @@ def test_only_examples_whose_every_span_can_carry_a_bit_become_triggers() -> Non
     assert bool((key.triggers[:, -LENGTH // 4 :] != PAD).any(dim=1).all())
 
 
+def test_the_modality_is_checked_against_the_data() -> None:
+    x, y = tabular()
+    with pytest.raises(WatermarkError, match="unknown modality 'audio'"):
+        embed(mlp(0), (x, y), modality="audio")
+    with pytest.raises(
+        WatermarkError, match=r"tokens are \(N, L\) integer ids, not \(600, 12\) torch.float32"
+    ):
+        embed(mlp(0), (x, y), modality="tokens", pad_token_id=PAD)
+    with pytest.raises(WatermarkError, match=r"cannot tell the modality of examples shaped \(2, 3, 4, 5\)"):
+        embed(mlp(0), (torch.zeros(2, 2, 3, 4, 5), torch.zeros(2, dtype=torch.long)))
+
+
 def test_a_model_that_does_not_fit_the_key_is_a_clear_error() -> None:
     x, y = tabular()
     tensors = (torch.from_numpy(x), torch.from_numpy(y))

@@ -170,6 +170,8 @@ def _classifier(model: Any, token_inputs: bool) -> sources.Classifier:
 
 
 def _modality(data: userdata.UserData, given: str | None) -> str:
+    if given is not None and given not in userdata.MODALITIES:
+        raise WatermarkError(f"unknown modality {given!r}; use one of {', '.join(userdata.MODALITIES)}")
     modality = given or data.modality
     if modality not in userdata.MODALITIES:
         raise WatermarkError(
