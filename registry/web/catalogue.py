@@ -106,6 +106,11 @@ class RecordView:
         return derivation_label(self.record)
 
     @property
+    def has_watermark_key(self) -> bool:
+        """Whether the record anchors a watermark key's hash: only then can its owner open a dispute from it."""
+        return any(bytes(self.record.watermark_key_hash))
+
+    @property
     def warnings(self) -> list[str]:
         out = []
         if self.record.revoked:

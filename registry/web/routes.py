@@ -1,5 +1,10 @@
 """The pages people read: browse and search (``/``), a record (``/record/{id}``), a dispute (``/dispute/{id}``),
-the OpenAPI docs (``/docs``, Swagger UI from local files) and their assets (``/static/…``).
+the publish form (``/publish``), the OpenAPI docs (``/docs``, Swagger UI from local files) and their assets
+(``/static/…``).
+
+The pages write nothing themselves: their forms (publish, check a suspect model, the dispute steps) are sent by a
+same-origin script (``static/writes.js``) to the JSON API, with the operator's API token the user types in, so a
+page holds no secret and a write takes the same checks as any other client's.
 
 Server-rendered with Jinja2, autoescaped; names, cards and reports come from other parties, so every string is
 also stripped of control characters (``views.printable``) before it reaches the page. Nothing is loaded from
@@ -25,6 +30,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from registry.api import problems
 from registry.api.dependencies import MAX_RECORD_ID, get_backends
+from registry.api.routers import records
 from registry.backends import Backends
 from registry.errors import LedgermarkError
 from registry.index import IndexQueryError, RecordIndex
@@ -145,6 +151,16 @@ def _evidence_items(document: dict[str, Any] | None) -> list[tuple[str, str, boo
         else:
             items.append((key, str(value), False))
     return items
+
+
+@router.get("/publish", response_class=HTMLResponse)
+def publish_page() -> HTMLResponse:
+    """The publish form; the page's script sends it to ``POST /records`` with the operator's token."""
+    return _page("publish.html", derivations=DERIVATIONS)
+
+
+DERIVATIONS = tuple(kind.value for kind in records.DerivationName)
+"""What ``POST /records`` accepts as ``derivation`` (the CLI's ``--derivation`` names), in its order."""
 
 
 @router.get("/docs", response_class=HTMLResponse)

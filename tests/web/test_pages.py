@@ -276,3 +276,99 @@ def test_swagger_ui_is_served_from_this_service(http: httpx.Client) -> None:
 @pytest.mark.parametrize("name", ["nope.js", "..%2F..%2Fpyproject.toml", "%2Fetc%2Fpasswd", "index.j2"])
 def test_static_serves_only_its_own_files(http: httpx.Client, name: str) -> None:
     assert http.get(f"/static/{name}").status_code == 404
+
+
+# --------------------------------------------------------------------------- the write forms
+
+WRITE_PAGES = ["/publish", "/record/1", "/dispute/1"]
+SCRIPT_ONLY_FIELDS = {"data_key_file"}  # read by the page's script into `data_key`
+
+
+def forms(html: str) -> dict[str, tuple[str, str]]:
+    """id -> (action, the form's HTML) of every form that writes (the search and verify forms send nothing)."""
+    found = re.findall(
+        r'(<form id="([a-z-]+)" class="write" method="post" action="([^"]+)".*?</form>)', html, re.DOTALL
+    )
+    return {form_id: (action, body) for body, form_id, action in found}
+
+
+def operation_fields(document: dict, path: str) -> tuple[set[str], bool]:
+    """The names an operation takes (body properties and query parameters) and whether it needs the token."""
+    operation = document["paths"][path]["post"]
+    names = {p["name"] for p in operation.get("parameters", []) if p["in"] == "query"}
+    for content in operation.get("requestBody", {}).get("content", {}).values():
+        ref = content["schema"]["$ref"].rsplit("/", 1)[-1]
+        names |= set(document["components"]["schemas"][ref]["properties"])
+    return names, bool(operation.get("security"))
+
+
+def test_every_write_form_names_a_json_api_operation_and_only_its_fields(http: httpx.Client) -> None:
+    document = http.get("/openapi.json").json()
+    seen = {}
+    for path in WRITE_PAGES:
+        for form_id, (action, body) in forms(page(http, path)).items():
+            template = re.sub(r"/disputes/\d+/", "/disputes/{dispute_id}/", action)
+            names, needs_token = operation_fields(document, template)
+            fields = set(re.findall(r'\sname="([a-z_]+)"', body)) - SCRIPT_ONLY_FIELDS
+            assert fields <= names, (form_id, fields - names)
+            assert ("badge operator" in body) == needs_token, form_id  # marked exactly when the API asks
+            seen[form_id] = template
+    assert seen == {
+        "publish-form": "/records",
+        "check-form": "/watermark/verify",
+        "open-form": "/disputes",
+        "reveal-form": "/disputes/{dispute_id}/reveal",
+        "finalise-form": "/disputes/{dispute_id}/finalise",
+    }
+
+
+@pytest.mark.parametrize("path", WRITE_PAGES)
+def test_the_token_field_is_never_submitted_nor_filled(http: httpx.Client, path: str) -> None:
+    html = page(http, path)
+    field = re.search(r"<input[^>]*\bid=\"token\"[^>]*>", html)
+    assert field, "no token field"
+    assert 'type="password"' in field.group(0)
+    assert " name=" not in field.group(0) and " value=" not in field.group(0)
+    assert '<script src="/static/writes.js">' in html
+    assert "Authorization" not in html.split("<main>")[0]
+
+
+def test_the_write_script_builds_text_only_and_keeps_the_token_to_the_tab(http: httpx.Client) -> None:
+    response = http.get("/static/writes.js")
+    assert response.status_code == 200 and "javascript" in response.headers["content-type"]
+    script = response.text
+    for banned in (
+        "innerHTML",
+        "outerHTML",
+        "insertAdjacentHTML",
+        "document.write",
+        "eval(",
+        "new Function",
+        "localStorage",
+        "document.cookie",
+    ):
+        assert banned not in script, banned
+    assert "sessionStorage.setItem" in script and 'credentials: "omit"' in script
+
+
+def test_a_dispute_can_be_opened_only_from_a_record_that_anchors_a_key(http: httpx.Client) -> None:
+    assert 'id="open-form"' in page(http, "/record/1")  # record 1 anchors a key hash
+    plain = page(http, "/record/2")
+    assert 'id="open-form"' not in plain and 'id="token-panel"' not in plain
+    assert "anchors no watermark key, so no dispute can be opened from it" in plain
+    assert 'id="check-form"' in plain  # anyone may still test a suspect against a key
+
+
+def test_an_unrevealed_dispute_offers_the_reveal_and_not_yet_the_review(http: httpx.Client) -> None:
+    html = page(http, "/dispute/1")
+    assert set(forms(html)) == {"reveal-form", "finalise-form"}
+    assert 'data-dispute="1"' in html
+    assert "Arbiters review and vote once the key is revealed." in html
+
+
+def test_the_publish_page_offers_every_derivation_the_api_accepts(http: httpx.Client) -> None:
+    html = page(http, "/publish")
+    offered = re.findall(r'<option value="([a-z-]+)">', html[html.index('id="publish-derivation"') :])
+    schema = http.get("/openapi.json").json()["components"]["schemas"]
+    assert offered == schema["DerivationName"]["enum"]
+    assert '<a href="/publish">Publish</a>' in html
