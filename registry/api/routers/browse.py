@@ -67,7 +67,7 @@ def list_records(
 @router.get(
     "/{reference}",
     response_model=index_schemas.RecordDetailOut,
-    responses=problems.responses(400, 404, 409, 422),
+    responses=problems.responses(400, 404, 409, 422, 503),
 )
 def read_record(request: Request, index: IndexDep, reference: Reference) -> Any:
     """A record (by id or 0x Merkle root): its artifacts with CIDs, sizes and Merkle proofs, its transactions,
