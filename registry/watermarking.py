@@ -145,10 +145,11 @@ def read_key(path: Path) -> keys.WatermarkKey:
 
 
 def assess(model_path: Path, key: keys.WatermarkKey, alpha: float = stats.DEFAULT_ALPHA) -> Assessment:
-    """Extract the key's watermark from a model file and run the ownership test. A TorchScript or ONNX file
-    goes through ``api`` (so disputes and the service take them too); anything else is a Ledgermark file."""
-    if sources.exported_format(Path(model_path)) is not None:
-        return assess_source(sources.open_model(Path(model_path)), key, alpha)
+    """Extract the key's watermark from a Ledgermark model file and run the ownership test.
+
+    Only this format: the service and disputes call it on files from other parties, and its spec is bounded
+    (parameters, activations) before a byte is allocated. TorchScript and ONNX run code no such bound covers:
+    ``assess_source`` takes them where the user chose to (``watermark verify``)."""
     model = models.load_model(model_path)
     extraction = _extract(model, key)
     return Assessment(

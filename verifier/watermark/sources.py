@@ -246,15 +246,6 @@ def file_format(path: Path) -> str:
     )
 
 
-def exported_format(path: Path) -> str | None:
-    """ "torchscript" or "onnx" if the file is one (by suffix, or a .pt archive holding code), else None."""
-    suffix = path.suffix.lower()
-    if suffix in (".onnx", *TORCHSCRIPT_SUFFIXES) or (suffix in (".pt", ".pth") and path.is_file()):
-        kind = file_format(path)
-        return None if kind == "ledgermark" else kind
-    return None
-
-
 def _from_file(path: Path) -> ModelSource:
     kind = file_format(path)
     _check_size(path, "model")
