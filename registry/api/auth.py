@@ -14,6 +14,7 @@ import logging
 import os
 import secrets
 import stat
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated
@@ -53,12 +54,27 @@ def load(data_dir: Path, environ: Mapping[str, str] | None = None) -> ApiToken:
             _checked(environ[ENV], f"{ENV} (environment variable)"), f"{ENV} (environment variable)"
         )
     path = data_dir / FILE_NAME
-    if path.exists():
-        return ApiToken(_read(path), str(path))
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    files.write_private(path, (secrets.token_urlsafe(32) + "\n").encode())
-    log.warning("API token created in %s (mode 0600): clients that write send it as a Bearer token", path)
+    if not path.exists():
+        _create(path)
     return ApiToken(_read(path), str(path))
+
+
+def _create(path: Path) -> None:
+    """A fresh token, written whole beside ``path`` and published with ``link``, which never replaces: two
+    services starting at once on one data dir agree on the first one's token instead of each keeping its own."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{FILE_NAME}.", dir=path.parent)  # 0600 from the start
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write((secrets.token_urlsafe(32) + "\n").encode())
+            out.flush()
+            os.fsync(out.fileno())
+        os.link(tmp, path)
+        log.warning("API token created in %s (mode 0600): clients that write send it as a Bearer token", path)
+    except FileExistsError:
+        pass  # another start created it first: use theirs
+    finally:
+        os.unlink(tmp)
 
 
 def _read(path: Path) -> str:

@@ -3,6 +3,7 @@ send only verified bytes, and /health and /ready say what they checked."""
 
 from __future__ import annotations
 
+import concurrent.futures
 import os
 import stat
 import subprocess
@@ -300,3 +301,12 @@ def test_ready_is_503_naming_the_backend_that_is_down(anvil_node, tmp_path: Path
     body = response.json()
     assert body["code"] == "not-ready" and body["detail"] == "not ready: chain"
     assert body["checks"]["chain"]["ok"] is False and body["checks"]["store"]["ok"] is True
+
+
+def test_services_starting_at_once_on_one_data_dir_agree_on_one_token(tmp_path: Path) -> None:
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        tokens = set(pool.map(lambda _: auth.load(tmp_path, environ={}).value, range(16)))
+
+    assert len(tokens) == 1
+    assert (tmp_path / "api-token").read_text().strip() in tokens
+    assert [p.name for p in tmp_path.iterdir()] == ["api-token"]  # no temp file left behind
