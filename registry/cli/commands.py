@@ -462,9 +462,10 @@ def serve(
     host: Annotated[str, typer.Option("--host", metavar="HOST", help="Interface to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", metavar="PORT", help="TCP port.")] = 8000,
 ) -> None:
-    """Run the HTTP service on the configured backends (OpenAPI docs at /docs).
+    """Run the HTTP service and web pages on the configured backends (the pages at /, OpenAPI docs at /docs).
 
-    Also a trustless IPFS gateway for the content it holds: GET /ipfs/CID?format=raw|car (public, store only).
+    Reads are public; writes need the API token (LEDGERMARK_API_TOKEN, else DATA_DIR/api-token, made on first
+    start). Also a trustless IPFS gateway for the content it holds: GET /ipfs/CID?format=raw|car.
     """
     import uvicorn
 
