@@ -131,6 +131,11 @@ def train_group(
 # --------------------------------------------------------------------------- keys and tests
 
 
+def bench_seed(purpose: str, bits: int) -> bytes:
+    """A fixed 32-byte key seed per purpose, so a rerun draws the same keys (a real owner uses keys.new_seed)."""
+    return hashlib.sha256(f"false_claims/{purpose}/{bits}".encode()).digest()
+
+
 def make_key(triggers: torch.Tensor, labels: torch.Tensor, bits: int, seed: bytes) -> keys.WatermarkKey:
     segmentation = segments.segmentation_for(bits, tuple(triggers.shape[1:]), "image")
     return keys.create_key(triggers, labels, segmentation, seed, fill=FILL)
@@ -217,7 +222,7 @@ def run_config(
     started = time.perf_counter()
     picks = torch.randperm(len(dataset.x_test), generator=torch.Generator().manual_seed(bits))[:trigger_count]
     triggers, labels = dataset.x_test[picks], dataset.y_test[picks]  # the claimant picks real inputs freely
-    probe = make_key(triggers, labels, bits, keys.new_seed())
+    probe = make_key(triggers, labels, bits, bench_seed("probe", bits))  # its bits play no part
     attr = {name: [attributions(m, probe) for m in group] for name, group in groups.items()}
     pooled = torch.stack([a.sum(dim=0) for a in attr["attackers"]]).sum(dim=0)  # (n,)
     natural = torch.where(pooled > 0, 1, -1).to(torch.int8)
@@ -241,7 +246,8 @@ def run_config(
     }
 
     honest = [
-        protocol(attr, keys.derive_bits(keys.new_seed(), bits), alpha) for _ in range(settings.honest_keys)
+        protocol(attr, keys.derive_bits(bench_seed(f"honest {i}", bits), bits), alpha)
+        for i in range(settings.honest_keys)
     ]
     tests = settings.honest_keys * len(attr["innocents"])
     row["honest_keys"] = {
@@ -288,7 +294,7 @@ def positive_control(
 ) -> dict[str, Any]:
     """An honest owner's watermarked model through the same full protocol: it must still be a copy."""
     model = copy.deepcopy(owner)
-    key = make_key(triggers, labels, bits, keys.new_seed())
+    key = make_key(triggers, labels, bits, bench_seed("owner", bits))
     key, report = embedding.embed(
         model,
         key,
@@ -321,6 +327,7 @@ def markdown(document: dict[str, Any]) -> str:
     lines = [
         "# False claims against innocent models: seed-derived keys and calibration against null models",
         "",
+        *([f"> {document['note']}", ""] if document.get("note") else []),
         (
             f"Produced by `{document['command']}` in {document['seconds_total'] / 60:.1f} minutes on "
             f"{document['machine']}. Regenerate with:"
