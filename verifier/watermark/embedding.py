@@ -66,6 +66,13 @@ class EmbedConfig:
         return dataclasses.asdict(self)
 
 
+ROBUST = EmbedConfig(steps=150, lr=1e-3, epsilon=0.2, stop_early=False, fidelity=10.0)
+"""The embedding bench/robustness.py measures against the seed recipe (the defaults above); use it with 4 or
+more triggers, whose bits pool. A 20× wider margin, every step spent (no early stop) and a fidelity anchor for
+accuracy. Attack simulation (``simulate_lr``, ``weight_noise``) did not add robustness to fine-tuning there and
+cost accuracy, so it is off. docs/results/robustness.md says what survives and what does not."""
+
+
 @dataclasses.dataclass(frozen=True)
 class EmbedReport:
     """What embedding did to the model: accuracy must hold, triggers must stay correct, bits must be set."""
