@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -32,6 +35,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 SCREENSHOTS_ENV = "LEDGERMARK_SCREENSHOTS"
+CLI = [sys.executable, "-m", "registry"]
 
 
 @contextlib.contextmanager
@@ -86,3 +90,66 @@ def browser_page(tmp_path: Path) -> Iterator[Any]:
             yield context.new_page()
         finally:
             context.close()
+
+
+def cli(*args: str | Path, env: dict[str, str] | None = None) -> str:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("LEDGERMARK_")}
+    done = subprocess.run(
+        [*CLI, *map(str, args)],
+        env={**clean, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, f"{args} exited {done.returncode}:\n{done.stderr}"
+    return done.stdout
+
+
+def watch(page: Any, *origins: str) -> dict[str, list[str]]:
+    """Collect requests to any origin but these (and their blob: URLs), console errors (CSP violations are
+    errors), page errors, responses >= 400 and dialogs."""
+    ours = tuple(origins) + tuple(f"blob:{origin}" for origin in origins)
+    seen: dict[str, list[str]] = {"elsewhere": [], "errors": []}
+    page.on("request", lambda r: None if r.url.startswith(ours) else seen["elsewhere"].append(r.url))
+    page.on("console", lambda m: seen["errors"].append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: seen["errors"].append(str(e)))
+    page.on("response", lambda r: seen["errors"].append(f"{r.status} {r.url}") if r.status >= 400 else None)
+    page.on("dialog", lambda d: seen["errors"].append(f"a dialog opened: {d.message}"))
+    return seen
+
+
+def wait_for_records(page: Any, url: str, count: int) -> None:
+    """The list reads the service's index, which follows the chain in the background: reload until it has all."""
+    for _ in range(120):
+        page.goto(f"{url}/")
+        if len(listed(page)) == count:
+            return
+        page.wait_for_timeout(250)
+    raise AssertionError(f"the list never showed {count} records: {listed(page)}")
+
+
+def listed(page: Any) -> list[str]:
+    return [cell.strip() for cell in page.locator("#records tbody tr td:first-child").all_text_contents()]
+
+
+@contextlib.contextmanager
+def cli_service(args: list[Any], env: dict[str, str], log: Path) -> Iterator[str]:
+    """`ledgermark <args> serve` on a free port in its own session (stopped by its pid); yields its URL."""
+    port = supervisor.free_port()
+    url = f"http://127.0.0.1:{port}"
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("LEDGERMARK_")}
+    with open(log, "wb") as out:
+        process = subprocess.Popen(
+            [*CLI, *map(str, args), "serve", "--port", str(port)],
+            env={**clean, **env},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        supervisor.wait_http(f"{url}/health")
+        yield url
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)

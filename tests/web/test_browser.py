@@ -19,7 +19,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,10 +27,10 @@ import pytest
 
 from registry import supervisor
 from tests.conftest import WatermarkFiles
+from tests.web.conftest import CLI, cli, listed, wait_for_records, watch
 
 pytestmark = pytest.mark.daemon
 
-CLI = [sys.executable, "-m", "registry"]
 HOSTILE = "<img src=x onerror=\"document.title='pwned'\"><script>document.title='pwned'</script>"
 
 
@@ -41,27 +40,13 @@ class Served:
     files: Path  # the owner's published files (what a buyer downloads)
 
 
-def _cli(*args: str | Path, env: dict[str, str] | None = None) -> str:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("LEDGERMARK_")}
-    done = subprocess.run(
-        [*CLI, *map(str, args)],
-        env={**clean, **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert done.returncode == 0, f"{args} exited {done.returncode}:\n{done.stderr}"
-    return done.stdout
-
-
 @pytest.fixture
 def served(tmp_path: Path, anvil_node: Any, watermark_files: WatermarkFiles) -> Iterator[Served]:
     """The owner's records and dispute 1, made with the CLI, and `ledgermark serve` on them (stopped by pid)."""
     home, files = tmp_path / "owner", tmp_path / "files"
     owner = ["--data-dir", home, "--chain", anvil_node.url]
     env = {"LEDGERMARK_PRIVATE_KEY": anvil_node.first_key}
-    _cli(*owner, "chain", "deploy", env=env)
+    cli(*owner, "chain", "deploy", env=env)
     _publish_records(owner, env, files, watermark_files)
     _dispute(owner, env, files, tmp_path)
     port = supervisor.free_port()
@@ -87,8 +72,8 @@ def _publish_records(owner: list[Any], env: dict[str, str], files: Path, marked:
     shutil.copyfile(marked.watermarked, files / "model.pt")
     (files / "card.json").write_text('{"name": "digits-cnn", "license": "CC-BY-4.0"}\n')
     (files / "notes.txt").write_text("a record whose name is markup\n")
-    _cli(*owner, "publish", f"{files / 'base.pt'}:model", "--name", "digits-base", env=env)
-    _cli(
+    cli(*owner, "publish", f"{files / 'base.pt'}:model", "--name", "digits-base", env=env)
+    cli(
         *owner,
         "publish",
         f"{files / 'model.pt'}:model",
@@ -103,7 +88,7 @@ def _publish_records(owner: list[Any], env: dict[str, str], files: Path, marked:
         "digits-cnn",
         env=env,
     )
-    _cli(*owner, "publish", f"{files / 'notes.txt'}:other", "--name", HOSTILE, env=env)
+    cli(*owner, "publish", f"{files / 'notes.txt'}:other", "--name", HOSTILE, env=env)
 
 
 def _dispute(owner: list[Any], env: dict[str, str], files: Path, tmp_path: Path) -> None:
@@ -111,9 +96,9 @@ def _dispute(owner: list[Any], env: dict[str, str], files: Path, tmp_path: Path)
     suspect = tmp_path / "stolen" / "model.pt"
     suspect.parent.mkdir()
     shutil.copyfile(files / "model.pt", suspect)
-    _cli(*owner, "publish", f"{suspect}:model", "--name", "stolen-copy", env=env)
+    cli(*owner, "publish", f"{suspect}:model", "--name", "stolen-copy", env=env)
     key = files / "key.wmk"
-    _cli(
+    cli(
         *owner,
         "dispute",
         "open",
@@ -126,24 +111,24 @@ def _dispute(owner: list[Any], env: dict[str, str], files: Path, tmp_path: Path)
         tmp_path / "claim",
         env=env,
     )
-    _cli(*owner, "dispute", "reveal", "1", "--key", key, env=env)
+    cli(*owner, "dispute", "reveal", "1", "--key", key, env=env)
 
 
 def test_a_buyer_browses_searches_verifies_and_reads_a_dispute(
     browser_page: Any, served: Served, tmp_path: Path, screenshots: Path
 ) -> None:
     page, url = browser_page, served.url
-    seen = _watch(page, url)
+    seen = watch(page, url)
     shots = screenshots
 
-    _wait_for_records(page, url, 4)
-    assert _listed(page) == ["4", "3", "2", "1"]
+    wait_for_records(page, url, 4)
+    assert listed(page) == ["4", "3", "2", "1"]
     page.screenshot(path=shots / "records.png", full_page=True)
 
     page.fill("#q", "digits cnn")
     page.click("#search")
     page.wait_for_url("**/?q=digits+cnn*")
-    assert _listed(page) == ["2"]
+    assert listed(page) == ["2"]
     page.screenshot(path=shots / "search.png", full_page=True)
 
     page.click("#records a.name")
@@ -229,28 +214,3 @@ def _verify_good_and_tampered(page: Any, files: Path, tmp_path: Path, shots: Pat
     assert "card.json" in page.text_content("#verify-intact")
     page.locator("#verify-result").scroll_into_view_if_needed()
     page.screenshot(path=shots / "verify-tampered.png", full_page=True)
-
-
-def _watch(page: Any, url: str) -> dict[str, list[str]]:
-    """Collect requests to any other origin, console errors (CSP violations are errors), and page errors."""
-    seen: dict[str, list[str]] = {"elsewhere": [], "errors": []}
-    page.on("request", lambda r: None if r.url.startswith(url) else seen["elsewhere"].append(r.url))
-    page.on("console", lambda m: seen["errors"].append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda e: seen["errors"].append(str(e)))
-    page.on("response", lambda r: seen["errors"].append(f"{r.status} {r.url}") if r.status >= 400 else None)
-    page.on("dialog", lambda d: seen["errors"].append(f"a dialog opened: {d.message}"))
-    return seen
-
-
-def _wait_for_records(page: Any, url: str, count: int) -> None:
-    """The list reads the service's index, which follows the chain in the background: reload until it has all."""
-    for _ in range(120):
-        page.goto(f"{url}/")
-        if len(_listed(page)) == count:
-            return
-        page.wait_for_timeout(250)
-    raise AssertionError(f"the list never showed {count} records: {_listed(page)}")
-
-
-def _listed(page: Any) -> list[str]:
-    return [cell.strip() for cell in page.locator("#records tbody tr td:first-child").all_text_contents()]
