@@ -395,7 +395,7 @@
       facts([
         ["dispute", link(`/dispute/${id}`, `dispute ${id}`)],
         ["verdict", data.verdict],
-        ["bits matching", pct(data.wsr)],
+        ["WSR (bits matching)", pct(data.wsr)],
         ["p (Fisher, one-sided)", pValue(data.p_value)],
         ["priority", data.priority],
         ["voting closes", new Date(Number(data.deadline) * 1000).toISOString()],
@@ -456,7 +456,7 @@
       head,
       facts([
         ["your report CID", data.report_cid],
-        ["bits matching", pct(data.wsr)],
+        ["WSR (bits matching)", pct(data.wsr)],
         ["p (Fisher, one-sided)", pValue(data.p_value)],
         ["claimant's report", data.claimant_report_cid],
       ]),
