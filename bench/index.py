@@ -300,6 +300,7 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         "reference": reference,
         "targets": {"records_per_s": TARGET_RECORDS_PER_S, "p95_ms": TARGET_P95_MS},
         "run_s": round(time.perf_counter() - started, 1),
+        "load_average": [round(x, 1) for x in os.getloadavg()],
         "command": COMMAND.format(records=args.records),
     }
 
@@ -383,7 +384,8 @@ def markdown(result: dict[str, Any]) -> str:
         (
             f"`{result['command']}` (whole run {result['run_s']} s, of which set-up: manifests stored in "
             f"{result['setup_s']['store_manifests']} s, {result['records']:,} records registered on Anvil in "
-            f"{result['setup_s']['register_on_chain']} s). 2-core machine shared with other jobs."
+            f"{result['setup_s']['register_on_chain']} s). 2-core machine shared with other jobs (load average "
+            f"{result.get('load_average', ['?'])[0]} at the end)."
         ),
         "",
         (
@@ -416,7 +418,8 @@ def markdown(result: dict[str, Any]) -> str:
             "HTTP rows: sequential requests from one keep-alive client to `ledgermark serve` (its own process) on "
             "127.0.0.1, after 10 warm-up requests. Each list answer carries `total` (a COUNT over the filter) and "
             "51 rows; search is FTS5 over names and cards, each word a prefix term. References are Python calls "
-            "in the bench process: what listing and reading cost without the index."
+            "in the bench process: what listing and reading cost without the index. A listing's `total` is "
+            "remembered until the index changes (a new block with events), so repeated filters count once."
         ),
         "",
     ]
