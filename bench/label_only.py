@@ -178,7 +178,23 @@ def summarise(rows: list[dict]) -> list[dict[str, Any]]:
     return lines
 
 
-def markdown(summary: list[dict[str, Any]], command: str, seconds: float) -> str:
+def convictions(rows: list[dict]) -> str:
+    """The innocent model's convictions, each with its key: the per-key level the parametric test cannot hold."""
+    wrong = {(r["metric"], r["key"]): r for r in rows if r["innocent_is_copy"]}
+    if not wrong:
+        return "The innocent model was convicted under no key.\n"
+    listed = "; ".join(
+        f"{metric} key {key} (WSR {r['innocent_wsr']:.3f}, p {r['innocent_p_value']:.2g})"
+        for (metric, key), r in sorted(wrong.items())
+    )
+    return (
+        f"The innocent model (another seed, same data) was convicted under {len(wrong)} key(s): {listed}. The "
+        "parametric p assumes independent bits; attributions of models trained on the same data are correlated, "
+        "so a claim needs the empirical p against a null set (`watermark verify --null-set`).\n"
+    )
+
+
+def markdown(summary: list[dict[str, Any]], rows: list[dict], command: str, seconds: float) -> str:
     head = (
         "| key | API answers | keys | queries per verification | WSR min / median | largest p | copies "
         "| innocent: largest WSR | innocent copies | accuracy cost (median pp) | triggers still right |\n"
@@ -197,6 +213,8 @@ def markdown(summary: list[dict[str, Any]], command: str, seconds: float) -> str
         "Fisher exact p (α 0.01). The logit key is the reference: same model, same size, read through logits.\n\n"
         + head
         + body
+        + "\n"
+        + convictions(rows)
     )
 
 
@@ -217,7 +235,7 @@ def main() -> None:
     seconds = time.perf_counter() - start
     summary = summarise(rows)
     command = "python bench/label_only.py" + (" --quick" if args.quick else f" --keys {count}")
-    table = markdown(summary, command, seconds)
+    table = markdown(summary, rows, command, seconds)
     print(table)
     if args.json:
         settings = {
