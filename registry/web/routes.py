@@ -28,6 +28,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, Response
 
+from ipfs import unixfs
 from registry.api import problems
 from registry.api.dependencies import MAX_RECORD_ID, get_backends
 from registry.api.routers import records
@@ -155,8 +156,9 @@ def _evidence_items(document: dict[str, Any] | None) -> list[tuple[str, str, boo
 
 @router.get("/publish", response_class=HTMLResponse)
 def publish_page() -> HTMLResponse:
-    """The publish form; the page's script sends it to ``POST /records`` with the operator's token."""
-    return _page("publish.html", derivations=DERIVATIONS)
+    """The publish form (sent to ``POST /records`` with the operator's token) and a content-address form
+    (``POST /cid``, public)."""
+    return _page("publish.html", derivations=DERIVATIONS, cid_profiles=tuple(unixfs.PROFILES))
 
 
 DERIVATIONS = tuple(kind.value for kind in records.DerivationName)

@@ -3,12 +3,12 @@
 On a real Anvil, the owner's service (its data dir, dev account 0, its API token) and an arbiter's service (its
 own data dir and keystore, reading the owner's content through the network profile, its own token), as the
 README's tour has them; the only CLI steps are the ones the tour's admin does (deploy, export the profile, make
-the arbiter's account, appoint it and send it gas money). From the browser: a wrong token is refused with the
-403 problem and nothing is written; the owner publishes the base model and the watermarked fine-tune with its
-sealed key (the data key shown once, saved as a file), sees both in the list, tests a stolen copy, opens dispute 1
-against it and reveals; the arbiter, on its own service's page, reviews and votes; anyone finalises. Every
-request stays on the two services' origins, and no page logs an error but the expected 403. Screenshots go to
-the test's tmp dir, or to LEDGERMARK_SCREENSHOTS:
+the arbiter's account, appoint it and send it gas money). From the browser: hello.txt's CIDs (step 1); a wrong
+token is refused with the 403 problem and nothing is written; the owner publishes the base model and the
+watermarked fine-tune with its sealed key (the data key shown once, saved as a file), sees both in the list,
+tests a stolen copy, opens dispute 1 against it and reveals; the arbiter, on its own service's page, reviews and
+votes; anyone finalises. Every request stays on the two services' origins, and no page logs an error but the
+expected 403. Screenshots go to the test's tmp dir, or to LEDGERMARK_SCREENSHOTS:
 
     LEDGERMARK_SCREENSHOTS=docs/screenshots .venv/bin/python -m pytest tests/web/test_browser_writes.py
 """
@@ -84,6 +84,7 @@ def test_the_tour_from_the_browser_publish_dispute_review_vote_finalise(
     page, owner, files = browser_page, services.owner, services.files
     seen = watch(page, owner, services.arbiter)
 
+    _content_addresses(page, owner, files)
     refused = _a_wrong_token_writes_nothing(page, owner, files)
     data_key = _publish_both_records(page, owner, files, screenshots)
     wait_for_records(page, owner, 2)
@@ -118,6 +119,23 @@ def _use_token(page: Any, token: str) -> None:
     assert page.text_content("#token-state").startswith("A token is set for this tab")
     assert page.input_value("#token") == ""
     assert token not in page.content()
+
+
+def _content_addresses(page: Any, owner: str, files: Path) -> None:
+    """The tour's step 1: what `ipfs add` prints for hello.txt, CIDv0 then v1; no token needed."""
+    hello = files / "hello.txt"
+    hello.write_text("hello world\n")
+    page.goto(f"{owner}/publish")
+    page.set_input_files("#cid-file", str(hello))
+    page.click("#cid-button")
+    assert (
+        page.wait_for_selector("#cid-value").text_content()
+        == "QmT78zSuBmuS4z925WZfrqQ1qHaJ56DQaTfyMUF7F8ff5o"
+    )
+    page.select_option("#cid-version", "1")
+    page.click("#cid-button")
+    page.wait_for_function("(document.getElementById('cid-value') || {}).textContent?.startsWith('baf')")
+    assert page.text_content("#cid-value") == "bafkreifjjcie6lypi6ny7amxnfftagclbuxndqonfipmb64f2km2devei4"
 
 
 def _a_wrong_token_writes_nothing(page: Any, owner: str, files: Path) -> list[str]:

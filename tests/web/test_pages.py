@@ -315,6 +315,7 @@ def test_every_write_form_names_a_json_api_operation_and_only_its_fields(http: h
             seen[form_id] = template
     assert seen == {
         "publish-form": "/records",
+        "cid-form": "/cid",
         "check-form": "/watermark/verify",
         "open-form": "/disputes",
         "reveal-form": "/disputes/{dispute_id}/reveal",

@@ -337,6 +337,24 @@
     return box;
   }
 
+  // ------------------------------------------------------------------ content address
+
+  function collectCid(form) {
+    const chosen = file(form, "file", "a file");
+    const body = new FormData();
+    body.append("file", chosen, chosen.name);
+    const query = new URLSearchParams({ cid_version: value(form, "cid_version") || "0" });
+    if (value(form, "profile")) query.set("profile", value(form, "profile"));
+    return { path: `/cid?${query}`, body };
+  }
+
+  function renderCid(data, form) {
+    const cid = el("p", data.cid, "verdict good mono");
+    cid.id = "cid-value";
+    const name = file(form, "file").name;
+    return [cid, facts([["file", name], ["size (bytes)", data.size], ["SHA-256", data.sha256]])];
+  }
+
   // ------------------------------------------------------------------ check a suspect model
 
   function collectCheck(form) {
@@ -496,6 +514,7 @@
   tokenPanel();
   publishRows();
   wire("publish-form", collectPublish, renderPublish);
+  wire("cid-form", collectCid, renderCid);
   wire("check-form", collectCheck, renderCheck);
   wire("open-form", collectOpen, renderOpen);
   wire("reveal-form", collectReveal, renderReveal);
