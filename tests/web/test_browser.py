@@ -15,19 +15,15 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import os
 import shutil
-import signal
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from registry import supervisor
 from tests.conftest import WatermarkFiles
-from tests.web.conftest import CLI, cli, listed, wait_for_records, watch
+from tests.web.conftest import cli, cli_service, listed, wait_for_records, watch
 
 pytestmark = pytest.mark.daemon
 
@@ -49,20 +45,8 @@ def served(tmp_path: Path, anvil_node: Any, watermark_files: WatermarkFiles) -> 
     cli(*owner, "chain", "deploy", env=env)
     _publish_records(owner, env, files, watermark_files)
     _dispute(owner, env, files, tmp_path)
-    port = supervisor.free_port()
-    url = f"http://127.0.0.1:{port}"
-    service = subprocess.Popen(
-        [*CLI, *owner, "serve", "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
-        supervisor.wait_http(f"{url}/health")
+    with cli_service(owner, {}, tmp_path / "serve.log") as url:
         yield Served(url, files)
-    finally:
-        os.killpg(service.pid, signal.SIGTERM)
-        service.wait(timeout=30)
 
 
 def _publish_records(owner: list[Any], env: dict[str, str], files: Path, marked: WatermarkFiles) -> None:
