@@ -14,8 +14,9 @@ The protocol (JSON over HTTP; the suspect's side is anyone's server, ``serving``
 Other members of the answer object are ignored. Every input row sent is one query. ``RemoteModel`` turns the
 answers into a (B, C) score tensor whose metric (``explain.metric_values``) equals what the key's metric reads
 from a white-box model, so ``explain.extract`` runs unchanged; an answer kind that cannot give the key's metric
-exactly is refused (``EXACT_ANSWERS``): a "logit" key needs logits, a "probability" key logits or probabilities,
-and a "label" key (the label-only mode) reads any of them.
+exactly is refused (``EXACT_ANSWERS``): "logit" and "probability" keys read logits or probabilities (the logit
+metric z_y − mean z equals log p_y − mean log p, so probabilities give it exactly), and a "label" key (the
+label-only mode) reads any answer.
 
 The endpoint is another party: a budget of queries is checked before the first one (``queries_needed``), 5xx
 answers, 429 and dropped connections are retried with exponential backoff, each answer is bounded in bytes and
@@ -43,7 +44,7 @@ from verifier.watermark.errors import WatermarkError
 
 ANSWER_KINDS = ("logits", "probabilities", "labels", "top1")
 EXACT_ANSWERS: dict[str, tuple[str, ...]] = {
-    "logit": ("logits",),
+    "logit": ("logits", "probabilities"),  # log p_y − mean log p = z_y − mean z: the softmax's shift cancels
     "probability": ("logits", "probabilities"),
     "label": ANSWER_KINDS,
 }

@@ -79,7 +79,9 @@ def test_every_answer_kind_gives_back_what_the_local_model_says(
     assert (endpoint.usage.answer, endpoint.usage.queries, endpoint.usage.requests) == (kind, 7, 2)
 
 
-@pytest.mark.parametrize(("metric", "kind"), [("logit", "logits"), ("probability", "probabilities")])
+@pytest.mark.parametrize(
+    ("metric", "kind"), [("logit", "logits"), ("logit", "probabilities"), ("probability", "probabilities")]
+)
 def test_extraction_through_the_endpoint_equals_the_local_one(
     tiny: tuple[nn.Module, Path], served: str, metric: str, kind: str
 ) -> None:
@@ -94,7 +96,8 @@ def test_extraction_through_the_endpoint_equals_the_local_one(
 
 def test_a_label_answer_cannot_read_a_logit_key(served: str) -> None:
     with pytest.raises(
-        remote.EndpointError, match="answers labels, but this key's metric 'logit' needs logits"
+        remote.EndpointError,
+        match="answers labels, but this key's metric 'logit' needs logits or probabilities",
     ):
         remote.assess(make_key("logit"), config(f"{served}/labels"))
 
