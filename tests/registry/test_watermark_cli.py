@@ -120,6 +120,7 @@ def test_verify_exits_2_with_a_clear_error(
         (["--bits", "10"], "perfect-square number of bits, not 10"),
         (["--dataset", "wine"], "but wine has (13,)"),
         (["--trigger-kind", "glitter"], "unknown trigger kind 'glitter'"),
+        (["--recipe", "magic"], "--recipe 'magic': use seed, robust, robust-simulated"),
     ],
 )
 def test_embed_refuses_bad_settings_and_writes_nothing(
@@ -140,3 +141,18 @@ def test_embed_refuses_bad_settings_and_writes_nothing(
     assert result.exit_code == 2, result.output
     assert message in result.stderr
     assert list(out.iterdir()) == []
+
+
+def test_a_recipe_sets_the_method_and_options_beside_it_override_it(
+    watermark_files: WatermarkFiles, tmp_path: Path
+) -> None:
+    out, key = tmp_path / "wm.pt", tmp_path / "k.wmk"
+    args = ["watermark", "embed", str(watermark_files.base), "--dataset", "digits", "--bits", "16"]
+    result = runner.invoke(
+        app, [*args, "--recipe", "robust", "--steps", "3", "--out", str(out), "--key", str(key), "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    document = json.loads(key.read_bytes())
+    assert len(document["labels"]) == 4  # the robust recipe's triggers
+    assert document["embedding"]["epsilon"] == 0.2 and document["embedding"]["steps"] == 3
+    assert document["embedding"]["fidelity"] == 10.0
