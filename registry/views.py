@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from registry import chain as chainlib
+    from registry import dispute as dispute_flow
     from verifier.integrity import manifest as manifestlib
 
 
@@ -36,6 +37,49 @@ def record_dict(record: chainlib.Record, manifest: manifestlib.Manifest) -> dict
         **record_summary(record),
         "name": manifest.name,
         "artifacts": [e.to_dict() for e in manifest.entries],
+    }
+
+
+def dispute_view(state: dispute_flow.DisputeReport) -> dict[str, Any]:
+    """A dispute as `dispute show --json` prints it and GET /disputes/{id} returns it (which adds its links)."""
+    d = state.dispute
+    return {
+        "dispute_id": d.dispute_id,
+        "status": d.status.name.lower(),
+        "claimant": d.claimant,
+        "claimant_record": d.claimant_record,
+        "suspect_root": "0x" + d.suspect_root.hex(),
+        "suspect_record": d.suspect_record,
+        "suspect_owner": d.suspect_owner if d.suspect_record else None,
+        "priority": d.priority.name.lower(),
+        "evidence_cid": d.evidence_cid,
+        "evidence_sha256": d.evidence_hash.hex(),
+        "report_cid": d.report_cid or None,
+        "key_cid": d.key_cid if d.key_revealed else None,
+        "key_check": state.key_check,
+        "report_check": state.report_check,
+        "deadline": d.deadline,
+        "bond_wei": d.bond,
+        "votes": {
+            "uphold": d.uphold_votes,
+            "reject": d.reject_votes,
+            "quorum": state.quorum,
+            "arbiters": state.arbiter_count,
+        },
+        "reports": [
+            {"arbiter": v.arbiter, "uphold": v.uphold, "report_cid": v.report_cid} for v in state.votes
+        ],
+    }
+
+
+def resolution_view(resolution: dispute_flow.Resolution) -> dict[str, Any]:
+    """A finalised dispute as `dispute finalise` prints it and POST /disputes/{id}/finalise returns it."""
+    return {
+        "dispute_id": resolution.dispute_id,
+        "outcome": resolution.outcome.name.lower(),
+        "bond_to": resolution.recipient,
+        "bond_wei": resolution.bond_wei,
+        "tx_hash": resolution.tx.tx_hash,
     }
 
 

@@ -21,7 +21,6 @@ from registry import views
 from registry.cli import _output
 
 if TYPE_CHECKING:
-    from registry import dispute as dispute_flow
     from registry.backends import Backends
 
 app = typer.Typer(help="Open, review, vote on and settle ownership disputes.", no_args_is_help=True)
@@ -217,14 +216,9 @@ def finalise(
     from registry import dispute as dispute_flow
 
     def run(backends: Backends) -> dict[str, Any]:
-        resolution = dispute_flow.finalise(backends.disputes, dispute_id, skip_wait_on_dev_chain=skip_wait)
-        return {
-            "dispute_id": dispute_id,
-            "outcome": resolution.outcome.name.lower(),
-            "bond_to": resolution.recipient,
-            "bond_wei": resolution.bond_wei,
-            "tx_hash": resolution.tx.tx_hash,
-        }
+        return views.resolution_view(
+            dispute_flow.finalise(backends.disputes, dispute_id, skip_wait_on_dev_chain=skip_wait)
+        )
 
     _emit(False, _output.on_backends(ctx, run))
 
@@ -239,7 +233,7 @@ def show(
     from registry import dispute as dispute_flow
 
     def run(backends: Backends) -> dict[str, Any]:
-        return dispute_view(dispute_flow.report(backends.disputes, dispute_id, backends))
+        return views.dispute_view(dispute_flow.report(backends.disputes, dispute_id, backends))
 
     _emit(as_json, _output.on_backends(ctx, run, as_json=as_json))
 
@@ -260,37 +254,6 @@ def grant_arbiter(
         return {"arbiter": account, "tx_hash": backends.disputes.grant_arbiter(account).tx_hash}
 
     _emit(False, _output.on_backends(ctx, run))
-
-
-def dispute_view(state: dispute_flow.DisputeReport) -> dict[str, Any]:
-    d = state.dispute
-    return {
-        "dispute_id": d.dispute_id,
-        "status": d.status.name.lower(),
-        "claimant": d.claimant,
-        "claimant_record": d.claimant_record,
-        "suspect_root": "0x" + d.suspect_root.hex(),
-        "suspect_record": d.suspect_record,
-        "suspect_owner": d.suspect_owner if d.suspect_record else None,
-        "priority": d.priority.name.lower(),
-        "evidence_cid": d.evidence_cid,
-        "evidence_sha256": d.evidence_hash.hex(),
-        "report_cid": d.report_cid or None,
-        "key_cid": d.key_cid if d.key_revealed else None,
-        "key_check": state.key_check,
-        "report_check": state.report_check,
-        "deadline": d.deadline,
-        "bond_wei": d.bond,
-        "votes": {
-            "uphold": d.uphold_votes,
-            "reject": d.reject_votes,
-            "quorum": state.quorum,
-            "arbiters": state.arbiter_count,
-        },
-        "reports": [
-            {"arbiter": v.arbiter, "uphold": v.uphold, "report_cid": v.report_cid} for v in state.votes
-        ],
-    }
 
 
 def _emit(as_json: bool, document: dict[str, Any]) -> None:

@@ -21,6 +21,7 @@ from ipfs.cid import Cid
 from ipfs.errors import InvalidCidError
 from registry import chain as chainlib
 from registry import dispute as dispute_flow
+from registry import views
 from registry.api import auth, problems, schemas, uploads
 from registry.api.dependencies import MAX_RECORD_ID, get_backends
 from registry.backends import Backends
@@ -218,13 +219,7 @@ def finalise_dispute(
     """Resolve the dispute after its deadline (`ledgermark dispute finalise`): the bond goes to the claimant
     (upheld or undecided) or to the suspect's owner (rejected)."""
     resolution = dispute_flow.finalise(backends.disputes, dispute_id, skip_wait_on_dev_chain=skip_wait)
-    return {
-        "dispute_id": dispute_id,
-        "outcome": resolution.outcome.name.lower(),
-        "bond_to": resolution.recipient,
-        "bond_wei": resolution.bond_wei,
-        "tx_hash": resolution.tx.tx_hash,
-    }
+    return views.resolution_view(resolution)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -234,31 +229,7 @@ def dispute_out(state: dispute_flow.DisputeReport) -> dict[str, Any]:
     """The dispute as `ledgermark dispute show --json` prints it, plus links to its evidence and page."""
     d = state.dispute
     return {
-        "dispute_id": d.dispute_id,
-        "status": d.status.name.lower(),
-        "claimant": d.claimant,
-        "claimant_record": d.claimant_record,
-        "suspect_root": "0x" + d.suspect_root.hex(),
-        "suspect_record": d.suspect_record,
-        "suspect_owner": d.suspect_owner if d.suspect_record else None,
-        "priority": d.priority.name.lower(),
-        "evidence_cid": d.evidence_cid,
-        "evidence_sha256": d.evidence_hash.hex(),
-        "report_cid": d.report_cid or None,
-        "key_cid": d.key_cid if d.key_revealed else None,
-        "key_check": state.key_check,
-        "report_check": state.report_check,
-        "deadline": d.deadline,
-        "bond_wei": d.bond,
-        "votes": {
-            "uphold": d.uphold_votes,
-            "reject": d.reject_votes,
-            "quorum": state.quorum,
-            "arbiters": state.arbiter_count,
-        },
-        "reports": [
-            {"arbiter": v.arbiter, "uphold": v.uphold, "report_cid": v.report_cid} for v in state.votes
-        ],
+        **views.dispute_view(state),
         "links": {
             "self": f"/disputes/{d.dispute_id}",
             "report": f"/disputes/{d.dispute_id}/report",
