@@ -7,7 +7,7 @@ FASHION_MNIST := /usr/share/datasets/fashion-mnist
 IPFS_CID      := /usr/bin/ipfs_cid
 CHROMIUM      := /usr/bin/chromium
 
-.PHONY: setup demo test test-fast bench-gas bench-watermark contracts slither clean
+.PHONY: setup demo test test-fast bench-gas bench-watermark bench-robustness bench-false-claims contracts slither clean
 
 setup: .venv/.installed ganache/node_modules/.installed contracts/solcjs/node_modules/.installed \
        ipfs/jsipfs/node_modules/.installed $(FASHION_MNIST) $(IPFS_CID) $(CHROMIUM)
@@ -53,6 +53,12 @@ bench-gas: setup
 
 bench-watermark: setup
 	$(PY) bench/watermark.py --json docs/results/watermark.json --markdown docs/results/watermark.md
+
+bench-robustness: setup
+	$(PY) bench/robustness.py --json docs/results/robustness.json --markdown docs/results/robustness.md
+
+bench-false-claims: setup
+	$(PY) bench/false_claims.py --json docs/results/false_claims.json --markdown docs/results/false_claims.md
 
 clean:
 	rm -rf .venv */node_modules contracts/solcjs/node_modules ipfs/jsipfs/node_modules .pytest_cache
