@@ -13,12 +13,10 @@ import io
 import json
 import os
 import select
-import signal
 import socket
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -29,6 +27,7 @@ import torch
 
 from registry import supervisor
 from registry.api import problems
+from tests.fixtures import servers
 
 LIMIT = 1 << 20
 """The upload limit the service under test runs with (LEDGERMARK_MAX_UPLOAD_BYTES): small, so tests are cheap."""
@@ -56,29 +55,10 @@ def ledgermark_serve(
         )
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_until_up(url, process, log)
+        servers.wait_until_up(f"{url}/health", process, log, what="ledgermark serve", timeout_s=120)
         yield url, process
     finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def _wait_until_up(url: str, process: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(
-                f"ledgermark serve exited {process.returncode}: {process.stderr.read().decode()}"
-            )
-        with contextlib.suppress(httpx.TransportError):
-            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                return
-        time.sleep(0.2)
-    raise RuntimeError("ledgermark serve did not answer /health within 120 s")
+        servers.stop(process, timeout_s=30)
 
 
 @pytest.fixture(scope="module")

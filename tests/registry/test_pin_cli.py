@@ -11,19 +11,18 @@ import json
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 from typer.testing import CliRunner
 
 from ipfs.kubo import KuboStore
 from registry import supervisor
 from registry.cli import app
 from registry.jsipfs import JsIpfsDaemon
+from tests.fixtures import servers
 from tests.fixtures.chain_nodes import require_binary
 from tests.fixtures.pinning_service import running_pinning_service
 from tests.registry.conftest import write_artifacts
@@ -81,22 +80,11 @@ def _serving(home: Path, log: Path) -> Iterator[str]:
         )
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_until_up(url, process, log)
+        servers.wait_until_up(f"{url}/docs", process, log, what="`ledgermark serve`", timeout_s=60)
         yield url
     finally:
         process.terminate()
         process.wait(timeout=30)
-
-
-def _wait_until_up(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        assert process.poll() is None, log.read_text()
-        with contextlib.suppress(requests.RequestException):
-            if requests.get(f"{url}/docs", timeout=2).status_code == 200:
-                return
-        time.sleep(0.2)
-    raise AssertionError(f"`ledgermark serve` did not answer: {log.read_text()}")
 
 
 def test_pin_to_a_kubo_node_sends_and_pins_every_cid(

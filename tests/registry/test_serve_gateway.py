@@ -9,16 +9,12 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import hashlib
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import numpy as np
 import pytest
-import uvicorn
 
 from ipfs import car as carlib
 from ipfs import unixfs
@@ -28,6 +24,7 @@ from registry import backends as backendslib
 from registry.api import gateway
 from registry.api.main import create_app
 from registry.config import CHAIN_EMBEDDED, IPFS_EMBEDDED, Settings
+from tests.fixtures import servers
 
 MODEL_SIZE = 1_000_000  # four 256 KiB chunks under one root block
 ABSENT = str(Cid.for_block(b"nobody stored this", version=0, codec=0x70))
@@ -37,22 +34,8 @@ ABSENT = str(Cid.for_block(b"nobody stored this", version=0, codec=0x70))
 def running_service(settings: Settings) -> Iterator[tuple[str, ContentStore]]:
     """The service's app under a real uvicorn on a free port; yields its base URL and its content store."""
     app = create_app(settings)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the service did not start")
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}", app.state.backends.store
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
+    with servers.serving(app) as url:
+        yield url, app.state.backends.store
 
 
 @pytest.fixture

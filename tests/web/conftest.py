@@ -10,19 +10,17 @@ import os
 import signal
 import subprocess
 import sys
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from fastapi import FastAPI
 
 from registry import supervisor
 from registry.api.main import create_app
 from registry.config import Settings
+from tests.fixtures import servers
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -43,20 +41,8 @@ def serving(settings: Settings) -> Iterator[tuple[str, FastAPI]]:
     """``create_app(settings)`` on 127.0.0.1 until the block ends; yields its base URL and the app (whose
     ``state.backends`` the test may use to publish, as the operator would)."""
     app = create_app(settings)
-    port = supervisor.free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the service did not start")
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}", app
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
+    with servers.serving(app) as url:
+        yield url, app
 
 
 @pytest.fixture
