@@ -10,11 +10,14 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
 from registry.cli import _output
+
+if TYPE_CHECKING:
+    from verifier.watermark import calibration, stats
 
 T = TypeVar("T")
 
@@ -370,19 +373,9 @@ def verify(
     assessment, calibrated, written = _output.guard(run, as_json=as_json)
     result = assessment.result
     document = {**result.to_dict(), "model_sha256": assessment.model_sha256}
-    lines = [result.verdict]
-    is_copy = result.is_copy
-    if calibrated is not None:
-        is_copy = calibrated.is_copy
-        document.update(parametric_verdict=result.verdict, verdict=calibrated.verdict, is_copy=is_copy)
-        document["calibration"] = calibrated.to_dict()
-        lines = [calibrated.verdict, *(f"warning: {w}" for w in calibrated.warnings())]
-    if written is not None:
-        document["report_json"], document["report_html"] = (str(p) for p in written)
-        lines.append(f"evidence report: {written[1]}")
-    _output.emit(as_json, document, lines)
-    if not is_copy:
-        raise typer.Exit(1)
+    warnings = calibrated.warnings() if calibrated is not None else []
+    lines = [result.verdict, *(f"warning: {w}" for w in warnings)]
+    _conclude(as_json, result, calibrated, written, document, lines)
 
 
 @app.command()
@@ -512,12 +505,23 @@ def _verify_endpoint(
             f"{usage.retries} retried, {usage.seconds:.1f} s)"
         ),
     ]
-    is_copy = assessment.result.is_copy
+    _conclude(as_json, assessment.result, calibrated, written, document, lines)
+
+
+def _conclude(
+    as_json: bool,
+    result: stats.OwnershipResult,
+    calibrated: calibration.Calibration | None,
+    written: tuple[Path, Path] | None,
+    document: dict[str, Any],
+    lines: list[str],
+) -> None:
+    """`verify`'s last step, local or through an endpoint: the null set's verdict replaces the parametric one
+    (kept beside it) when there is one, the report's paths are named, and the exit is 1 unless a copy."""
+    is_copy = result.is_copy
     if calibrated is not None:
         is_copy = calibrated.is_copy
-        document.update(
-            parametric_verdict=assessment.result.verdict, verdict=calibrated.verdict, is_copy=is_copy
-        )
+        document.update(parametric_verdict=result.verdict, verdict=calibrated.verdict, is_copy=is_copy)
         document["calibration"] = calibrated.to_dict()
         lines[0] = calibrated.verdict
     if written is not None:
