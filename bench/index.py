@@ -23,17 +23,27 @@ from __future__ import annotations
 import argparse
 import contextlib
 import hashlib
+import io
 import json
 import os
 import random
 import shutil
 import statistics
+import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+
+TREE_ENV = "LEDGERMARK_BENCH_TREE"
+if os.environ.get(TREE_ENV):  # an indexing worker of --compare-with: the project's packages from that tree
+    sys.meta_path[:] = [
+        f for f in sys.meta_path if not getattr(f, "__module__", "").startswith("__editable__")
+    ]
+    sys.path.insert(0, os.environ[TREE_ENV])
 
 import httpx
 import solcx
@@ -49,6 +59,10 @@ from registry.index.store import encode_cursor
 from verifier.integrity import manifest as manifestlib
 
 ROOT = Path(__file__).resolve().parents[1]
+COMPARE_COMMAND = (
+    ".venv/bin/python bench/index.py --records {records} --compare-with {commit} --rounds {rounds} "
+    "--json docs/results/index-throughput.json --markdown docs/results/index-throughput.md"
+)
 COMMAND = (
     ".venv/bin/python bench/index.py --records {records} --json docs/results/index.json "
     "--markdown docs/results/index.md"
@@ -83,6 +97,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--workdir", type=Path, default=None, help="keep the chain's work here (default: temp)"
     )
+    parser.add_argument(
+        "--compare-with",
+        metavar="COMMIT",
+        default=None,
+        help="index the same chain with this commit's code and with the checkout's, in turns (indexing only)",
+    )
+    parser.add_argument("--rounds", type=int, default=2, help="turns of each code with --compare-with")
+    parser.add_argument("--index-worker", type=Path, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--json", type=Path, default=None, help="write the results here")
     parser.add_argument("--markdown", type=Path, default=None, help="write the table here")
     return parser
@@ -348,6 +370,132 @@ def measure_indexing(backends: backendslib.Backends, settings: Settings, count: 
     }
 
 
+# --------------------------------------------------------------------------- old code beside new
+
+
+def compare(args: argparse.Namespace, work: Path) -> dict[str, Any]:
+    """Register once, then index the same chain from an empty file with ``--compare-with``'s code and the
+    checkout's in turns, each in a fresh process (so neither inherits the other's caches)."""
+    started = time.perf_counter()
+    reference = _export(args.compare_with, work / "reference-tree")
+    with localnode.AnvilNode(log_path=work / "anvil.log", die_with_parent=True) as node:
+        chain = Chain.connect(node.url, node.first_key)
+        chain.request("evm_setBlockGasLimit", [hex(GAS_LIMIT)])
+        deployment = deployments.deploy_contracts(chain)
+        settings = _settings(work, node.url, deployment)
+        setup = time.perf_counter()
+        rows = list(manifests(settings, args.records))
+        store_s = time.perf_counter() - setup
+        chain_s = register(chain, deployment.registry, rows, args.batch)
+        print(f"set-up: {args.records} records in {store_s + chain_s:.1f} s", flush=True)
+        spec = {
+            "chain": node.url,
+            "registry": deployment.registry,
+            "disputes": deployment.disputes,
+            "block": deployment.block,
+            "ipfs": str((settings.data_dir / "ipfs").resolve()),
+            "records": args.records,
+        }
+        runs = []
+        for turn in range(args.rounds):
+            for code, tree in ((f"{args.compare_with} (reference)", reference), ("checkout", None)):
+                run_dir = work / f"run-{turn}-{'ref' if tree else 'new'}"
+                result = _index_in_process(spec, run_dir, tree)
+                runs.append({"code": code, "turn": turn + 1, **result})
+                print(f"{code} turn {turn + 1}: {result}", flush=True)
+                shutil.rmtree(run_dir, ignore_errors=True)
+    return {
+        "records": args.records,
+        "setup_s": {"store_manifests": round(store_s, 1), "register_on_chain": round(chain_s, 1)},
+        "runs": runs,
+        "targets": {"records_per_s": TARGET_RECORDS_PER_S},
+        "run_s": round(time.perf_counter() - started, 1),
+        "command": COMPARE_COMMAND.format(records=args.records, commit=args.compare_with, rounds=args.rounds),
+    }
+
+
+def _export(commit: str, dest: Path) -> Path:
+    """The project's files at ``commit`` (``git archive``), for the reference worker's imports."""
+    dest.mkdir(parents=True)
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", "--format=tar", commit],
+        capture_output=True,
+        check=False,
+    )
+    if archive.returncode != 0:
+        raise SystemExit(f"--compare-with {commit}: git archive failed: {archive.stderr.decode()[:300]}")
+    with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
+        tar.extractall(dest, filter="data")
+    return dest
+
+
+def _index_in_process(spec: dict[str, Any], run_dir: Path, tree: Path | None) -> dict[str, Any]:
+    """One indexing from an empty file by ``--index-worker`` in a child process (``tree``: the code to use)."""
+    run_dir.mkdir(parents=True)
+    (run_dir / "spec.json").write_text(json.dumps(spec))
+    env = {k: v for k, v in os.environ.items() if k != TREE_ENV}
+    if tree is not None:
+        env[TREE_ENV] = str(tree)
+    before = os.getloadavg()[0]
+    done = subprocess.run(
+        [sys.executable, str(Path(__file__).resolve()), "--index-worker", str(run_dir / "spec.json")],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"indexing worker failed ({done.returncode}):\n{done.stderr[-2000:]}")
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    return {**result, "load_average": [round(before, 1), round(os.getloadavg()[0], 1)]}
+
+
+def index_worker(spec_path: Path) -> int:
+    """Child of ``compare``: index the spec's chain into a fresh file beside the spec, print the result."""
+    spec = json.loads(spec_path.read_text())
+    data_dir = spec_path.parent / "home"
+    data_dir.mkdir()
+    (data_dir / "ipfs").symlink_to(spec["ipfs"], target_is_directory=True)
+    settings = Settings(
+        data_dir=data_dir,
+        chain=spec["chain"],
+        ipfs=IPFS_EMBEDDED,
+        registry_address=spec["registry"],
+        disputes_address=spec["disputes"],
+        deployment_block=spec["block"],
+    )
+    with backendslib.open_backends(settings) as backends:
+        result = measure_indexing(backends, settings, spec["records"])
+    code_from = Path(str(sys.modules[RecordIndex.__module__].__file__)).parents[2]
+    print(json.dumps({**result, "code_from": str(code_from)}))
+    return 0
+
+
+def compare_markdown(result: dict[str, Any]) -> str:
+    lines = [
+        "# Record index: indexing throughput, previous code beside the current",
+        "",
+        (
+            f"`{result['command']}` (whole run {result['run_s']} s; set-up {result['setup_s']['store_manifests']} s "
+            f"storing manifests, {result['setup_s']['register_on_chain']} s registering {result['records']:,} "
+            "records on Anvil). Both codes index the same registered chain and the same store from an empty "
+            "index file, each in a fresh process, in turns; 2-core machine shared with other jobs."
+        ),
+        "",
+        "| code | turn | events s | manifests s | total s | records/s | events/s | manifests/s | load avg before → after |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for run in result["runs"]:
+        load = run["load_average"]
+        lines.append(
+            f"| {run['code']} | {run['turn']} | {run['events_s']} | {run['manifests_s']} | {run['total_s']} | "
+            f"**{run['records_per_s']:,}** | {run['events_records_per_s']:,} | {run['manifests_per_s']:,} | "
+            f"{load[0]} → {load[1]} |"
+        )
+    lines += ["", f"Target: ≥ {result['targets']['records_per_s']} records/s.", ""]
+    return "\n".join(lines)
+
+
 def measure_reference(backends: backendslib.Backends, count: int, rng: random.Random) -> dict[str, Any]:
     """Without the index: enumerate records by scanning the registry's events; read a record from chain+store."""
     contracts = _follow.Contracts(
@@ -428,17 +576,19 @@ def markdown(result: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.index_worker is not None:
+        return index_worker(args.index_worker)
     work = args.workdir or Path(tempfile.mkdtemp(prefix="ledgermark-bench-index-"))
     work.mkdir(parents=True, exist_ok=True)
     try:
-        result = run(args, work)
+        result = compare(args, work) if args.compare_with else run(args, work)
     finally:
         link = work / "home" / "ipfs"
         if link.is_symlink():
             shutil.rmtree(link.resolve(), ignore_errors=True)
         if args.workdir is None:
             shutil.rmtree(work, ignore_errors=True)
-    table = markdown(result)
+    table = compare_markdown(result) if args.compare_with else markdown(result)
     print(table)
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n")

@@ -16,7 +16,19 @@ from registry.index import _decode
 from registry.index._project import REGISTRY_EVENTS, Event
 
 CHUNK_BLOCKS = 5_000
-"""Blocks per ``eth_getLogs``: public nodes commonly refuse wider ranges."""
+"""Blocks per ``eth_getLogs`` at most: public nodes commonly refuse wider ranges."""
+FIRST_SPAN = 64
+"""Blocks read first; later ranges are sized by the events found (``next_span``)."""
+TARGET_EVENTS = 10_000
+"""Events per range aimed at: a dense stretch is read in narrower ranges, so an answer stays far below the
+transport's bound (an answer refused as too large has cost the node all its work, and is then read again
+in halves) and a range's transaction and decoded events stay small."""
+
+
+def next_span(blocks: int, events: int) -> int:
+    """The width of the next range after ``blocks`` blocks held ``events`` events: as many blocks as held
+    about ``TARGET_EVENTS`` at that density, between 1 and ``CHUNK_BLOCKS``."""
+    return max(1, min(CHUNK_BLOCKS, blocks * TARGET_EVENTS // max(events, 1)))
 
 
 @dataclasses.dataclass(frozen=True)

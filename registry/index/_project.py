@@ -58,10 +58,16 @@ def label(member: Any) -> str:
     return member.name.lower().replace("_", "-")
 
 
-def store(conn: sqlite3.Connection, event: Event) -> None:
-    """Keep the event and fold it into the projections."""
-    conn.execute("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?)", event.row())
-    apply(conn, event)
+def store_all(conn: sqlite3.Connection, events: list[Event]) -> list[str]:
+    """Keep ``events`` (one statement for all) and fold them in, oldest first; returns the manifest CID of each
+    new record, read while its event is applied (the CID cache holds it then, however long the list)."""
+    conn.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?)", [e.row() for e in events])
+    cids = []
+    for event in events:
+        apply(conn, event)
+        if event.name == "ModelRegistered":
+            cids.append(manifest_cid(event.args))
+    return cids
 
 
 def apply(conn: sqlite3.Connection, event: Event) -> None:

@@ -159,14 +159,15 @@ class RecordIndex:
             self.indexed_block + 1 if self.indexed_block >= contracts.deployed_at else contracts.deployed_at
         )
         events = added = 0
-        start = first
+        start, span = first, _follow.FIRST_SPAN
         while start <= head:
-            end = min(head, start + _follow.CHUNK_BLOCKS - 1)
+            end = min(head, start + span - 1)
             with guard:
                 counted = self._read_range(backends, contracts, start, end)
             if counted is None:
                 break  # the chain changed under the scan: the next sync starts by undoing it
             events, added = events + counted[0], added + counted[1]
+            span = _follow.next_span(end - start + 1, counted[0])
             start = end + 1
         fetched, missing = self._fetch_manifests(backends, max_manifests)
         return SyncReport(
@@ -206,9 +207,7 @@ class RecordIndex:
             conn.execute(
                 "INSERT OR IGNORE INTO blocks VALUES (?, ?, ?, 0)", (end, after.hash, after.timestamp)
             )
-            for event in events:
-                _project.store(conn, event)
-            cids = [_project.manifest_cid(e.args) for e in events if e.name == "ModelRegistered"]
+            cids = _project.store_all(conn, events)
             conn.executemany(  # new manifests to fetch; a CID seen before keeps its row (content never changes)
                 "INSERT OR IGNORE INTO manifests (cid, status) VALUES (?, 'pending')", [(c,) for c in cids]
             )
@@ -296,25 +295,29 @@ class RecordIndex:
         if not batch:
             return
         now = time.time()
-        with self._write() as conn:
-            for cid, attempts, got in batch:
-                retry = got.status in ("missing", "partial")
-                conn.execute(
-                    "UPDATE manifests SET status = ?, root = ?, leaf_count = ?, name = ?, document = ?, card = ?,"
-                    " error = ?, attempts = ?, retry_at = ? WHERE cid = ?",
-                    (
-                        got.status,
-                        got.root,
-                        got.leaf_count,
-                        got.name,
-                        got.document,
-                        got.card,
-                        got.error,
-                        attempts + 1,
-                        now + min(RETRY_MAX_S, self.retry_base_s * 2**attempts) if retry else 0.0,
-                        cid,
-                    ),
-                )
+        rows = [
+            (
+                got.status,
+                got.root,
+                got.leaf_count,
+                got.name,
+                got.document,
+                got.card,
+                got.error,
+                attempts + 1,
+                now + min(RETRY_MAX_S, self.retry_base_s * 2**attempts)
+                if got.status in ("missing", "partial")
+                else 0.0,
+                cid,
+            )
+            for cid, attempts, got in batch
+        ]
+        with self._write() as conn:  # one transaction and one prepared statement per batch
+            conn.executemany(
+                "UPDATE manifests SET status = ?, root = ?, leaf_count = ?, name = ?, document = ?, card = ?,"
+                " error = ?, attempts = ?, retry_at = ? WHERE cid = ?",
+                rows,
+            )
             self._link(conn, [cid for cid, _, _ in batch])
 
     @staticmethod

@@ -17,7 +17,7 @@ from ipfs.embedded import EmbeddedStore
 from registry import backends as backendslib
 from registry import chain as chainlib
 from registry import publish as publish_flow
-from registry.index import IndexQueryError, RecordIndex
+from registry.index import IndexQueryError, RecordIndex, _follow
 from verifier.integrity import manifest as manifestlib
 
 
@@ -144,6 +144,36 @@ def test_a_rebuild_equals_the_incremental_index(
 
     assert report.records_added == len(catalogue)
     assert dump(tmp_path / "rebuilt.sqlite3") == dump(index.path)
+
+
+def test_a_rebuild_read_one_block_per_range_equals_the_incremental_index(
+    backends: backendslib.Backends,
+    index: RecordIndex,
+    catalogue: dict[str, int],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A dense chain is read in narrow ranges (one event per range aimed at here): same index, more ranges."""
+    monkeypatch.setattr(_follow, "FIRST_SPAN", 1)
+    monkeypatch.setattr(_follow, "TARGET_EVENTS", 1)
+    ranges: list[tuple[int, int]] = []
+    real = _follow.events
+    monkeypatch.setattr(_follow, "events", lambda c, k, a, b: ranges.append((a, b)) or real(c, k, a, b))
+    rebuilt = RecordIndex.open(tmp_path / "narrow.sqlite3")
+    report = rebuilt.sync(backends)
+
+    assert report.records_added == len(catalogue)
+    assert dump(tmp_path / "narrow.sqlite3") == dump(index.path)
+    assert len(ranges) > 2 and ranges[0][1] == ranges[0][0]  # several ranges, the first one block wide
+    assert [a for a, _ in ranges[1:]] == [b + 1 for _, b in ranges[:-1]]  # contiguous, nothing skipped
+    assert ranges[-1][1] == report.to_block
+
+
+def test_the_next_range_is_sized_by_the_events_found() -> None:
+    assert _follow.next_span(100, 0) == _follow.CHUNK_BLOCKS  # nothing there: the widest range
+    assert _follow.next_span(64, 16_000) == 64 * _follow.TARGET_EVENTS // 16_000  # dense: narrower
+    assert _follow.next_span(1, 50_000) == 1  # never empty
+    assert _follow.next_span(10, 1) == min(_follow.CHUNK_BLOCKS, 10 * _follow.TARGET_EVENTS)
 
 
 def test_disputes_votes_and_resolution_are_indexed(
