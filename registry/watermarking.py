@@ -30,6 +30,7 @@ from verifier.watermark import (
     training,
     userdata,
 )
+from verifier.watermark import calibration as calibrationlib
 from verifier.watermark import report as reportlib
 
 _READ_SIZE = 1 << 20
@@ -160,15 +161,21 @@ def assess(model_path: Path, key: keys.WatermarkKey, alpha: float = stats.DEFAUL
 
 
 def write_report(
-    assessment: Assessment, key: keys.WatermarkKey, out_dir: Path, facts: dict[str, str]
+    assessment: Assessment,
+    key: keys.WatermarkKey,
+    out_dir: Path,
+    facts: dict[str, str],
+    calibration: calibrationlib.Calibration | None = None,
 ) -> tuple[Path, Path]:
-    """The evidence report (JSON and a self-contained HTML page) of an assessment."""
+    """The evidence report (JSON and a self-contained HTML page) of an assessment, with its null-set
+    calibration when there is one."""
     built = reportlib.build_report(
         key=key,
         extraction=assessment.extraction,
         result=assessment.result,
         model_sha256=assessment.model_sha256,
         extra_facts=facts,
+        calibration=calibration,
     )
     return built.write(out_dir)
 

@@ -347,7 +347,6 @@ def verify(
     def run() -> tuple[Any, Any, tuple[Path, Path] | None]:
         from registry import watermarking
         from verifier.watermark import calibration
-        from verifier.watermark import report as reportlib
 
         watermark_key = watermarking.read_key(key)
         nulls = calibration.read_null_set(null_set) if null_set is not None else None  # before extracting
@@ -360,14 +359,7 @@ def verify(
         written = None
         if report_dir is not None:
             facts = {"model file": (model or weights or Path("?")).name, "key file": key.name}
-            written = reportlib.build_report(
-                key=watermark_key,
-                extraction=assessment.extraction,
-                result=assessment.result,
-                model_sha256=assessment.model_sha256,
-                extra_facts=facts,
-                calibration=calibrated,
-            ).write(report_dir)
+            written = watermarking.write_report(assessment, watermark_key, report_dir, facts, calibrated)
         return assessment, calibrated, written
 
     assessment, calibrated, written = _output.guard(run, as_json=as_json)
