@@ -72,6 +72,44 @@ def dispute_view(state: dispute_flow.DisputeReport) -> dict[str, Any]:
     }
 
 
+def claim_view(opened: dispute_flow.Claim, *, with_paths: bool) -> dict[str, Any]:
+    """An opened dispute as `dispute open` prints it and POST /disputes returns it; ``with_paths`` names the
+    local report file (the CLI's user wrote it; the service never shows its own paths)."""
+    found, dispute = opened.evidence, opened.dispute
+    return {
+        "dispute_id": dispute.dispute_id,
+        "evidence_cid": opened.summary_cid,
+        "evidence_sha256": found.report_sha256.hex(),
+        **({"report": str(found.html_path)} if with_paths else {}),
+        "verdict": found.result.verdict,
+        "p_value": found.result.p_value,
+        "chi2_p_value": found.result.chi2_p_value,
+        "wsr": found.result.wsr,
+        "priority": dispute.priority.name.lower(),
+        "deadline": dispute.deadline,
+        "bond_wei": dispute.bond,
+        "tx_hash": opened.tx.tx_hash,
+    }
+
+
+def review_view(
+    found: dispute_flow.Evidence, dispute_id: int, claimant_report_cid: str, *, with_paths: bool
+) -> dict[str, Any]:
+    """An arbiter's review as `dispute review` prints it and POST /disputes/{id}/review returns it
+    (``with_paths`` as in ``claim_view``)."""
+    return {
+        "dispute_id": dispute_id,
+        "claimant_report_cid": claimant_report_cid,
+        "report_cid": found.report_cid,
+        **({"report": str(found.html_path)} if with_paths else {}),
+        "verdict": found.result.verdict,
+        "recommendation": "uphold" if found.result.is_copy else "reject",
+        "p_value": found.result.p_value,
+        "chi2_p_value": found.result.chi2_p_value,
+        "wsr": found.result.wsr,
+    }
+
+
 def resolution_view(resolution: dispute_flow.Resolution) -> dict[str, Any]:
     """A finalised dispute as `dispute finalise` prints it and POST /disputes/{id}/finalise returns it."""
     return {

@@ -74,21 +74,7 @@ def open_(
             suspect=suspect,
             force=force,
         )
-        found, dispute = opened.evidence, opened.dispute
-        return {
-            "dispute_id": dispute.dispute_id,
-            "evidence_cid": opened.summary_cid,
-            "evidence_sha256": found.report_sha256.hex(),
-            "report": str(found.html_path),
-            "verdict": found.result.verdict,
-            "p_value": found.result.p_value,
-            "chi2_p_value": found.result.chi2_p_value,
-            "wsr": found.result.wsr,
-            "priority": dispute.priority.name.lower(),
-            "deadline": dispute.deadline,
-            "bond_wei": dispute.bond,
-            "tx_hash": opened.tx.tx_hash,
-        }
+        return views.claim_view(opened, with_paths=True)
 
     _emit(as_json, _output.on_backends(ctx, run, as_json=as_json))
 
@@ -163,17 +149,8 @@ def review(
 
     def run(backends: Backends) -> dict[str, Any]:
         found = dispute_flow.review(backends, dispute_id, report_dir=report_dir, model=model)
-        return {
-            "dispute_id": dispute_id,
-            "claimant_report_cid": backends.disputes.dispute(dispute_id).report_cid,
-            "report_cid": found.report_cid,
-            "report": str(found.html_path),
-            "verdict": found.result.verdict,
-            "recommendation": "uphold" if found.result.is_copy else "reject",
-            "p_value": found.result.p_value,
-            "chi2_p_value": found.result.chi2_p_value,
-            "wsr": found.result.wsr,
-        }
+        claimant_report_cid = backends.disputes.dispute(dispute_id).report_cid
+        return views.review_view(found, dispute_id, claimant_report_cid, with_paths=True)
 
     _emit(as_json, _output.on_backends(ctx, run, as_json=as_json))
 

@@ -112,20 +112,7 @@ def open_dispute(
             suspect=suspect,
             force=force,
         )
-    found, dispute = opened.evidence, opened.dispute
-    return {
-        "dispute_id": dispute.dispute_id,
-        "evidence_cid": opened.summary_cid,
-        "evidence_sha256": found.report_sha256.hex(),
-        "verdict": found.result.verdict,
-        "p_value": found.result.p_value,
-        "chi2_p_value": found.result.chi2_p_value,
-        "wsr": found.result.wsr,
-        "priority": dispute.priority.name.lower(),
-        "deadline": dispute.deadline,
-        "bond_wei": dispute.bond,
-        "tx_hash": opened.tx.tx_hash,
-    }
+    return views.claim_view(opened, with_paths=False)
 
 
 @router.post(
@@ -177,16 +164,8 @@ def review_dispute(
         given = stack.enter_context(uploads.received([model]))[0] if model else None
         report_dir = stack.enter_context(_scratch())
         found = dispute_flow.review(backends, dispute_id, report_dir=report_dir, model=given)
-    return {
-        "dispute_id": dispute_id,
-        "claimant_report_cid": backends.disputes.dispute(dispute_id).report_cid,
-        "report_cid": found.report_cid,
-        "verdict": found.result.verdict,
-        "recommendation": "uphold" if found.result.is_copy else "reject",
-        "p_value": found.result.p_value,
-        "chi2_p_value": found.result.chi2_p_value,
-        "wsr": found.result.wsr,
-    }
+    claimant_report_cid = backends.disputes.dispute(dispute_id).report_cid
+    return views.review_view(found, dispute_id, claimant_report_cid, with_paths=False)
 
 
 @router.post(
