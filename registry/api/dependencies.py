@@ -6,11 +6,13 @@ yet, runs exactly as long as the service, and CLI commands on the same data dir 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import threading
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import Annotated
 
+import anyio
 from fastapi import Path, Request
 
 from registry.backends import Backends
@@ -27,12 +29,33 @@ def get_settings() -> Settings:
 
 
 _backends_lock = threading.Lock()
+"""One chain caller at a time (web3 signers, nonces and the in-process EVM are not thread-safe): requests, the
+index's follower thread and the readiness check take it."""
+_POLL_S = 0.002
 
 
-def get_backends(request: Request) -> Iterator[Backends]:
-    """The service's backends, one request at a time (web3 signers and nonces are not thread-safe)."""
-    with _backends_lock:
-        yield request.app.state.backends
+@contextlib.asynccontextmanager
+async def backends_turn(request: Request) -> AsyncIterator[Backends]:
+    """The service's backends for one request; requests wait their turn in the event loop, holding no thread.
+
+    Why not a blocking wait in the route's worker thread: under 100 concurrent readers (bench/service_load.py)
+    the waiters filled AnyIO's 40 worker threads, and the holder's release, which needs a worker thread of its
+    own to run a dependency's exit, never came: the service deadlocked. Here the turn is an event-loop lock and
+    the thread lock (shared with the index's thread) is polled without blocking, so a cancelled request never
+    leaves it held."""
+    async with request.app.state.backends_turn:
+        while not _backends_lock.acquire(blocking=False):
+            await anyio.sleep(_POLL_S)
+        try:
+            yield request.app.state.backends
+        finally:
+            _backends_lock.release()
+
+
+async def get_backends(request: Request) -> AsyncIterator[Backends]:
+    """The service's backends, one request at a time (see ``backends_turn``)."""
+    async with backends_turn(request) as backends:
+        yield backends
 
 
 def record_reference(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 
+import anyio
 from fastapi import FastAPI
 
 from registry import backends as backendslib
@@ -29,6 +30,9 @@ def create_app(
         app.state.api_token = token or auth.load(settings.data_dir)
         with backendslib.open_backends(settings, long_lived=True) as opened:
             app.state.backends = opened
+            app.state.backends_turn = (
+                anyio.Lock()
+            )  # made in the service's event loop (dependencies.backends_turn)
             journal.recover(opened)  # a publication a crash interrupted is finished or rolled back first
             index_path = settings.data_dir / "index.sqlite3"
             with indexlib.following(opened, index_path, lock=dependencies._backends_lock) as index:

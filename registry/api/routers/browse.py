@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+import anyio
 from fastapi import APIRouter, Depends, Query, Request
 
 from registry.api import dependencies, index_schemas, problems
@@ -69,16 +70,16 @@ def list_records(
     response_model=index_schemas.RecordDetailOut,
     responses=problems.responses(400, 404, 409, 422, 503),
 )
-def read_record(request: Request, index: IndexDep, reference: Reference) -> Any:
+async def read_record(request: Request, index: IndexDep, reference: Reference) -> Any:
     """A record (by id or 0x Merkle root): its artifacts with CIDs, sizes and Merkle proofs, its transactions,
     lineage graph and disputes, and whether this service stores each artifact. A record the index has not
     reached yet is read from the chain (`indexed` false)."""
-    backends = request.app.state.backends
-    row = _indexed(index, reference)
+    row = await anyio.to_thread.run_sync(_indexed, index, reference)
     if row is not None:
-        return detaillib.record_detail(index, backends.store, row)
-    with dependencies._backends_lock:  # the chain client serves one request at a time
-        return detaillib.from_chain(backends, reference)
+        store = request.app.state.backends.store
+        return await anyio.to_thread.run_sync(detaillib.record_detail, index, store, row)
+    async with dependencies.backends_turn(request) as backends:  # the chain client: one request at a time
+        return await anyio.to_thread.run_sync(detaillib.from_chain, backends, reference)
 
 
 def _indexed(index: RecordIndex, reference: str) -> Any:
