@@ -189,6 +189,7 @@ def summary(
             }
         )
     return {
+        "load_average": os.getloadavg(),
         "publishers": publishers,
         "readers": readers,
         "seconds": seconds,
@@ -241,9 +242,11 @@ def main() -> int:
     if args.markdown:
         args.markdown.write_text(
             "# Service under load\n\nRegenerate with `" + COMMAND + "`.\n\n"
-            "Measured on this project's 2-core machine with the embedded defaults (in-process EVM and block "
-            "store) behind `ledgermark serve`; `health` is the reference: the cheapest answer of the same "
-            "server under the same load.\n\n" + text + "\n"
+            "Measured on this project's 2-core machine, shared with other jobs (load average "
+            + " / ".join(f"{v:.1f}" for v in result["load_average"])  # type: ignore[attr-defined]
+            + " at the end of the run), on the default backends (a managed local Anvil and the embedded block "
+            "store) behind `ledgermark serve`, load generator in the same machine; `health` is the reference: "
+            "the cheapest answer of the same server under the same load.\n\n" + text + "\n"
         )
     failed = any(row["errors"] for row in result["operations"]) or result["records_lost"]  # type: ignore[attr-defined]
     return 1 if failed else 0
