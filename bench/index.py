@@ -471,6 +471,9 @@ def index_worker(spec_path: Path) -> int:
     return 0
 
 
+RATES = ("records_per_s", "events_records_per_s", "manifests_per_s")
+
+
 def compare_markdown(result: dict[str, Any]) -> str:
     lines = [
         "# Record index: indexing throughput, previous code beside the current",
@@ -491,6 +494,16 @@ def compare_markdown(result: dict[str, Any]) -> str:
             f"| {run['code']} | {run['turn']} | {run['events_s']} | {run['manifests_s']} | {run['total_s']} | "
             f"**{run['records_per_s']:,}** | {run['events_records_per_s']:,} | {run['manifests_per_s']:,} | "
             f"{load[0]} → {load[1]} |"
+        )
+    medians = {
+        code: {key: statistics.median(r[key] for r in result["runs"] if r["code"] == code) for key in RATES}
+        for code in dict.fromkeys(r["code"] for r in result["runs"])
+    }
+    lines += ["", "Medians over the turns:", ""]
+    for code, rates in medians.items():
+        lines.append(
+            f"- {code}: **{rates['records_per_s']:,.0f} records/s** (events {rates['events_records_per_s']:,.0f}/s, "
+            f"manifests {rates['manifests_per_s']:,.0f}/s)"
         )
     lines += ["", f"Target: ≥ {result['targets']['records_per_s']} records/s.", ""]
     return "\n".join(lines)
