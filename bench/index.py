@@ -61,7 +61,7 @@ from verifier.integrity import manifest as manifestlib
 ROOT = Path(__file__).resolve().parents[1]
 COMPARE_COMMAND = (
     ".venv/bin/python bench/index.py --records {records} --compare-with {commit} --rounds {rounds} "
-    "--json docs/results/index-throughput.json --markdown docs/results/index-throughput.md"
+    "--json {json} --markdown {markdown}"
 )
 COMMAND = (
     ".venv/bin/python bench/index.py --records {records} --json docs/results/index.json "
@@ -410,7 +410,13 @@ def compare(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         "runs": runs,
         "targets": {"records_per_s": TARGET_RECORDS_PER_S},
         "run_s": round(time.perf_counter() - started, 1),
-        "command": COMPARE_COMMAND.format(records=args.records, commit=args.compare_with, rounds=args.rounds),
+        "command": COMPARE_COMMAND.format(
+            records=args.records,
+            commit=args.compare_with,
+            rounds=args.rounds,
+            json=args.json or "OUT.json",
+            markdown=args.markdown or "OUT.md",
+        ),
     }
 
 
