@@ -27,11 +27,11 @@ import dataclasses
 import hashlib
 import json
 import logging
-import platform
 import time
 from pathlib import Path
 from typing import Any
 
+import _common
 import numpy as np
 import torch
 from torch import nn
@@ -444,11 +444,7 @@ def target_checks(rows: list[dict[str, Any]], settings: Settings) -> list[dict[s
 
 def main() -> None:
     args = build_parser().parse_args()
-    if args.render:
-        table = markdown(json.loads(args.render.read_text()))
-        print(table)
-        if args.markdown:
-            args.markdown.write_text(table + "\n")
+    if _common.rendered(args, markdown):
         return
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     torch.set_num_threads(1)
@@ -506,7 +502,7 @@ def main() -> None:
         "command": "python bench/false_claims.py"
         + (" --quick" if args.quick else "")
         + (f" --arch {args.arch}" if args.arch else ""),
-        "machine": f"{platform.machine()} CPU, {torch.get_num_threads()} thread, torch {torch.__version__}",
+        "machine": _common.machine(),
         "settings": dataclasses.asdict(settings),
         "accuracy": accuracy,
         "configurations": rows,
@@ -517,11 +513,7 @@ def main() -> None:
     }
     table = markdown(document)
     print(table)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n")
-    if args.markdown:
-        args.markdown.write_text(table + "\n")
+    _common.write_outputs(document, table, args.json, args.markdown)
 
 
 if __name__ == "__main__":

@@ -25,12 +25,12 @@ import dataclasses
 import hashlib
 import json
 import logging
-import platform
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import _common
 import torch
 from torch import nn
 
@@ -553,7 +553,7 @@ def main() -> None:
     document = {
         "command": "python bench/robustness.py" + (" --quick" if args.quick else "") + _selection(args),
         "minutes": (time.perf_counter() - start) / 60,
-        "machine": f"{platform.machine()} CPU, {torch.get_num_threads()} threads, torch {torch.__version__}",
+        "machine": _common.machine(),
         "settings": {k: v for k, v in dataclasses.asdict(settings).items() if k != "methods"},
         "base_acc": base_acc,
         "p_test": results[0]["rows"][0]["p_test"],

@@ -25,11 +25,11 @@ import hashlib
 import itertools
 import json
 import logging
-import platform
 import time
 from pathlib import Path
 from typing import Any
 
+import _common
 import torch
 from torch import nn
 
@@ -430,11 +430,7 @@ def _markdown_row(r: dict[str, Any]) -> str:
 
 def main() -> None:
     args = build_parser().parse_args()
-    if args.render:
-        table = markdown(json.loads(args.render.read_text()))
-        print(table)
-        if args.markdown:
-            args.markdown.write_text(table + "\n")
+    if _common.rendered(args, markdown):
         return
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     settings = QUICK if args.quick else FULL
@@ -492,7 +488,7 @@ def main() -> None:
         # Written after every configuration: a run stopped early still leaves what it measured, marked so.
         document = {
             "command": _command(args),
-            "machine": f"{platform.machine()} CPU, {torch.get_num_threads()} threads, torch {torch.__version__}",
+            "machine": _common.machine(),
             "settings": {**dataclasses.asdict(settings), "embed": settings.embed.to_dict()},
             "base_model": {
                 "arch": "resnet18",
@@ -536,11 +532,7 @@ def write_outputs(
     table = markdown(document)
     if final:
         print(table)
-    if json_path:
-        json_path.parent.mkdir(parents=True, exist_ok=True)
-        json_path.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n")
-    if md_path:
-        md_path.write_text(table + "\n")
+    _common.write_outputs(document, table, json_path, md_path)
 
 
 if __name__ == "__main__":
