@@ -3,7 +3,8 @@
 ``publish`` stores every byte first and touches the chain last. Between the two it writes one journal entry (an
 owner-only file in ``<data dir>/journal/``) holding everything needed to finish the registration: the root,
 the manifest CID, the record's fields, the signer, the chain and the commitment's salt. The publishing process
-holds an exclusive ``flock`` on its entry for as long as it runs, and removes the entry once the record exists.
+holds an exclusive ``flock`` on its entry from before the entry has its name until the record exists, then removes
+it (50 threads publishing at once each skip the others' live entries).
 
 An entry nobody holds was left by a process that died. ``recover`` (run when the service starts and before each
 publication) settles it:
@@ -23,13 +24,14 @@ import dataclasses
 import fcntl
 import json
 import logging
+import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 from registry import chain as chainlib
 from registry.backends import Backends
 from registry.errors import LedgermarkError
-from registry.files import write_private
 from verifier.integrity import manifest as manifestlib
 
 log = logging.getLogger(__name__)
@@ -103,9 +105,13 @@ def recorded(backends: Backends, entry: Entry) -> Iterator[None]:
     folder = journal_dir(backends)
     folder.mkdir(mode=0o700, exist_ok=True)
     path = folder / f"{entry.root.hex()}.json"
-    write_private(path, entry.to_bytes())
-    with open(path, "rb") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+    fd, staged = tempfile.mkstemp(prefix=".entry.", suffix=".tmp", dir=folder)  # 0600: it holds the salt
+    with os.fdopen(fd, "wb") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)  # locked before it has its name: ``recover`` never sees it unheld
+        handle.write(entry.to_bytes())
+        handle.flush()
+        os.fsync(handle.fileno())
+        os.replace(staged, path)
         try:
             yield
         finally:

@@ -23,8 +23,9 @@ STORE_PROBE = "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku"
 """The empty raw block's CID: any store answers whether it has it, and the answer does not matter."""
 MAX_INDEX_LAG_BLOCKS = 64
 """An index further behind the chain's confirmed head than this serves stale lists: not ready."""
-LOCK_WAIT_S = 5.0
-"""How long /ready waits for a request that holds the chain client (a publish, an arbiter's review)."""
+LOCK_WAIT_S = 15.0
+"""How long /ready waits for whoever holds the chain client (a publish, an arbiter's review, the index's sync, which
+under load held it past 5 s and made a stopped node read as ready)."""
 
 
 @router.get("/health", response_model=schemas.HealthOut)
