@@ -365,9 +365,7 @@ def verify(
     assessment, calibrated, written = _output.guard(run, as_json=as_json)
     result = assessment.result
     document = {**result.to_dict(), "model_sha256": assessment.model_sha256}
-    warnings = calibrated.warnings() if calibrated is not None else []
-    lines = [result.verdict, *(f"warning: {w}" for w in warnings)]
-    _conclude(as_json, result, calibrated, written, document, lines)
+    _conclude(as_json, result, calibrated, written, document, [result.verdict])
 
 
 @app.command()
@@ -515,7 +513,7 @@ def _conclude(
         is_copy = calibrated.is_copy
         document.update(parametric_verdict=result.verdict, verdict=calibrated.verdict, is_copy=is_copy)
         document["calibration"] = calibrated.to_dict()
-        lines[0] = calibrated.verdict
+        lines[:1] = [calibrated.verdict, *(f"warning: {w}" for w in calibrated.warnings())]
     if written is not None:
         document["report_json"], document["report_html"] = (str(p) for p in written)
         lines.append(f"evidence report: {written[1]}")

@@ -153,3 +153,23 @@ def test_calibrate_refuses_a_non_empty_out_and_a_model_of_another_task(
         "wine.pt takes inputs (13,) with 3 classes, but the null set is for inputs (1, 8, 8)" in mixed.output
     )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["wine.pt"]
+
+
+def test_through_an_endpoint_too_few_nulls_are_said_the_same_way(
+    watermark_files: WatermarkFiles, null_set: Path, tmp_path: Path
+) -> None:
+    from tests.fixtures.model_endpoint import serve_model
+
+    with serve_model(watermark_files.watermarked, tmp_path / "serve.log") as url:
+        args = [
+            "watermark",
+            "verify",
+            "--endpoint",
+            url,
+            str(watermark_files.key),
+            "--null-set",
+            str(null_set),
+        ]
+        result = runner.invoke(app, args)
+    assert result.exit_code == 1, result.output
+    assert "too few null models" in result.stdout and "warning: only 4 null models" in result.stdout
