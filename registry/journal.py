@@ -125,7 +125,11 @@ def recover(backends: Backends) -> list[str]:
         return []
     outcomes = []
     for path in sorted(folder.glob("*.json")):
-        with open(path, "rb") as handle:
+        try:
+            handle = open(path, "rb")  # noqa: SIM115 - closed below, after the lock decides
+        except FileNotFoundError:
+            continue  # its publication completed between the listing and the open
+        with handle:
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
