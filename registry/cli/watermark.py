@@ -472,7 +472,7 @@ def _verify_endpoint(
             facts = {
                 "endpoint": url,
                 "endpoint answers": str(usage.answer),
-                "queries": f"{usage.queries} in {usage.requests} requests ({usage.retries} retried)",
+                "queries": f"{usage.queries} in {_count(usage.requests, 'request')} ({usage.retries} retried)",
                 "key file": first.name,
             }
             written = reportlib.build_report(
@@ -491,11 +491,16 @@ def _verify_endpoint(
     lines = [
         assessment.result.verdict,
         (
-            f"{url}: {usage.queries} queries in {usage.requests} requests ({usage.answer} answers, "
+            f"{url}: {_count(usage.queries, 'query', 'queries')} in {_count(usage.requests, 'request')} "
+            f"({usage.answer} answers, "
             f"{usage.retries} retried, {usage.seconds:.1f} s)"
         ),
     ]
     _conclude(as_json, assessment.result, calibrated, written, document, lines)
+
+
+def _count(n: int, one: str, many: str | None = None) -> str:
+    return f"{n} {one if n == 1 else many or one + 's'}"
 
 
 def _conclude(

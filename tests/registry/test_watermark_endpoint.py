@@ -58,7 +58,7 @@ def test_the_model_before_embedding_behind_an_api_is_not(
     result = verify(watermark_files.key, endpoints["base"])
     assert result.exit_code == 1, result.output
     assert (
-        result.stdout.startswith("not a copy") and "34 queries in 1 requests (logits answers" in result.stdout
+        result.stdout.startswith("not a copy") and "34 queries in 1 request (logits answers" in result.stdout
     )
 
 
