@@ -18,7 +18,6 @@ import contextlib
 import json
 import os
 import secrets
-import socket
 import statistics
 import subprocess
 import sys
@@ -58,9 +57,7 @@ class Tally:
 @contextlib.contextmanager
 def running_service(data_dir: Path, token: str) -> Iterator[str]:
     """`ledgermark serve` in its own process on a free port; stopped by process id whatever happens."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = supervisor.free_port()
     env = {**os.environ, "LEDGERMARK_HOME": str(data_dir), TOKEN_VARIABLE: token}
     log = (data_dir / "serve.log").open("wb")
     process = subprocess.Popen(
