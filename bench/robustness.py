@@ -526,11 +526,9 @@ def _selection(args: argparse.Namespace) -> str:
 
 def main() -> None:
     args = build_parser().parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    if args.render:
-        if args.markdown:
-            args.markdown.write_text(markdown(json.loads(args.render.read_text())) + "\n")
+    if _common.rendered(args, markdown):
         return
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     torch.set_num_threads(args.threads)
     settings = QUICK if args.quick else FULL
     start = time.perf_counter()
@@ -559,12 +557,9 @@ def main() -> None:
         "p_test": results[0]["rows"][0]["p_test"],
         "results": results,
     }
-    if args.json:
-        args.json.write_text(json.dumps(document, indent=2) + "\n")
     table = markdown(document)
-    if args.markdown:
-        args.markdown.write_text(table + "\n")
     print(table)
+    _common.write_outputs(document, table, args.json, args.markdown)
 
 
 if __name__ == "__main__":
