@@ -9,6 +9,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from ipfs.errors import LedgermarkError
+from registry import views
 from registry.index.rows import ArtifactRow, RecordRow
 from registry.index.store import RecordIndex
 from verifier.integrity import manifest as manifestlib
@@ -48,19 +49,11 @@ def from_chain(backends: Backends, reference: str) -> dict[str, Any]:
 
     record = fetch_flow.resolve_record(backends, reference)
     manifest = fetch_flow.load_manifest(backends, record)
+    summary = views.record_summary(record)
+    del summary["commit_block"]  # not a column of the index
     row = RecordRow(
-        record_id=record.record_id,
-        owner=record.owner,
-        root="0x" + record.root.hex(),
-        leaf_count=record.leaf_count,
-        manifest_cid=record.manifest_cid,
-        watermark_key_hash="0x" + record.watermark_key_hash.hex(),
-        parent_id=record.parent_id,
-        derivation=record.derivation.name.lower().replace("_", "-"),
-        registered_block=record.registered_block,
-        registered_at=record.registered_at,
+        **summary,
         tx_hash=None,  # type: ignore[arg-type]
-        revoked=record.revoked,
         name=manifest.name,
         manifest_status="verified",
         open_disputes=0,

@@ -14,6 +14,7 @@ from registry import backends as backendslib
 from registry.api import dependencies
 from registry.api.main import create_app
 from registry.config import Settings
+from registry.index import RecordIndex
 from registry.index import detail as detaillib
 from tests.registry.test_index import publish
 from verifier.integrity import merkle
@@ -131,6 +132,13 @@ def test_a_record_the_index_has_not_reached_is_read_from_the_chain(
 
     assert (body["indexed"], body["name"], body["record_id"]) == (False, "fresh", record_id)
     assert sorted(a["path"] for a in body["artifacts"]) == ["README.md", "model.pt"]
+    index = RecordIndex.open(tmp_path / "index.sqlite3")
+    index.sync(backends)
+    indexed = detaillib.record_detail(index, backends.store, index.record(record_id))  # type: ignore[arg-type]
+    assert {**body, "tx_hash": indexed["tx_hash"], "indexed": True} == {
+        **indexed,
+        "transactions": [],
+    }, "the chain's answer is the index's, less what only the index knows"
 
 
 def test_openapi_names_the_schemas_and_the_errors(client: TestClient) -> None:
