@@ -117,16 +117,7 @@ class PublicationOut(BaseModel):
         derivation="none",
         watermark_key_hash="0x" + "00" * 32,
         sealed_key_data_key=None,
-        artifacts=[
-            {
-                "role": "model",
-                "path": "model.pt",
-                "size": 12,
-                "sha256": "a9" * 32,
-                "cid": CID,
-                "profile": None,
-            }
-        ],
+        artifacts=[_ARTIFACT],
     )
 
     record_id: int
