@@ -264,15 +264,13 @@ def _distill(
 
 
 def ownership(model: nn.Module, key: keys.WatermarkKey, alpha: float) -> dict[str, Any]:
-    """WSR, the parametric p-value that decides (one-sided Fisher once stats has it; binomial before), verdict."""
+    """WSR, the parametric p-value that decides (one-sided Fisher), verdict."""
     extraction = explain.extract(model, key)
     result = stats.ownership_test(extraction.bits, extraction.reference, alpha=alpha)
-    p_value = getattr(result, "p_value", None)
-    test = "fisher one-sided" if p_value is not None else "binomial one-sided"
     return {
         "wsr": result.wsr,
-        "p": float(p_value if p_value is not None else result.p_binomial),
-        "p_test": test,
+        "p": float(result.p_value),
+        "p_test": "fisher one-sided",
         "is_copy": bool(result.is_copy),
         "queries": extraction.queries,
     }
