@@ -209,31 +209,19 @@ def attack_plan(dataset: data.Dataset, settings: Settings) -> list[tuple[str, st
             lambda m: attacks.reinit_head(m, x_att, y_att, lr=settings.head_lr, epochs=epochs, seed=2),
         )
     )
-    plan += [
-        ("magnitude pruning", f"{f:.0%}", True, lambda m, f=f: attacks.prune(m, f))
-        for f in settings.prune_fractions
-    ]
-    plan += [
-        ("per-channel weight rounding", f"INT{b}", True, lambda m, b=b: attacks.quantize_weights(m, b))
-        for b in settings.quant_bits
-    ]
+    plan += _sweep("magnitude pruning", "{:.0%}", True, settings.prune_fractions, attacks.prune)
+    plan += _sweep(
+        "per-channel weight rounding", "INT{}", True, settings.quant_bits, attacks.quantize_weights
+    )
     plan.append(("torch dynamic quantisation", "INT8 (linear layers)", False, attacks.dynamic_int8))
     plan.append(
         ("distillation", "same architecture", False, lambda m: _distill(m, x_att, shape, "cnn", settings))
     )
     plan.append(("distillation", "MLP student", False, lambda m: _distill(m, x_att, shape, "mlp", settings)))
     plan.append(("logit shift", "head.bias += 20", False, lambda m: attacks.shift_bias(m, 20.0)))
-    plan += [
-        ("temperature", f"T = {t:g}", False, lambda m, t=t: attacks.Temperature(m, t)) for t in (0.1, 10.0)
-    ]
-    plan += [
-        ("input noise", f"σ = {s:g}", False, lambda m, s=s: attacks.InputNoise(m, s))
-        for s in settings.noise_sigmas
-    ]
-    plan += [
-        ("input blur", f"σ = {s:g} px", False, lambda m, s=s: attacks.InputBlur(m, s))
-        for s in settings.blur_sigmas
-    ]
+    plan += _sweep("temperature", "T = {:g}", False, (0.1, 10.0), attacks.Temperature)
+    plan += _sweep("input noise", "σ = {:g}", False, settings.noise_sigmas, attacks.InputNoise)
+    plan += _sweep("input blur", "σ = {:g} px", False, settings.blur_sigmas, attacks.InputBlur)
     plan.append(("label-only API", "top-1 label", False, attacks.LabelOnly))
     plan.append(("top-1 probability API", "label + its probability", False, attacks.TopProbability))
     plan.append(
@@ -245,6 +233,17 @@ def attack_plan(dataset: data.Dataset, settings: Settings) -> list[tuple[str, st
         )
     )
     return plan
+
+
+def _sweep(
+    attack: str,
+    strength: str,
+    target: bool,
+    values: tuple[float, ...],
+    apply: Callable[[nn.Module, Any], nn.Module],
+) -> list[tuple[str, str, bool, Attack]]:
+    """One plan step per value of a one-parameter attack: ``apply(model, value)``, its strength formatted."""
+    return [(attack, strength.format(v), target, lambda m, v=v: apply(m, v)) for v in values]
 
 
 def _distill(
