@@ -5,15 +5,15 @@ share it; when the index has not reached a record yet, ``from_chain`` reads it d
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from typing import TYPE_CHECKING, Any
 
 from ipfs.errors import LedgermarkError
 from registry import views
-from registry.index.rows import ArtifactRow, RecordRow
+from registry.index.rows import RecordRow
 from registry.index.store import RecordIndex
 from verifier.integrity import manifest as manifestlib
-from verifier.integrity import merkle
 
 if TYPE_CHECKING:
     from ipfs.store import ContentStore
@@ -29,11 +29,14 @@ MAX_CHILDREN = 100
 
 def record_detail(index: RecordIndex, store: ContentStore | None, row: RecordRow) -> dict[str, Any]:
     """The detail document of an indexed record."""
-    artifacts = index.artifacts(row.record_id) or ()
+    entries = tuple(
+        manifestlib.ManifestEntry(a.role, a.path, a.size, a.sha256, a.cid, a.profile)
+        for a in index.artifacts(row.record_id) or ()
+    )
     return {
         **row.to_dict(),
         "indexed": True,
-        "artifacts": artifact_details(artifacts, row.leaf_count, store),
+        "artifacts": artifact_details(manifestlib.Manifest(row.name or "", entries), store),
         "transactions": [t.to_dict() for t in index.transactions(row.record_id)],
         "lineage": lineage_graph(
             index.ancestry(row.record_id, max_depth=MAX_LINEAGE_DEPTH),
@@ -59,37 +62,30 @@ def from_chain(backends: Backends, reference: str) -> dict[str, Any]:
         open_disputes=0,
         children=0,
     )
-    artifacts = tuple(
-        ArtifactRow(e.role, e.path, e.size, e.sha256, e.cid, e.profile) for e in manifest.entries
-    )
     return {
         **row.to_dict(),
         "indexed": False,
-        "artifacts": artifact_details(artifacts, record.leaf_count, backends.store),
+        "artifacts": artifact_details(manifest, backends.store),
         "transactions": [],
         "lineage": lineage_graph([row], []),
         "disputes": [],
     }
 
 
-def artifact_details(
-    artifacts: tuple[ArtifactRow, ...], leaf_count: int, store: ContentStore | None
-) -> list[dict[str, Any]]:
-    """Each artifact with its leaf, index and proof (rebuilt from the verified manifest entries)."""
-    entries = [
-        manifestlib.ManifestEntry(a.role, a.path, a.size, a.sha256, a.cid, a.profile) for a in artifacts
-    ]
-    leaves = [e.leaf() for e in entries]
-    proofs = merkle.merkle_proofs(leaves) if entries and leaf_count <= MAX_PROOF_LEAVES else None
+def artifact_details(manifest: manifestlib.Manifest, store: ContentStore | None) -> list[dict[str, Any]]:
+    """Each entry of the verified manifest with its leaf, index and proof (its leaves are hashed once: a
+    manifest whose root was checked already holds them)."""
+    leaves = manifest.leaves()
+    proofs = manifest.proofs() if leaves and len(leaves) <= MAX_PROOF_LEAVES else None
     return [
         {
-            **a.to_dict(),
+            **dataclasses.asdict(e),
             "index": i,
             "leaf": "0x" + leaves[i].hex(),
             "proof": None if proofs is None else ["0x" + p.hex() for p in proofs[i]],
-            "stored": _stored(store, a.cid),
+            "stored": _stored(store, e.cid),
         }
-        for i, a in enumerate(artifacts)
+        for i, e in enumerate(manifest.entries)
     ]
 
 
