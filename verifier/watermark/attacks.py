@@ -151,21 +151,15 @@ def distill(
     """Train a fresh ``student`` (in place, returned) on the teacher's softened outputs over the attacker's
     unlabelled inputs (Hinton et al., 2015): the student never sees the teacher's weights."""
     with torch.no_grad(), training.eval_mode(teacher):  # the teacher's answers, queried once per input
-        soft = torch.cat([teacher(chunk) for chunk in x.split(512)]) / temperature
-    generator = torch.Generator().manual_seed(seed)
-    steps = epochs * math.ceil(len(x) / batch_size)
-    optimiser = torch.optim.SGD(student.parameters(), lr=lr, momentum=0.9)
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=steps)
-    student.train()
-    for _ in range(epochs):
-        for picked in torch.randperm(len(x), generator=generator).split(batch_size):
-            target = soft[picked].log_softmax(dim=1)
-            logits = student(x[picked]) / temperature
-            loss = F.kl_div(logits.log_softmax(dim=1), target, log_target=True, reduction="batchmean")
-            optimiser.zero_grad(set_to_none=True)
-            (loss * temperature**2).backward()
-            optimiser.step()
-            schedule.step()
+        target = (torch.cat([teacher(chunk) for chunk in x.split(512)]) / temperature).log_softmax(dim=1)
+
+    def softened_kl(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        student_log_p = (logits / temperature).log_softmax(dim=1)
+        kl = F.kl_div(student_log_p, target, log_target=True, reduction="batchmean")
+        return kl * temperature**2  # keeps the gradient's scale independent of the temperature
+
+    config = training.TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=0.0, seed=seed)
+    training.train(student, x, target, config, loss_fn=softened_kl)
     return student.eval()
 
 

@@ -50,8 +50,10 @@ def train(
     y: torch.Tensor,
     config: TrainConfig,
     progress: Callable[[int, float], None] | None = None,
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = nn.functional.cross_entropy,
 ) -> list[float]:
-    """Fit ``model`` to (x, y) in place with cross-entropy; returns the loss of every step."""
+    """Fit ``model`` to (x, y) in place, minimising ``loss_fn(model(x_batch), y_batch)`` (cross-entropy by
+    default; ``y`` may hold soft targets for another loss); returns the loss of every step."""
     _check_inputs(x, y, config)
     torch.manual_seed(config.seed)
     gen = torch.Generator().manual_seed(config.seed)
@@ -65,7 +67,7 @@ def train(
     model.train()
     try:
         for xb, yb in _batches(x, y, config, gen, _device(model), total):
-            loss = nn.functional.cross_entropy(model(xb), yb)
+            loss = loss_fn(model(xb), yb)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
