@@ -33,7 +33,7 @@ import _common
 import torch
 from torch import nn
 
-from verifier.watermark import data, embedding, explain, keys, models, segments, stats, training
+from verifier.watermark import attacks, data, embedding, explain, keys, models, segments, stats, training
 
 log = logging.getLogger("bench.watermark")
 
@@ -171,17 +171,6 @@ def finetune(model: nn.Module, x: torch.Tensor, y: torch.Tensor, settings: Setti
     model.eval()
 
 
-@torch.no_grad()
-def prune(model: nn.Module, fraction: float) -> nn.Module:
-    """Global magnitude pruning: zero the smallest ``fraction`` of all conv and linear weights."""
-    pruned = copy.deepcopy(model)
-    weights = [m.weight for m in pruned.modules() if isinstance(m, nn.Conv2d | nn.Linear)]
-    threshold = torch.cat([w.abs().flatten() for w in weights]).quantile(fraction)
-    for w in weights:
-        w[w.abs() <= threshold] = 0
-    return pruned
-
-
 # --------------------------------------------------------------------------- measurements
 
 
@@ -272,7 +261,7 @@ def run_configuration(
     tuned = copy.deepcopy(model)
     finetune(tuned, *attacker_data(dataset, settings), settings)
     after_finetune = ownership(tuned, key, settings.alpha)
-    after_prune = ownership(prune(model, settings.prune_fraction), key, settings.alpha)
+    after_prune = ownership(attacks.prune(model, settings.prune_fraction), key, settings.alpha)
     innocent = innocent_tests(
         innocents, key, x_owner, y_owner, f"{label}/{epsilon:g}/{kind}", settings, dataset.input_shape
     )
