@@ -19,15 +19,13 @@ from registry import dispute as dispute_flow
 from registry import fetch as fetch_flow
 from registry import index as indexlib
 from registry import lineage as lineage_flow
+from registry.api.routers import disputes as disputes_api
 from registry.backends import Backends
 from registry.errors import LedgermarkError, RecordError
 from registry.views import derivation_label
-from verifier.integrity import documents
 from verifier.integrity import manifest as manifestlib
 
 PER_PAGE = 20
-SUMMARY_LIMIT = 64 << 10
-"""The public summary pinned at opening is a few hundred bytes: anything larger is refused unread."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -246,18 +244,6 @@ def dispute_view(backends: Backends, dispute_id: int) -> DisputeView:
             return DisputeView(
                 state, "revealed report", dispute_flow.revealed_report(backends, dispute), None
             )
-        return DisputeView(state, "public summary", _summary(backends, dispute), None)
+        return DisputeView(state, "public summary", disputes_api.public_summary(backends, dispute), None)
     except LedgermarkError as err:
         return DisputeView(state, "", None, str(err))
-
-
-def _summary(backends: Backends, dispute: chainlib.Dispute) -> dict[str, Any]:
-    source = f"dispute {dispute.dispute_id}'s public summary {dispute.evidence_cid}"
-    data = backends.store.cat(dispute.evidence_cid, max_size=SUMMARY_LIMIT)
-    try:
-        document = documents.parse_json(data, source=source, max_bytes=SUMMARY_LIMIT)
-    except documents.DocumentError as err:
-        raise LedgermarkError(str(err)) from err
-    if not isinstance(document, dict):
-        raise LedgermarkError(f"{source} is not a JSON object")
-    return document

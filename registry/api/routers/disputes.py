@@ -34,6 +34,8 @@ router = APIRouter(
 BackendsDep = Annotated[Backends, Depends(get_backends)]
 DisputeId = Annotated[int, PathParam(ge=1, le=MAX_RECORD_ID, description="The dispute's id.")]
 MAX_PAGE = 100
+SUMMARY_LIMIT = 64 << 10
+"""The public summary pinned at opening is a few hundred bytes: anything larger is refused unread."""
 _WRITE = problems.responses(400, 401, 403, 404, 409, 413, 422, 503)
 _READ = problems.responses(400, 404, 409, 422, 503)
 
@@ -79,9 +81,7 @@ def read_evidence(
     if dispute.report_cid:
         document = dispute_flow.revealed_report(backends, dispute)
         return _report_out(dispute, "revealed", dispute.report_cid, document)
-    summary = backends.store.cat(dispute.evidence_cid, max_size=dispute_flow.REPORT_LIMIT)
-    document = _parse(summary, f"dispute {dispute_id}'s commitment {dispute.evidence_cid}")
-    return _report_out(dispute, "commitment", dispute.evidence_cid, document)
+    return _report_out(dispute, "commitment", dispute.evidence_cid, public_summary(backends, dispute))
 
 
 @router.post(
@@ -238,10 +238,18 @@ def _report_out(dispute: chainlib.Dispute, stage: str, cid: str, document: dict[
     }
 
 
-def _parse(data: bytes, source: str) -> dict[str, Any]:
+def public_summary(backends: Backends, dispute: chainlib.Dispute) -> dict[str, Any]:
+    """The public summary the claimant pinned at opening (this route's and the dispute page's evidence until the
+    reveal): bounded, strict, an object."""
+    data = backends.store.cat(dispute.evidence_cid, max_size=SUMMARY_LIMIT)
+    source = f"dispute {dispute.dispute_id}'s public summary {dispute.evidence_cid}"
+    return _parse(data, source, SUMMARY_LIMIT)
+
+
+def _parse(data: bytes, source: str, max_bytes: int = dispute_flow.REPORT_LIMIT) -> dict[str, Any]:
     """Another party's JSON document: bounded, strict, an object."""
     try:
-        document = documents.parse_json(data, source=source, max_bytes=dispute_flow.REPORT_LIMIT)
+        document = documents.parse_json(data, source=source, max_bytes=max_bytes)
     except documents.DocumentError as err:
         raise LedgermarkError(str(err)) from err
     if not isinstance(document, dict):
