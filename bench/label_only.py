@@ -19,7 +19,6 @@ import dataclasses
 import hashlib
 import json
 import logging
-import platform
 import statistics
 import threading
 import time
@@ -28,6 +27,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import _common
 import torch
 import uvicorn
 from torch import nn
@@ -207,8 +207,8 @@ def markdown(summary: list[dict[str, Any]], rows: list[dict], command: str, seco
         for s in summary
     )
     return (
-        f"# Label-only keys through a prediction API\n\n`{command}` ({seconds / 60:.1f} min, {platform.machine()}, "
-        f"torch {torch.__version__}, {torch.get_num_threads()} thread(s)).\n\nDigits CNN (width 16), {BITS} bits × "
+        f"# Label-only keys through a prediction API\n\n`{command}` ({seconds / 60:.1f} min, {_common.machine()})."
+        f"\n\nDigits CNN (width 16), {BITS} bits × "
         f"{TRIGGERS} triggers per key, verified through the reference endpoint over HTTP; p is the one-sided "
         "Fisher exact p (α 0.01). The logit key is the reference: same model, same size, read through logits.\n\n"
         + head
