@@ -453,7 +453,6 @@ def _verify_endpoint(
         from registry import watermarking
         from registry.errors import LedgermarkError
         from verifier.watermark import calibration, remote
-        from verifier.watermark import report as reportlib
 
         watermark_key = watermarking.read_key(first)
         nulls = calibration.read_null_set(null_set) if null_set is not None else None
@@ -475,14 +474,12 @@ def _verify_endpoint(
                 "queries": f"{usage.queries} in {_count(usage.requests, 'request')} ({usage.retries} retried)",
                 "key file": first.name,
             }
-            written = reportlib.build_report(
-                key=watermark_key,
+            tested = watermarking.Assessment(
                 extraction=assessment.extraction,
                 result=assessment.result,
                 model_sha256="(black box: no model bytes)",
-                extra_facts=facts,
-                calibration=calibrated,
-            ).write(report_dir)
+            )
+            written = watermarking.write_report(tested, watermark_key, report_dir, facts, calibrated)
         return assessment, calibrated, written
 
     assessment, calibrated, written = _output.guard(run, as_json=as_json)
