@@ -21,8 +21,9 @@ import math
 import os
 import tempfile
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import torch
 from torch import nn
@@ -314,17 +315,23 @@ def save_model(model: nn.Module, path: Path, spec: ModelSpec | None = None) -> P
         "spec": spec.to_dict(),
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
     }
+    write_atomic(path, lambda f: torch.save(payload, f))
+    logger.info("saved %s model to %s", spec.arch, path)
+    return path
+
+
+def write_atomic(path: Path, write: Callable[[BinaryIO], object]) -> None:
+    """``write`` a model into a temp file in the same folder, then ``os.replace``: never half a model under
+    the final name."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
+            write(f)
         os.chmod(tmp, 0o644)  # a model is meant to be shared (mkstemp creates 0600)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    logger.info("saved %s model to %s", spec.arch, path)
-    return path
 
 
 def load_model(path: Path) -> nn.Module:

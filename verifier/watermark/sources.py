@@ -24,7 +24,6 @@ import hashlib
 import importlib
 import os
 import sys
-import tempfile
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -195,13 +194,13 @@ class ModelSource:
         if self.format == "ledgermark":
             return models.save_model(self.module, out)
         if self.format == "torchscript":
-            _write_atomic(out, lambda stream: torch.jit.save(self.module, stream))
+            models.write_atomic(out, lambda stream: torch.jit.save(self.module, stream))
         elif self.format == "safetensors":
             from safetensors.torch import save
 
-            _write_atomic(out, lambda stream: stream.write(save(_detached_state(self.module))))
+            models.write_atomic(out, lambda stream: stream.write(save(_detached_state(self.module))))
         else:
-            _write_atomic(out, lambda stream: torch.save(_detached_state(self.module), stream))
+            models.write_atomic(out, lambda stream: torch.save(_detached_state(self.module), stream))
         return out
 
 
@@ -414,16 +413,3 @@ def _check_zip(path: Path, input: str) -> None:
 def _detached_state(module: nn.Module) -> dict[str, torch.Tensor]:
     """Contiguous CPU copies: safetensors refuses tensors that share memory (tied weights), so none do."""
     return {name: value.detach().cpu().contiguous().clone() for name, value in module.state_dict().items()}
-
-
-def _write_atomic(path: Path, write: Callable[[Any], Any]) -> None:
-    """Temp file in the same folder, then ``os.replace``: never half a model under the final name."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as stream:
-            write(stream)
-        os.chmod(tmp, 0o644)  # a model is meant to be shared (mkstemp creates 0600)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
