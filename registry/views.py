@@ -12,7 +12,12 @@ if TYPE_CHECKING:
 
 def derivation_label(record: chainlib.Record) -> str:
     """How a record derives from its parent, spelt as the CLI's --derivation takes it (``fine-tune``)."""
-    return record.derivation.name.lower().replace("_", "-")
+    return derivation_name(record.derivation)
+
+
+def derivation_name(kind: chainlib.Derivation) -> str:
+    """A derivation spelt as the CLI's --derivation takes it (``fine-tune``; ``none`` without a parent)."""
+    return kind.name.lower().replace("_", "-")
 
 
 def record_summary(record: chainlib.Record) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from registry import publish as publish_flow
 from registry.api import auth, problems, schemas, uploads
 from registry.api.dependencies import MAX_RECORD_ID, get_backends, record_reference
 from registry.backends import Backends
-from registry.views import record_summary
+from registry.views import derivation_name, record_summary
 
 router = APIRouter(prefix="/records", tags=["records"], generate_unique_id_function=lambda route: route.name)
 BackendsDep = Annotated[Backends, Depends(get_backends)]
@@ -79,19 +79,15 @@ def publish_record(
             sealed = publish_flow.seal_watermark_key(key_path, Path(workdir))
             key_path.unlink()  # the plaintext leaves the service as soon as it is sealed
             artifacts.append(sealed.artifact)
+        key_hash = sealed.key_hash if sealed else bytes(32)
         publication = publish_flow.publish(
-            backends,
-            artifacts,
-            name=name,
-            watermark_key_hash=sealed.key_hash if sealed else bytes(32),
-            parent_id=parent,
-            derivation=kind,
+            backends, artifacts, name=name, watermark_key_hash=key_hash, parent_id=parent, derivation=kind
         )
     return {
         **publication.to_dict(),
         "parent_id": parent,
-        "derivation": kind.name.lower().replace("_", "-"),
-        "watermark_key_hash": "0x" + (sealed.key_hash if sealed else bytes(32)).hex(),
+        "derivation": derivation_name(kind),
+        "watermark_key_hash": "0x" + key_hash.hex(),
         "sealed_key_data_key": sealed.data_key.hex() if sealed else None,
     }
 
