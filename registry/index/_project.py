@@ -9,7 +9,6 @@ index.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import json
 import sqlite3
 from collections.abc import Callable
@@ -17,6 +16,7 @@ from typing import Any
 
 from registry.chain.registry import manifest_cid_string
 from registry.chain.types import Derivation, DisputeStatus, Priority
+from registry.index._schema import PROJECTIONS
 
 REGISTRY_EVENTS = ("ModelRegistered", "RecordTransferred", "RecordRevoked")
 """The registry events the index reads (``CommitmentRecorded`` says nothing about records)."""
@@ -60,34 +60,26 @@ def label(member: Any) -> str:
 
 def store_all(conn: sqlite3.Connection, events: list[Event]) -> list[str]:
     """Keep ``events`` (one statement for all) and fold them in, oldest first; returns the manifest CID of each
-    new record, read while its event is applied (the CID cache holds it then, however long the list)."""
+    new record."""
     conn.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?)", [e.row() for e in events])
-    cids = []
-    for event in events:
-        apply(conn, event)
-        if event.name == "ModelRegistered":
-            cids.append(manifest_cid(event.args))
-    return cids
+    return [cid for cid in (apply(conn, event) for event in events) if cid is not None]
 
 
-def apply(conn: sqlite3.Connection, event: Event) -> None:
+def apply(conn: sqlite3.Connection, event: Event) -> str | None:
+    """Fold ``event`` in; returns the manifest CID of the record it registers (None for other events)."""
     handler = _HANDLERS.get(event.name)
-    if handler is not None:
-        handler(conn, event, event.args)
+    return None if handler is None else handler(conn, event, event.args)
 
 
-def replay(conn: sqlite3.Connection) -> int:
-    """Rebuild the projections from ``events``; returns how many events were applied."""
-    for table in ("records", "disputes", "votes"):
+def replay(conn: sqlite3.Connection) -> None:
+    """Rebuild the projections from ``events``."""
+    for table in PROJECTIONS:
         conn.execute(f"DELETE FROM {table}")
-    count = 0
     rows = conn.execute(
         "SELECT block, log_index, tx_hash, contract, name, args FROM events ORDER BY block, log_index"
     )
     for block, log_index, tx_hash, contract, name, args in rows.fetchall():
         apply(conn, Event(block, log_index, tx_hash, contract, name, json.loads(args)))
-        count += 1
-    return count
 
 
 # --------------------------------------------------------------------------- registry
@@ -95,16 +87,11 @@ def replay(conn: sqlite3.Connection) -> int:
 
 def manifest_cid(args: dict[str, Any]) -> str:
     """The manifest CID string of a ``ModelRegistered`` event (stored on chain as digest and codec tag)."""
-    return _cid_string(args["manifestDigest"], int(args["manifestCodec"]))
+    return manifest_cid_string(bytes.fromhex(args["manifestDigest"][2:]), int(args["manifestCodec"]))
 
 
-@functools.lru_cache(maxsize=8192)
-def _cid_string(digest_hex: str, codec: int) -> str:
-    """Cached: each new record's CID is needed twice (its manifest row, its record row)."""
-    return manifest_cid_string(bytes.fromhex(digest_hex[2:]), codec)
-
-
-def _registered(conn: sqlite3.Connection, event: Event, a: dict[str, Any]) -> None:
+def _registered(conn: sqlite3.Connection, event: Event, a: dict[str, Any]) -> str:
+    cid = manifest_cid(a)
     found = conn.execute("SELECT timestamp FROM blocks WHERE number = ?", (event.block,)).fetchone()
     conn.execute(
         "INSERT INTO records (record_id, owner, root, leaf_count, manifest_cid, key_hash, parent_id, derivation,"
@@ -114,7 +101,7 @@ def _registered(conn: sqlite3.Connection, event: Event, a: dict[str, Any]) -> No
             a["owner"],
             a["root"],
             int(a["leafCount"]),
-            manifest_cid(a),
+            cid,
             a["watermarkKeyHash"],
             int(a["parentId"]),
             label(Derivation(int(a["derivation"]))),
@@ -125,6 +112,7 @@ def _registered(conn: sqlite3.Connection, event: Event, a: dict[str, Any]) -> No
     )
     if int(a["parentId"]):
         conn.execute("UPDATE records SET children = children + 1 WHERE record_id = ?", (int(a["parentId"]),))
+    return cid
 
 
 def _transferred(conn: sqlite3.Connection, _: Event, a: dict[str, Any]) -> None:
@@ -210,7 +198,7 @@ def _count_open(conn: sqlite3.Connection, dispute_id: int, delta: int) -> None:
     )
 
 
-_HANDLERS: dict[str, Callable[[sqlite3.Connection, Event, dict[str, Any]], None]] = {
+_HANDLERS: dict[str, Callable[[sqlite3.Connection, Event, dict[str, Any]], str | None]] = {
     "ModelRegistered": _registered,
     "RecordTransferred": _transferred,
     "RecordRevoked": _revoked,
