@@ -24,6 +24,23 @@ def machine() -> str:
     )
 
 
+def produced_by(document: dict[str, Any], detail: str = "", comment: str = "") -> list[str]:
+    """The head of a results page: the run's note, what produced it in how long on what (``detail`` adds to
+    that), and the command that regenerates it (``comment`` follows it)."""
+    return [
+        *([f"> {document['note']}", ""] if document.get("note") else []),
+        (
+            f"Produced by `{document['command']}` in {document['seconds_total'] / 60:.1f} minutes on "
+            f"{document['machine']}{detail}. Regenerate with:"
+        ),
+        "",
+        "```",
+        f".venv/bin/{document['command']} --json OUT.json --markdown OUT.md{comment}",
+        "```",
+        "",
+    ]
+
+
 def rendered(args: argparse.Namespace, markdown: Markdown) -> bool:
     """With ``--render JSON``: print the page of a saved run (and write it to ``--markdown``); nothing is run."""
     if not args.render:

@@ -327,16 +327,7 @@ def markdown(document: dict[str, Any]) -> str:
     lines = [
         "# False claims against innocent models: seed-derived keys and calibration against null models",
         "",
-        *([f"> {document['note']}", ""] if document.get("note") else []),
-        (
-            f"Produced by `{document['command']}` in {document['seconds_total'] / 60:.1f} minutes on "
-            f"{document['machine']}. Regenerate with:"
-        ),
-        "",
-        "```",
-        f".venv/bin/{document['command']} --json OUT.json --markdown OUT.md",
-        "```",
-        "",
+        *_common.produced_by(document),
         (
             f"Task: scikit-learn digits (8×8), every model a `{s['arch']}`, trained on its own random "
             f"{s['train_fraction']:.0%} of the training split from its own seed. {s['innocents']} innocent models "

@@ -313,21 +313,13 @@ def markdown(document: dict[str, Any]) -> str:
     lines = [
         "# Interpretable watermark: fidelity, evidence, robustness, false positives",
         "",
-        *([f"> {document['note']}", ""] if document.get("note") else []),
-        (
-            f"Produced by `{document['command']}` in {document['seconds_total'] / 60:.1f} minutes on "
-            f"{document['machine']} ({_provenance(document)}). Regenerate with:"
-        ),
-        "",
-        "```",
-        f".venv/bin/{document['command']} --json OUT.json --markdown OUT.md"
-        + (
-            "   # make bench-watermark: OUT = docs/results/watermark"
+        *_common.produced_by(
+            document,
+            detail=f" ({_provenance(document)})",
+            comment="   # make bench-watermark: OUT = docs/results/watermark"
             if document["command"].endswith(".py")
-            else ""
+            else "",
         ),
-        "```",
-        "",
         (
             f"Model: ResNet-18 (CIFAR stem) at width {s['width']} (the standard network is width 64), trained on "
             f"{s['base_train']} Fashion-MNIST images (padded to 32×32) for {s['base_epochs']} epochs: clean accuracy "
