@@ -140,6 +140,7 @@ def test_the_list_shows_every_record_newest_first(http: httpx.Client) -> None:
         ("revoked=yes", [3]),
         ("revoked=no", [2, 1]),
         ("q=nothing-like-this", []),
+        ("q=99999999999999999999", []),  # an id past SQLite's integers names no record
         ("owner=0x0000000000000000000000000000000000000001", []),
     ],
 )
