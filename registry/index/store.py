@@ -249,9 +249,7 @@ class RecordIndex:
     def reset(self) -> None:
         """Forget everything (the next ``sync`` rebuilds from the deployment block); safe while others read."""
         with self._sync_lock, self._write() as conn:
-            for table in ("events", "blocks", "manifests", "record_fts", *_schema.PROJECTIONS):
-                conn.execute(f"DELETE FROM {table}")
-            conn.execute("DELETE FROM meta WHERE key NOT IN ('version')")
+            _forget(conn, "manifests")
 
     def _bind(self, contracts: _follow.Contracts) -> None:
         """Tie the file to one deployment; another chain or contract pair empties it first."""
@@ -261,9 +259,7 @@ class RecordIndex:
         if identity is not None:
             log.warning("index %s followed %s, now %s: rebuilding", self.path, identity, contracts.identity())
         with self._write() as conn:
-            for table in ("events", "blocks", *_schema.PROJECTIONS):
-                conn.execute(f"DELETE FROM {table}")
-            conn.execute("DELETE FROM meta WHERE key NOT IN ('version')")
+            _forget(conn)  # manifests stay: content-addressed, they hold for any deployment naming them
             self._put_meta(conn, "contracts", contracts.identity())
             self._put_meta(conn, "indexed_block", str(contracts.deployed_at - 1))
 
@@ -590,6 +586,14 @@ class RecordIndex:
     def _delete_files(self) -> None:
         for suffix in ("", "-wal", "-shm"):
             Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+
+
+def _forget(conn: sqlite3.Connection, *also: str) -> None:
+    """Empty what the followed chain decided (events, blocks, projections, search rows, meta but the schema
+    version), and the tables ``also`` names."""
+    for table in ("events", "blocks", "record_fts", *_schema.PROJECTIONS, *also):
+        conn.execute(f"DELETE FROM {table}")
+    conn.execute("DELETE FROM meta WHERE key NOT IN ('version')")
 
 
 @contextlib.contextmanager

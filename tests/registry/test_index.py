@@ -294,3 +294,14 @@ def test_the_fast_event_decoder_agrees_with_the_abi_decoder(
             assert _decode.decode(contract, log) == expected
             seen.add(expected["event"])
     assert {"ModelRegistered", "RecordTransferred", "RecordRevoked", "CommitmentRecorded"} <= seen
+
+
+def test_following_another_deployment_forgets_the_old_records_and_their_search_rows(
+    backends: backendslib.Backends, index: RecordIndex, catalogue: dict[str, int]
+) -> None:
+    other = _follow.Contracts(backends.chain.chain_id, "0x" + "11" * 20, "0x" + "22" * 20, 0)
+    index._bind(other)
+
+    assert index.status().records == 0
+    assert index.records(query="digits").total == 0
+    assert index.records(query="digits", revoked=False).total == 0
