@@ -32,9 +32,10 @@ from ipfs import unixfs
 from registry.api import problems
 from registry.api.dependencies import MAX_RECORD_ID, get_backends
 from registry.api.routers import records
+from registry.api.routers.browse import get_index
 from registry.backends import Backends
 from registry.errors import LedgermarkError
-from registry.index import IndexQueryError, RecordIndex
+from registry.index import IndexQueryError
 from registry.views import printable
 from registry.web import catalogue, graph
 
@@ -106,7 +107,7 @@ def browse(
     """Records newest first, with search and filters."""
     filters = catalogue.Filters(q=q, owner=owner, revoked=revoked, cursor=cursor)
     try:
-        found = catalogue.listing(_index(request), filters)
+        found = catalogue.listing(get_index(request), filters)
     except IndexQueryError as err:  # a search or filter the index cannot run: say so above the same form
         return _page("index.html", 400, filters=filters, listing=None, problem=str(err))
     except LedgermarkError as err:
@@ -120,15 +121,10 @@ def record_page(
 ) -> HTMLResponse:
     """A record: warnings, artifacts, the in-browser verify form, lineage and disputes."""
     try:
-        view = catalogue.record_view(backends, _index(request), record_id)
+        view = catalogue.record_view(backends, get_index(request), record_id)
     except LedgermarkError as err:
         return _error_page(request, err)
     return _page("record.html", view=view, graph=graph.layout(view.lineage))
-
-
-def _index(request: Request) -> RecordIndex:
-    """The service's record index (``registry.index``), opened and followed by the service's lifespan."""
-    return request.app.state.index
 
 
 @router.get("/dispute/{dispute_id}", response_class=HTMLResponse)
