@@ -94,9 +94,7 @@ def embed_file(
     progress: Callable[[int, float], None] | None = None,
 ) -> Embedded:
     """Fine-tune the watermark into a copy of the model; write the new model and the secret key together."""
-    for target in (out_model, out_key):  # before minutes of fine-tuning, not after
-        if not target.parent.is_dir():
-            raise LedgermarkError(f"cannot write {target}: the folder {target.parent} does not exist")
+    _check_folders(out_model, out_key)
     model = models.load_model(model_path)
     dataset = data.load(dataset_name)
     if tuple(model.spec.input_shape) != dataset.input_shape:
@@ -129,9 +127,27 @@ def embed_file(
         y_test=dataset.y_test,
         progress=progress,
     )
+    return _write_together(key, report, out_key, out_model, lambda path: models.save_model(model, path))
+
+
+def _check_folders(*targets: Path) -> None:
+    """Every output's folder exists: checked before minutes of fine-tuning, not after."""
+    for target in targets:
+        if not target.parent.is_dir():
+            raise LedgermarkError(f"cannot write {target}: the folder {target.parent} does not exist")
+
+
+def _write_together(
+    key: keys.WatermarkKey,
+    report: embedding.EmbedReport,
+    out_key: Path,
+    out_model: Path,
+    save: Callable[[Path], object],
+) -> Embedded:
+    """The secret key (0600), then the watermarked model through ``save``: both or neither."""
     files.write_private(out_key, key.to_bytes())
     try:
-        models.save_model(model, out_model)
+        save(out_model)
     except BaseException:
         out_key.unlink(missing_ok=True)  # a key without its model is no use: leave neither
         raise
@@ -228,18 +244,10 @@ def embed_source(
 ) -> Embedded:
     """``embed_file`` for a model of any source (``api.embed`` options): the watermarked model is written in
     the format it was read in, with the key, together or not at all."""
-    for target in (out_model, out_key):
-        if not target.parent.is_dir():
-            raise LedgermarkError(f"cannot write {target}: the folder {target.parent} does not exist")
+    _check_folders(out_model, out_key)
     source.check_output(out_model)  # before minutes of fine-tuning, not after
     key, report = api.embed(source, train, test_data=test, progress=progress, **options)  # type: ignore[arg-type]
-    files.write_private(out_key, key.to_bytes())
-    try:
-        source.save(out_model)
-    except BaseException:
-        out_key.unlink(missing_ok=True)  # a key without its model is no use: leave neither
-        raise
-    return Embedded(key=key, report=report, model_path=out_model, key_path=out_key)
+    return _write_together(key, report, out_key, out_model, source.save)
 
 
 def assess_source(

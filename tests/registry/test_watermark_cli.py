@@ -121,6 +121,10 @@ def test_verify_exits_2_with_a_clear_error(
         (["--dataset", "wine"], "but wine has (13,)"),
         (["--trigger-kind", "glitter"], "unknown trigger kind 'glitter'"),
         (["--recipe", "magic"], "--recipe 'magic': use seed, robust, robust-simulated"),
+        (
+            ["--key", "no-such-folder/k"],
+            "cannot write no-such-folder/k: the folder no-such-folder does not exist",
+        ),
     ],
 )
 def test_embed_refuses_bad_settings_and_writes_nothing(
