@@ -11,16 +11,12 @@ import pytest
 import torch
 from torch import nn
 
-from verifier.watermark import attacks, data, explain, keys, models, stats, training
+from tests.verifier.watermark.conftest import ownership
+from verifier.watermark import attacks, data, explain, models, training
 
 
 def weights_of(model: nn.Module) -> list[torch.Tensor]:
     return [m.weight.detach() for m in model.modules() if isinstance(m, attacks.PRUNABLE)]
-
-
-def verdict(model: nn.Module, key: keys.WatermarkKey) -> stats.OwnershipResult:
-    extraction = explain.extract(model, key)
-    return stats.ownership_test(extraction.bits, extraction.reference)
 
 
 @pytest.mark.parametrize("fraction", [0.1, 0.5, 0.9])
@@ -124,7 +120,7 @@ def test_shift_and_temperature_keep_predictions_and_the_verdict(
     with torch.no_grad():
         before, after = model(digits.x_test), attacked(digits.x_test)
     assert not torch.allclose(before, after) and torch.equal(before.argmax(1), after.argmax(1))
-    original, result = verdict(model, key), verdict(attacked, key)
+    original, result = ownership(model, key), ownership(attacked, key)
     assert original.is_copy and result.is_copy
     assert result.matches == original.matches
 
@@ -165,6 +161,6 @@ def test_the_adaptive_attacker_spots_every_probe_and_the_watermark_is_lost(water
     assert bool(attacks.looks_occluded(probes, 0.05).all())
     assert not bool(attacks.looks_occluded(torch.rand(50, 1, 8, 8), 0.05).any())  # no flat patch: answered
     adaptive = attacks.RandomOnProbes(model)
-    result = verdict(adaptive, key)
+    result = ownership(adaptive, key)
     assert adaptive.flagged == len(probes)
     assert not result.is_copy

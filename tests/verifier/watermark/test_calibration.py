@@ -15,6 +15,7 @@ import torch
 from scipy.stats import binom
 from torch import nn
 
+from tests.verifier.watermark.conftest import ownership
 from verifier.watermark import calibration, data, embedding, explain, keys, models, report, stats
 
 NULL_SPEC = models.ModelSpec(arch="mlp", num_classes=10, input_shape=(1, 8, 8))
@@ -35,16 +36,11 @@ def null_folder(tmp_path_factory: pytest.TempPathFactory, null_models: list[nn.M
     return out
 
 
-def _test(model: nn.Module, key: keys.WatermarkKey, alpha: float) -> stats.OwnershipResult:
-    extraction = explain.extract(model, key)
-    return stats.ownership_test(extraction.bits, extraction.reference, alpha=alpha)
-
-
 def test_a_watermarked_model_lies_beyond_every_null(
     watermarked: tuple[nn.Module, keys.WatermarkKey, embedding.EmbedReport], null_models: list[nn.Module]
 ) -> None:
     model, key, _ = watermarked
-    calibrated = calibration.calibrate(key, _test(model, key, 0.2), null_models, alpha=0.2)
+    calibrated = calibration.calibrate(key, ownership(model, key, 0.2), null_models, alpha=0.2)
     assert calibrated.count == K and calibrated.exceeding == 0
     assert calibrated.p_empirical == pytest.approx(1 / (K + 1))
     assert calibrated.suspect.p_value < min(calibrated.null_p_values)
@@ -60,12 +56,14 @@ def test_an_independent_model_does_not(
     """Innocent models made like the nulls are exchangeable with them: each lies beyond all six 1 time in 7."""
     innocents = calibration.train_null_models(digits, NULL_SPEC, 4, seed=2000, epochs=20)
     found = [
-        calibration.calibrate(digits_key, _test(model, digits_key, 0.2), null_models, alpha=0.2)
+        calibration.calibrate(digits_key, ownership(model, digits_key, 0.2), null_models, alpha=0.2)
         for model, _ in innocents
     ]
     assert sum(c.exceeding == 0 for c in found) <= 2, [c.null_matches + (c.suspect.matches,) for c in found]
     assert not any(c.is_copy for c in found) and all(c.verdict.startswith("not a copy") for c in found)
-    other = calibration.calibrate(digits_key, _test(independent_cnn, digits_key, 0.2), null_models, alpha=0.2)
+    other = calibration.calibrate(
+        digits_key, ownership(independent_cnn, digits_key, 0.2), null_models, alpha=0.2
+    )
     assert not other.suspect.is_copy and not other.is_copy  # another architecture: not a copy either way
 
 
@@ -73,7 +71,7 @@ def test_too_few_nulls_never_convict_and_say_so(
     watermarked: tuple[nn.Module, keys.WatermarkKey, embedding.EmbedReport], null_models: list[nn.Module]
 ) -> None:
     model, key, _ = watermarked
-    calibrated = calibration.calibrate(key, _test(model, key, 0.01), null_models, alpha=0.01)
+    calibrated = calibration.calibrate(key, ownership(model, key, 0.01), null_models, alpha=0.01)
     assert calibrated.suspect.is_copy and calibrated.exceeding == 0  # the parametric test alone would convict
     assert not calibrated.is_copy and calibrated.nulls_needed == 99 and not calibrated.enough_nulls
     assert "too few null models" in calibrated.verdict

@@ -9,12 +9,8 @@ import pytest
 import torch
 from torch import nn
 
+from tests.verifier.watermark.conftest import ownership
 from verifier.watermark import data, embedding, errors, explain, keys, models, segments, stats, training
-
-
-def ownership(model: nn.Module, key: keys.WatermarkKey) -> stats.OwnershipResult:
-    extraction = explain.extract(model, key)
-    return stats.ownership_test(extraction.bits, extraction.reference)
 
 
 def test_embedding_writes_the_bits_and_keeps_predictions(watermarked, digits: data.Dataset) -> None:

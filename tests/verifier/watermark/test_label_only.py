@@ -3,7 +3,6 @@ through an API that answers only labels (or the top-1 class and its probability)
 
 from __future__ import annotations
 
-import copy
 import hashlib
 from collections.abc import Iterator
 
@@ -12,7 +11,8 @@ import torch
 from torch import nn
 
 from tests.fixtures.model_endpoint import serve_model
-from verifier.watermark import data, embedding, explain, keys, models, remote, segments, stats
+from tests.verifier.watermark.conftest import ownership, watermark_copy
+from verifier.watermark import data, embedding, explain, keys, models, remote, segments
 
 LABEL_EMBEDDING = embedding.EmbedConfig(steps=300, lr=1e-3, epsilon=0.2)  # τ 1: the default
 
@@ -32,17 +32,7 @@ def label_key(digits: data.Dataset) -> keys.WatermarkKey:
 def watermarked(
     trained_cnn: nn.Module, digits: data.Dataset, label_key: keys.WatermarkKey
 ) -> tuple[nn.Module, keys.WatermarkKey, embedding.EmbedReport]:
-    model = copy.deepcopy(trained_cnn)
-    key, report = embedding.embed(
-        model,
-        label_key,
-        digits.x_train,
-        digits.y_train,
-        LABEL_EMBEDDING,
-        x_test=digits.x_test,
-        y_test=digits.y_test,
-    )
-    return model, key, report
+    return watermark_copy(trained_cnn, label_key, digits, LABEL_EMBEDDING)
 
 
 @pytest.fixture(scope="module")
@@ -79,8 +69,7 @@ def test_a_label_key_verifies_through_an_api_answering_only_labels(
 def test_the_model_before_embedding_is_not_a_copy_under_the_label_key(
     trained_cnn: nn.Module, watermarked: tuple[nn.Module, keys.WatermarkKey, embedding.EmbedReport]
 ) -> None:
-    extraction = explain.extract(trained_cnn, watermarked[1])
-    assert not stats.ownership_test(extraction.bits, extraction.reference).is_copy
+    assert not ownership(trained_cnn, watermarked[1]).is_copy
 
 
 def test_label_keys_read_no_more_than_the_top_1_label() -> None:
