@@ -15,7 +15,7 @@ import hashlib
 import logging
 import posixpath
 
-from ipfs.errors import ContentIntegrityError, LedgermarkError
+from ipfs.errors import LedgermarkError
 from ipfs.store import ContentStore
 from verifier.integrity import manifest as manifestlib
 
@@ -46,9 +46,7 @@ def fetch(store: ContentStore, cid: str) -> Fetched:
     """Fetch, verify and parse the manifest ``cid`` and its card."""
     try:
         data = store.cat(cid, max_size=MAX_MANIFEST_BYTES)
-    except ContentIntegrityError as err:  # a source lied or the DAG is too large: another source may not
-        return Fetched("missing", error=str(err)[:500])
-    except LedgermarkError as err:
+    except LedgermarkError as err:  # not found, a source lied, or the DAG is too large: another may serve it
         return Fetched("missing", error=str(err)[:500])
     try:
         manifest = manifestlib.Manifest.from_bytes(data, source=f"manifest {cid}")
