@@ -17,7 +17,7 @@ import socket
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +90,15 @@ def multipart(*parts: tuple[str, bytes, bytes]) -> tuple[bytes, dict[str, str]]:
     return body + f"--{BOUNDARY}--\r\n".encode(), {
         "content-type": f"multipart/form-data; boundary={BOUNDARY}"
     }
+
+
+def streamed_form(field: str, filename: str, chunks: Iterable[bytes], **fields: str) -> Iterator[bytes]:
+    """A multipart body sent as it is made: the plain ``fields``, then one file of ``chunks`` (never whole)."""
+    for name, value in fields.items():
+        yield f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
+    yield f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="{field}"; filename="{filename}"\r\n\r\n'.encode()
+    yield from chunks
+    yield f"\r\n--{BOUNDARY}--\r\n".encode()
 
 
 def assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:
@@ -395,17 +404,11 @@ def _peak_rss_kib(pid: int) -> int:
 def test_a_large_upload_is_streamed_to_disk_not_held_in_memory(tmp_path: Path) -> None:
     size, chunk = 192 * LIMIT, b"\x5a" * LIMIT
 
-    def body() -> Iterator[bytes]:
-        yield f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="big.bin"\r\n\r\n'.encode()
-        for _ in range(size // len(chunk)):
-            yield chunk
-        yield f"\r\n--{BOUNDARY}--\r\n".encode()
-
     with ledgermark_serve(tmp_path / "state") as (url, process):
         before = _peak_rss_kib(process.pid)
         response = httpx.post(
             f"{url}/cid",
-            content=body(),
+            content=streamed_form("file", "big.bin", (chunk for _ in range(size // len(chunk)))),
             headers={"content-type": f"multipart/form-data; boundary={BOUNDARY}"},
             timeout=120,
         )
@@ -435,20 +438,17 @@ def test_a_large_publication_and_its_download_stream_through_the_service(tmp_pat
     file, then streamed): the service's peak memory grows by under a quarter of the file (5 MiB measured)."""
     size, sent, received = 64 * LIMIT, hashlib.sha256(), hashlib.sha256()
 
-    def body() -> Iterator[bytes]:
-        yield f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="roles"\r\n\r\nmodel\r\n'.encode()
-        yield f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="files"; filename="big.pt"\r\n\r\n'.encode()
+    def chunks() -> Iterator[bytes]:
         for _ in range(size // LIMIT):
             chunk = os.urandom(LIMIT)
             sent.update(chunk)
             yield chunk
-        yield f"\r\n--{BOUNDARY}--\r\n".encode()
 
     with ledgermark_serve(tmp_path / "state") as (url, process):
         before = _peak_rss_kib(process.pid)
         published = httpx.post(
             f"{url}/records",
-            content=body(),
+            content=streamed_form("files", "big.pt", chunks(), roles="model"),
             headers={"content-type": f"multipart/form-data; boundary={BOUNDARY}", **AUTH},
             timeout=300,
         )
