@@ -236,6 +236,15 @@ def _naming_options(action: Callable[[], T]) -> T:
         raise LedgermarkError(f"--data: {err}") from None
 
 
+def _ledgermark_file(model: Path | None, factory: str | None, weights: Path | None) -> bool:
+    """Whether the model is MODEL alone, a file in Ledgermark's own format (the flows that were there first)."""
+    from verifier.watermark import sources
+
+    if model is None or factory is not None or weights is not None:
+        return False
+    return _naming_options(lambda: sources.file_format(model)) == "ledgermark"
+
+
 def _embed(
     model: Path | None,
     factory: str | None,
@@ -250,8 +259,7 @@ def _embed(
     from registry import watermarking
     from verifier.watermark import sources
 
-    native = model is not None and factory is None and weights is None and not own
-    if native and _naming_options(lambda: sources.file_format(model)) == "ledgermark":
+    if not own and _ledgermark_file(model, factory, weights):
         return watermarking.embed_file(model, dataset, out, key, watermarking.EmbedOptions(**options))
 
     def run() -> Any:
@@ -268,8 +276,7 @@ def _assess(model: Path | None, factory: str | None, weights: Path | None, key: 
     from registry import watermarking
     from verifier.watermark import sources
 
-    native = model is not None and factory is None and weights is None
-    if native and _naming_options(lambda: sources.file_format(model)) == "ledgermark":
+    if _ledgermark_file(model, factory, weights):
         return watermarking.assess(model, key, alpha)
     return _naming_options(
         lambda: watermarking.assess_source(
