@@ -517,12 +517,7 @@ def compare_markdown(result: dict[str, Any]) -> str:
 
 def measure_reference(backends: backendslib.Backends, count: int, rng: random.Random) -> dict[str, Any]:
     """Without the index: enumerate records by scanning the registry's events; read a record from chain+store."""
-    contracts = _follow.Contracts(
-        backends.chain.chain_id,
-        backends.registry.address,
-        backends.disputes.address,
-        backends.registry.deployed_at,
-    )
+    contracts = _follow.Contracts.of(backends)
     started = time.perf_counter()
     events, _ = _follow.events(
         backends.chain, contracts, contracts.deployed_at, backends.chain.block_number()

@@ -7,13 +7,16 @@ is split in two and read again, so a busy stretch of chain never defeats the sca
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from registry.chain import abi
 from registry.chain.connection import Chain
 from registry.chain.errors import ChainError, ChainUnavailableError
 from registry.index import _decode
 from registry.index._project import REGISTRY_EVENTS, Event
+
+if TYPE_CHECKING:
+    from registry.backends import Backends
 
 CHUNK_BLOCKS = 5_000
 """Blocks per ``eth_getLogs`` at most: public nodes commonly refuse wider ranges."""
@@ -39,6 +42,16 @@ class Contracts:
     registry: str
     disputes: str
     deployed_at: int
+
+    @classmethod
+    def of(cls, backends: Backends) -> Contracts:
+        """The pair ``backends`` read and write, from their deployment block."""
+        return cls(
+            backends.chain.chain_id,
+            backends.registry.address,
+            backends.disputes.address,
+            backends.registry.deployed_at,
+        )
 
     def identity(self) -> str:
         """What the index's events depend on (not ``deployed_at``: no block before it holds their events)."""

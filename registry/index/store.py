@@ -139,12 +139,7 @@ class RecordIndex:
             return report
 
     def _sync(self, backends: Backends, guard: Any, max_manifests: int | None, started: float) -> SyncReport:
-        contracts = _follow.Contracts(
-            backends.chain.chain_id,
-            backends.registry.address,
-            backends.disputes.address,
-            backends.registry.deployed_at,
-        )
+        contracts = _follow.Contracts.of(backends)
         self._bind(contracts)
         with guard:
             head = _follow.confirmed_head(backends.chain)
