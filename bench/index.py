@@ -289,34 +289,48 @@ def _answers(url: str) -> bool:
 # --------------------------------------------------------------------------- the run
 
 
-def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
-    rng = random.Random(args.seed)
-    started = time.perf_counter()
+@contextlib.contextmanager
+def registered(
+    args: argparse.Namespace, work: Path
+) -> Iterator[tuple[str, deployments.Deployment, Settings, dict[str, float]]]:
+    """A real Anvil with the contracts and ``args.records`` records registered, each manifest in the store
+    (set-up, not measured); yields the node's URL, the deployment, the settings and the set-up seconds."""
     with localnode.AnvilNode(log_path=work / "anvil.log", die_with_parent=True) as node:
         chain = Chain.connect(node.url, node.first_key)
         chain.request("evm_setBlockGasLimit", [hex(GAS_LIMIT)])
         deployment = deployments.deploy_contracts(chain)
         settings = _settings(work, node.url, deployment)
-        setup = time.perf_counter()
+        started = time.perf_counter()
         rows = list(manifests(settings, args.records))
-        store_s = time.perf_counter() - setup
+        store_s = time.perf_counter() - started
         chain_s = register(chain, deployment.registry, rows, args.batch)
         print(
             f"set-up: {args.records} manifests stored in {store_s:.1f} s, registered in {chain_s:.1f} s",
             flush=True,
         )
+        yield (
+            node.url,
+            deployment,
+            settings,
+            {"store_manifests": round(store_s, 1), "register_on_chain": round(chain_s, 1)},
+        )
 
+
+def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
+    rng = random.Random(args.seed)
+    started = time.perf_counter()
+    with registered(args, work) as (node_url, _, settings, setup_s):
         with backendslib.open_backends(settings) as backends:
             indexing = measure_indexing(backends, settings, args.records)
             print(f"indexing: {indexing}", flush=True)
             reference = measure_reference(backends, args.records, rng)
             print(f"reference: {reference}", flush=True)
             owner = backends.registry.record(1).owner
-        with serving(settings, node.url, work) as base:
+        with serving(settings, node_url, work) as base:
             queries = http_queries(base, owner, args.records, args.samples, rng)
     return {
         "records": args.records,
-        "setup_s": {"store_manifests": round(store_s, 1), "register_on_chain": round(chain_s, 1)},
+        "setup_s": setup_s,
         "indexing": indexing,
         "queries": queries,
         "reference": reference,
@@ -378,18 +392,9 @@ def compare(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     checkout's in turns, each in a fresh process (so neither inherits the other's caches)."""
     started = time.perf_counter()
     reference = _export(args.compare_with, work / "reference-tree")
-    with localnode.AnvilNode(log_path=work / "anvil.log", die_with_parent=True) as node:
-        chain = Chain.connect(node.url, node.first_key)
-        chain.request("evm_setBlockGasLimit", [hex(GAS_LIMIT)])
-        deployment = deployments.deploy_contracts(chain)
-        settings = _settings(work, node.url, deployment)
-        setup = time.perf_counter()
-        rows = list(manifests(settings, args.records))
-        store_s = time.perf_counter() - setup
-        chain_s = register(chain, deployment.registry, rows, args.batch)
-        print(f"set-up: {args.records} records in {store_s + chain_s:.1f} s", flush=True)
+    with registered(args, work) as (node_url, deployment, settings, setup_s):
         spec = {
-            "chain": node.url,
+            "chain": node_url,
             "registry": deployment.registry,
             "disputes": deployment.disputes,
             "block": deployment.block,
@@ -406,7 +411,7 @@ def compare(args: argparse.Namespace, work: Path) -> dict[str, Any]:
                 shutil.rmtree(run_dir, ignore_errors=True)
     return {
         "records": args.records,
-        "setup_s": {"store_manifests": round(store_s, 1), "register_on_chain": round(chain_s, 1)},
+        "setup_s": setup_s,
         "runs": runs,
         "targets": {"records_per_s": TARGET_RECORDS_PER_S},
         "run_s": round(time.perf_counter() - started, 1),
