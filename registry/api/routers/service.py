@@ -8,8 +8,9 @@ so a load balancer holds traffic back and a person sees why.
 
 from __future__ import annotations
 
+import contextlib
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -90,16 +91,12 @@ def _check(probe: Callable[[], str]) -> dict[str, Any]:
         return {"ok": False, "detail": f"{type(err).__name__}: {err}"[:500]}
 
 
-class _held:
-    """``threading.Lock`` acquired with a timeout, as a context manager yielding whether it was acquired."""
-
-    def __init__(self, lock: threading.Lock) -> None:
-        self.lock, self.acquired = lock, False
-
-    def __enter__(self) -> bool:
-        self.acquired = self.lock.acquire(timeout=LOCK_WAIT_S)
-        return self.acquired
-
-    def __exit__(self, *_: object) -> None:
-        if self.acquired:
-            self.lock.release()
+@contextlib.contextmanager
+def _held(lock: threading.Lock) -> Iterator[bool]:
+    """``lock`` acquired with a timeout; yields whether it was acquired."""
+    acquired = lock.acquire(timeout=LOCK_WAIT_S)
+    try:
+        yield acquired
+    finally:
+        if acquired:
+            lock.release()
