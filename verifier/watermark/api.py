@@ -159,13 +159,11 @@ def verify(
 
 def _classifier(model: Any, token_inputs: bool) -> sources.Classifier:
     if isinstance(model, sources.ModelSource):
-        return model.classifier(token_inputs)
+        model = model.module
     if isinstance(model, sources.Classifier):
         return model
     if not isinstance(model, nn.Module):
         raise WatermarkError(f"the model must be a torch.nn.Module, not {type(model).__name__}")
-    if isinstance(model, sources.OnnxClassifier):
-        return sources.Classifier(model)
     return sources.Classifier(model, token_inputs=token_inputs)
 
 

@@ -69,7 +69,9 @@ class Classifier(nn.Module):
     def __init__(self, module: nn.Module | Callable[..., Any], token_inputs: bool = False) -> None:
         super().__init__()
         self.module = module
-        self.token_inputs = token_inputs  # inputs are token ids: rounded to int64 before the module sees them
+        # inputs are token ids: rounded to int64 before the module sees them (an ONNX model converts its inputs
+        # to the type its graph declares itself)
+        self.token_inputs = token_inputs and not isinstance(module, OnnxClassifier)
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         if self.token_inputs:
@@ -157,12 +159,6 @@ class ModelSource:
     @property
     def trainable(self) -> bool:
         return self.format != "onnx"
-
-    def classifier(self, token_inputs: bool = False) -> Classifier:
-        """The model as ``inputs → logits``; an ONNX model decides for itself whether it takes token ids."""
-        if isinstance(self.module, OnnxClassifier):
-            return Classifier(self.module)
-        return Classifier(self.module, token_inputs=token_inputs)
 
     def sha256(self) -> str:
         digest = hashlib.sha256()
