@@ -384,23 +384,15 @@ class RecordIndex:
         return cache[key]
 
     def record(self, record_id: int) -> RecordRow | None:
-        row = (
-            self._conn()
-            .execute(
-                f"SELECT {_RECORD_COLUMNS} FROM records r WHERE r.record_id = ?",
-                (record_id,),
-            )
-            .fetchone()
-        )
-        return None if row is None else _record_row(row)
+        return self._record_where("r.record_id = ?", record_id)
 
     def record_by_root(self, root: bytes) -> RecordRow | None:
+        return self._record_where("r.root = ?", "0x" + root.hex())
+
+    def _record_where(self, where: str, value: Any) -> RecordRow | None:
         row = (
             self._conn()
-            .execute(
-                f"SELECT {_RECORD_COLUMNS} FROM records r WHERE r.root = ?",
-                ("0x" + root.hex(),),
-            )
+            .execute(f"SELECT {_RECORD_COLUMNS} FROM records r WHERE {where}", (value,))
             .fetchone()
         )
         return None if row is None else _record_row(row)
