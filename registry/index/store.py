@@ -1,7 +1,7 @@
 """``RecordIndex``: a SQLite cache of the registry, rebuilt from the chain, for listing, search and detail.
 
-Reading records from the chain means scanning events from the deployment block (0.64 s for 1,000 records, and
-linear): a marketplace page cannot wait for that. The index follows both contracts' events up to the confirmed
+Reading records from the chain means scanning events from the deployment block (26 s for 100,000 records in
+docs/results/index.md, and linear): a marketplace page cannot wait for that. The index follows both contracts' events up to the confirmed
 head (``Settings.confirmations``), keeps the hash of every block it took an event from, and on each sync first
 checks that the block it stopped at is still on the chain; when it is not, it walks back to the newest stored
 block that is, drops everything after it and replays the projections from the kept events (a reorganisation).
