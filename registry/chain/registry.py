@@ -90,14 +90,12 @@ class ModelRegistryClient(ContractClient):
         """
         manifest_cid_fields(manifest_cid)
         self._precheck(root, watermark_key_hash, parent_id, derivation)
-        commit_block = None
+        commit_block = 0
         if salt is not None:
-            commit_block = self._young_commitment(root, watermark_key_hash, salt)
-            if commit_block is None and self.commitment_state(
-                self.compute_commitment(root, watermark_key_hash, salt)
-            ):
-                salt = None  # ours, but too old to reveal, and it cannot be made again
-        if commit_block is None:
+            commit_block = self.commitment_state(self.compute_commitment(root, watermark_key_hash, salt))
+            if commit_block and not self._revealable(commit_block):
+                commit_block, salt = 0, None  # ours, but too old to reveal, and it cannot be made again
+        if not commit_block:
             salt = salt or os.urandom(32)
             commit_block = self.commit(self.compute_commitment(root, watermark_key_hash, salt)).block_number
         self._await_min_age(commit_block, poll_interval_s, timeout_s)
@@ -216,13 +214,10 @@ class ModelRegistryClient(ContractClient):
                 "The derivation does not fit the parent: `None` iff `parentId == 0`.",
             )
 
-    def _young_commitment(self, root: bytes, watermark_key_hash: bytes, salt: bytes) -> int | None:
-        """The block of this signer's pending commitment with ``salt`` if a reveal now would still be in time."""
-        committed_at = self.commitment_state(self.compute_commitment(root, watermark_key_hash, salt))
+    def _revealable(self, commit_block: int) -> bool:
+        """Whether a reveal in the next block would still find a commitment made in ``commit_block`` young enough."""
         _, max_age = self.commit_ages()
-        return (
-            committed_at if committed_at and self.chain.block_number() + 1 - committed_at <= max_age else None
-        )
+        return self.chain.block_number() + 1 - commit_block <= max_age
 
     def _await_min_age(self, commit_block: int, poll_interval_s: float, timeout_s: float) -> None:
         """Wait until the *latest* block is ``min_commit_age`` past ``commit_block``.
