@@ -161,7 +161,7 @@ def _settle(backends: Backends, path: Path, data: bytes) -> str | None:
         path.unlink()
         return f"journal: rolled back the publication of {root}: the store lacks {missing}; nothing was registered"
     try:
-        record_id = _finish(backends, entry)
+        record_id, _ = register(backends, entry)
     except LedgermarkError as err:  # the chain refused or went away: keep the entry for the next start
         return f"journal: could not yet finish the interrupted publication of {root}: {err}"
     path.unlink()
@@ -192,9 +192,10 @@ def _missing_content(backends: Backends, manifest_cid: str) -> str | None:
     return None
 
 
-def _finish(backends: Backends, entry: Entry) -> int:
-    """Register with the saved salt (its commitment revealed if still young enough, else a new one made)."""
-    record_id, _ = backends.registry.publish(
+def register(backends: Backends, entry: Entry) -> tuple[int, chainlib.TxResult]:
+    """Register what ``entry`` holds, with its salt (its commitment revealed if still young enough, else a new
+    one made): a publication's first try and ``recover``'s finishing of a dead one are the same call."""
+    return backends.registry.publish(
         entry.root,
         entry.leaf_count,
         entry.manifest_cid,
@@ -203,4 +204,3 @@ def _finish(backends: Backends, entry: Entry) -> int:
         chainlib.Derivation(entry.derivation),
         salt=entry.salt,
     )
-    return record_id

@@ -94,15 +94,7 @@ def publish(
         salt=os.urandom(32),
     )
     with journal.recorded(backends, entry):
-        record_id, tx = backends.registry.publish(
-            root,
-            len(manifest.entries),
-            manifest_cid,
-            watermark_key_hash=watermark_key_hash,
-            parent_id=parent_id,
-            derivation=derivation,
-            salt=entry.salt,
-        )
+        record_id, tx = journal.register(backends, entry)
     log.info("published record %s (root 0x%s) in tx %s", record_id, root.hex(), tx.tx_hash)
     return Publication(
         record_id=record_id, root=root, manifest_cid=manifest_cid, tx_hash=tx.tx_hash, manifest=manifest
