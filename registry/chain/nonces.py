@@ -146,9 +146,8 @@ class NonceManager:
         candidates = [(self._slot.last, self._slot.at)]
         if shared is not None:
             candidates.append(_read_last(shared))
-        now = (
-            time.time()
-        )  # a stamp rounded up past now (or from a clock ahead) is age 0, never trusted at memory 0
+        # a stamp rounded up past now (or from a clock ahead) is age 0: never trusted at memory 0
+        now = time.time()
         fresh = [n for n, at in candidates if n is not None and max(0.0, now - at) < self.memory_s]
         return max(fresh, default=-1)
 
