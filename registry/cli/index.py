@@ -7,7 +7,7 @@ chain. A running `ledgermark serve` keeps the same file in step by itself; these
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -17,7 +17,6 @@ if TYPE_CHECKING:
     from registry.backends import Backends
 
 app = typer.Typer(help="Sync, rebuild and inspect the record index.", no_args_is_help=True)
-JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
 
 
 def _index_path(ctx: typer.Context) -> Any:
@@ -53,19 +52,19 @@ def _sync(ctx: typer.Context, as_json: bool, *, reset: bool) -> None:
 
 
 @app.command()
-def sync(ctx: typer.Context, as_json: JsonOption = False) -> None:
+def sync(ctx: typer.Context, as_json: _output.JsonOption = False) -> None:
     """Bring the index to the chain's confirmed head (undoing a reorganisation first) and fetch due manifests."""
     _sync(ctx, as_json, reset=False)
 
 
 @app.command()
-def rebuild(ctx: typer.Context, as_json: JsonOption = False) -> None:
+def rebuild(ctx: typer.Context, as_json: _output.JsonOption = False) -> None:
     """Empty the index and read every event again from the deployment block (nothing is lost: it is a cache)."""
     _sync(ctx, as_json, reset=True)
 
 
 @app.command()
-def status(ctx: typer.Context, as_json: JsonOption = False) -> None:
+def status(ctx: typer.Context, as_json: _output.JsonOption = False) -> None:
     """How far the index trails the chain's confirmed head, and how many records and manifests it holds."""
     from registry.index import RecordIndex
     from registry.index._follow import confirmed_head
