@@ -204,13 +204,13 @@ def _verified_manifest(backends: Backends, record: chainlib.Record) -> manifestl
 def record_view(backends: Backends, index: indexlib.RecordIndex, record_id: int) -> RecordView:
     """The record and its verified manifest (from the chain and the store), its family, and every dispute it is
     a party to (from the index)."""
-    record = fetch_flow.resolve_record(backends, str(record_id))
-    manifest = _verified_manifest(backends, record)
+    family = lineage_flow.lineage(backends, str(record_id))  # resolves the record: read from the chain once
+    manifest = _verified_manifest(backends, family.record)
     return RecordView(
-        record=record,
+        record=family.record,
         name=manifest.name,
         artifacts=[entry.to_dict() for entry in manifest.entries],
-        lineage=lineage_flow.lineage(backends, str(record_id)),
+        lineage=family,
         disputes=_disputes_of(index, record_id),
     )
 
