@@ -50,9 +50,8 @@ def load(data_dir: Path, environ: Mapping[str, str] | None = None) -> ApiToken:
     """The service's token: the environment's, else the data dir's file, created on first start."""
     environ = os.environ if environ is None else environ
     if ENV in environ:
-        return ApiToken(
-            _checked(environ[ENV], f"{ENV} (environment variable)"), f"{ENV} (environment variable)"
-        )
+        source = f"{ENV} (environment variable)"
+        return ApiToken(_checked(environ[ENV], source), source)
     path = data_dir / FILE_NAME
     if not path.exists():
         _create(path)
