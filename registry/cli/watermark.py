@@ -351,25 +351,16 @@ def verify(
     if key is None:
         _output.fail("give the watermark KEY file", as_json)
 
-    def run() -> tuple[Any, Any, tuple[Path, Path] | None]:
-        from registry import watermarking
-        from verifier.watermark import calibration
-
-        watermark_key = watermarking.read_key(key)
-        nulls = calibration.read_null_set(null_set) if null_set is not None else None  # before extracting
+    def test(watermark_key: Any) -> tuple[Any, Any, dict[str, str]]:
         assessment = _assess(model, model_factory, weights, watermark_key, alpha)
-        calibrated = None
-        if nulls is not None:
-            calibrated = calibration.calibrate(
-                watermark_key, assessment.result, nulls, alpha=alpha, suspect_sha256=assessment.model_sha256
-            )
-        written = None
-        if report_dir is not None:
-            facts = {"model file": (model or weights or Path("?")).name, "key file": key.name}
-            written = watermarking.write_report(assessment, watermark_key, report_dir, facts, calibrated)
-        return assessment, calibrated, written
+        return (
+            assessment,
+            assessment,
+            {"model file": (model or weights or Path("?")).name, "key file": key.name},
+        )
 
-    assessment, calibrated, written = _output.guard(run, as_json=as_json)
+    judged = _output.guard(lambda: _judged(key, null_set, alpha, report_dir, test), as_json=as_json)
+    assessment, calibrated, written = judged
     result = assessment.result
     document = {**result.to_dict(), "model_sha256": assessment.model_sha256}
     _conclude(as_json, result, calibrated, written, document, [result.verdict])
@@ -456,40 +447,30 @@ def _verify_endpoint(
     if first is None or second is not None:
         _output.fail("with --endpoint URL give only the KEY file, not a model file", as_json)
 
-    def run() -> tuple[Any, Any, tuple[Path, Path] | None]:
+    def test(watermark_key: Any) -> tuple[Any, Any, dict[str, str]]:
         from registry import watermarking
         from registry.errors import LedgermarkError
-        from verifier.watermark import calibration, remote
+        from verifier.watermark import remote
 
-        watermark_key = watermarking.read_key(first)
-        nulls = calibration.read_null_set(null_set) if null_set is not None else None
         try:
-            assessment = remote.assess(watermark_key, remote.EndpointConfig(url=url, **options), alpha)
+            found = remote.assess(watermark_key, remote.EndpointConfig(url=url, **options), alpha)
         except remote.QueryBudgetError as err:
             raise LedgermarkError(f"--max-queries {options['max_queries']}: {err}") from None
         except remote.EndpointError as err:
             raise LedgermarkError(f"--endpoint {url}: {err}") from None
-        calibrated = None
-        if nulls is not None:
-            calibrated = calibration.calibrate(watermark_key, assessment.result, nulls, alpha=alpha)
-        written = None
-        if report_dir is not None:
-            usage = assessment.usage
-            facts = {
-                "endpoint": url,
-                "endpoint answers": str(usage.answer),
-                "queries": f"{usage.queries} in {_count(usage.requests, 'request')} ({usage.retries} retried)",
-                "key file": first.name,
-            }
-            tested = watermarking.Assessment(
-                extraction=assessment.extraction,
-                result=assessment.result,
-                model_sha256="(black box: no model bytes)",
-            )
-            written = watermarking.write_report(tested, watermark_key, report_dir, facts, calibrated)
-        return assessment, calibrated, written
+        usage = found.usage
+        facts = {
+            "endpoint": url,
+            "endpoint answers": str(usage.answer),
+            "queries": f"{usage.queries} in {_count(usage.requests, 'request')} ({usage.retries} retried)",
+            "key file": first.name,
+        }
+        # no file to hash: the placeholder is never a null model's SHA-256, so calibrate's self-check passes
+        tested = watermarking.Assessment(found.extraction, found.result, "(black box: no model bytes)")
+        return found, tested, facts
 
-    assessment, calibrated, written = _output.guard(run, as_json=as_json)
+    judged = _output.guard(lambda: _judged(first, null_set, alpha, report_dir, test), as_json=as_json)
+    assessment, calibrated, written = judged
     usage = assessment.usage
     document = {**assessment.result.to_dict(), "endpoint": usage.to_dict()}
     lines = [
@@ -501,6 +482,33 @@ def _verify_endpoint(
         ),
     ]
     _conclude(as_json, assessment.result, calibrated, written, document, lines)
+
+
+def _judged(
+    key_path: Path,
+    null_set: Path | None,
+    alpha: float,
+    report_dir: Path | None,
+    test: Callable[[Any], tuple[T, Any, dict[str, str]]],
+) -> tuple[T, Any, tuple[Path, Path] | None]:
+    """`verify`'s steps around the test, for a file or an endpoint alike: read the key and the null set (before
+    the model runs), ``test(key)`` (what it found, that as a ``watermarking.Assessment``, the report's facts),
+    calibrate against the nulls, write the evidence report."""
+    from registry import watermarking
+    from verifier.watermark import calibration
+
+    watermark_key = watermarking.read_key(key_path)
+    nulls = calibration.read_null_set(null_set) if null_set is not None else None
+    found, assessment, facts = test(watermark_key)
+    calibrated = None
+    if nulls is not None:
+        calibrated = calibration.calibrate(
+            watermark_key, assessment.result, nulls, alpha=alpha, suspect_sha256=assessment.model_sha256
+        )
+    written = None
+    if report_dir is not None:
+        written = watermarking.write_report(assessment, watermark_key, report_dir, facts, calibrated)
+    return found, calibrated, written
 
 
 def _count(n: int, one: str, many: str | None = None) -> str:
