@@ -75,10 +75,9 @@ def _verified_copy(
     """The artifact in ``folder``, proven block by block and then whole against its manifest entry."""
     target = folder / "artifact"
     digest = backends.store.get_file(entry.cid, target, max_size=entry.size)
-    actual = manifestlib.entry_from_digest(digest, role=entry.role, name=entry.path)
-    if (actual.size, actual.sha256) != (entry.size, entry.sha256):
+    if (digest.size, digest.sha256) != (entry.size, entry.sha256):
         raise VerificationFailed(
             f"record {record_id}: artifact {entry.path} from the store is not what the manifest anchors "
-            f"(size {actual.size}, SHA-256 {actual.sha256}; expected {entry.size}, {entry.sha256})"
+            f"(size {digest.size}, SHA-256 {digest.sha256}; expected {entry.size}, {entry.sha256})"
         )
     return target
