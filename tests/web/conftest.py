@@ -134,8 +134,9 @@ def cli_service(args: list[Any], env: dict[str, str], log: Path) -> Iterator[str
             start_new_session=True,
         )
     try:
-        supervisor.wait_http(f"{url}/health")
+        servers.wait_until_up(f"{url}/health", process, log, what="ledgermark serve", timeout_s=60)
         yield url
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
+        with contextlib.suppress(ProcessLookupError):  # it exited by itself: wait_until_up says why
+            os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=30)
