@@ -30,9 +30,8 @@ def create_app(
         app.state.api_token = token or auth.load(settings.data_dir)
         with backendslib.open_backends(settings, long_lived=True) as opened:
             app.state.backends = opened
-            app.state.backends_turn = (
-                anyio.Lock()
-            )  # made in the service's event loop (dependencies.backends_turn)
+            # made in the service's event loop (dependencies.backends_turn)
+            app.state.backends_turn = anyio.Lock()
             journal.recover(opened)  # a publication a crash interrupted is finished or rolled back first
             index_path = settings.data_dir / "index.sqlite3"
             with indexlib.following(opened, index_path, lock=dependencies._backends_lock) as index:
