@@ -156,34 +156,28 @@ def protocol(attr: dict[str, list[torch.Tensor]], bits: torch.Tensor, alpha: flo
     """Convictions of every innocent model under one reference, test by test: parametric alone, with p_emp,
     and the full protocol (with p_adjusted too); against the arbiter's null set (one recipe, the library's
     default) and against nulls of varied recipes."""
-    found: dict[str, Any] = {}
+    suspects = [test(a, bits, alpha) for a in attr["innocents"]]  # one test per innocent, whatever the nulls
+    p_values = [r.p_value for r in suspects]
+    found: dict[str, Any] = {
+        "parametric_convictions": sum(r.is_copy for r in suspects),
+        "median_p": float(np.median(p_values)),
+        "min_p": float(np.min(p_values)),
+        "innocent_matches": [r.matches for r in suspects],
+    }
     for nulls_name, suffix in (("nulls", ""), ("nulls_varied", "_varied")):
         nulls = [test(a, bits, alpha) for a in attr[nulls_name]]
         null_p = tuple(r.p_value for r in nulls)
         null_m = tuple(r.matches for r in nulls)
-        parametric = with_empirical = full = 0
-        p_values, p_emp, matches = [], [], []
-        for model_attr in attr["innocents"]:
-            suspect = test(model_attr, bits, alpha)
-            calibrated = calibration.Calibration(suspect, null_p, null_m, alpha)
-            parametric += suspect.is_copy
-            with_empirical += suspect.is_copy and calibrated.empirical_significant
-            full += calibrated.is_copy
-            p_values.append(suspect.p_value)
-            p_emp.append(calibrated.p_empirical)
-            matches.append(suspect.matches)
-        found[f"full_convictions{suffix}"] = full
-        found[f"empirical_convictions{suffix}"] = with_empirical
+        calibrated = [calibration.Calibration(r, null_p, null_m, alpha) for r in suspects]
+        p_emp = [c.p_empirical for c in calibrated]
+        found[f"full_convictions{suffix}"] = sum(c.is_copy for c in calibrated)
+        found[f"empirical_convictions{suffix}"] = sum(
+            r.is_copy and c.empirical_significant for r, c in zip(suspects, calibrated, strict=True)
+        )
         found[f"min_p_empirical{suffix}"] = float(np.min(p_emp))
         found[f"innocent_p_empirical{suffix}"] = p_emp
         found[f"null_matches{suffix}"] = sorted(null_m)
-    return {
-        "parametric_convictions": parametric,
-        "median_p": float(np.median(p_values)),
-        "min_p": float(np.min(p_values)),
-        "innocent_matches": matches,
-        **found,
-    }
+    return found
 
 
 def grind(natural: torch.Tensor, n: int, tries: int) -> tuple[bytes, int, list[int]]:
