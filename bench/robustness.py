@@ -293,7 +293,7 @@ def run_method(
     model.eval()
     accuracy = training.evaluate(model, x_test, y_test)
     log.info("%s: embedded in %.0f s, accuracy %.4f", method.name, embed_seconds, accuracy)
-    rows = [_row("none", "watermarked model", False, model, model, key, accuracy, dataset, settings, 0.0)]
+    rows = [_row("none", "watermarked model", False, model, key, accuracy, dataset, settings, 0.0)]
     for attack, strength, target, apply in plan:
         if attack in method.skip or f"{attack}: {strength}" in method.skip:
             rows.append({"attack": attack, "strength": strength, "target": target, "skipped": True})
@@ -301,9 +301,7 @@ def run_method(
         start = time.perf_counter()
         attacked = apply(model)
         seconds = time.perf_counter() - start
-        rows.append(
-            _row(attack, strength, target, attacked, model, key, accuracy, dataset, settings, seconds)
-        )
+        rows.append(_row(attack, strength, target, attacked, key, accuracy, dataset, settings, seconds))
     if "overwrite with attacker's key" not in method.skip:
         rows.append(_overwrite_row(model, key, accuracy, dataset, settings))
     else:
@@ -333,7 +331,6 @@ def _row(
     strength: str,
     target: bool,
     attacked: nn.Module,
-    model: nn.Module,
     key: keys.WatermarkKey,
     accuracy: float,
     dataset: data.Dataset,
@@ -375,7 +372,6 @@ def _overwrite_row(
         "seed recipe",
         False,
         overwritten.eval(),
-        model,
         key,
         accuracy,
         dataset,
