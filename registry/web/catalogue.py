@@ -30,38 +30,6 @@ PER_PAGE = 20
 
 
 @dataclasses.dataclass(frozen=True)
-class Row:
-    """One record as the listing shows it (an index row, with its manifest's state said in words)."""
-
-    record_id: int
-    owner: str
-    root: str
-    name: str | None
-    parent_id: int
-    derivation: str
-    registered_at: int
-    revoked: bool
-    open_disputes: int
-    problem: str | None  # why the name is missing: the manifest is not fetched yet, or not the anchored one
-
-    @classmethod
-    def from_index(cls, row: indexlib.RecordRow) -> Row:
-        status = row.manifest_status
-        return cls(
-            row.record_id,
-            row.owner,
-            row.root,
-            row.name,
-            row.parent_id,
-            row.derivation,
-            row.registered_at,
-            row.revoked,
-            row.open_disputes,
-            None if status == "verified" else f"manifest {status}",
-        )
-
-
-@dataclasses.dataclass(frozen=True)
 class Filters:
     q: str = ""
     owner: str = ""
@@ -75,7 +43,7 @@ class Filters:
 
 @dataclasses.dataclass(frozen=True)
 class Listing:
-    rows: list[Row]
+    rows: list[indexlib.RecordRow]  # a name is shown only from a verified manifest (``manifest_status``)
     total: int
     next_cursor: str | None
     status: indexlib.IndexStatus  # how far the index has followed the chain
@@ -153,10 +121,10 @@ def listing(index: indexlib.RecordIndex, filters: Filters) -> Listing:
         limit=PER_PAGE,
         cursor=filters.cursor or None,
     )
-    return Listing([Row.from_index(r) for r in page.items], page.total, page.next_cursor, index.status())
+    return Listing(list(page.items), page.total, page.next_cursor, index.status())
 
 
-def _exact(index: indexlib.RecordIndex, query: str) -> list[Row] | None:
+def _exact(index: indexlib.RecordIndex, query: str) -> list[indexlib.RecordRow] | None:
     """The record a query names by id or Merkle root (a list of zero or one), or None for a text search."""
     if query.isdecimal() and len(query) <= 78:
         found = index.record(int(query)) if int(query) <= browse.MAX_SQL_ID else None
@@ -164,13 +132,13 @@ def _exact(index: indexlib.RecordIndex, query: str) -> list[Row] | None:
         found = index.record_by_root(bytes.fromhex(query[2:]))
     else:
         return None
-    return [Row.from_index(found)] if found is not None else []
+    return [found] if found is not None else []
 
 
 _HEX = frozenset("0123456789abcdefABCDEF")
 
 
-def _matches(row: Row, filters: Filters) -> bool:
+def _matches(row: indexlib.RecordRow, filters: Filters) -> bool:
     """The owner and revocation filters, on a record looked up directly."""
     if filters.owner.strip() and row.owner.lower() != filters.owner.strip().lower():
         return False
