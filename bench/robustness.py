@@ -62,8 +62,7 @@ class Settings:
     attacker_train: int
     base_epochs: int
     test_size: int
-    finetune_epochs: int  # fine-tuning and head retraining
-    distill_epochs: int
+    finetune_epochs: int  # fine-tuning, head retraining and distillation
     finetune_lrs: tuple[float, ...]
     head_lr: float
     distill_lr: float
@@ -101,7 +100,6 @@ FULL = Settings(
     base_epochs=8,
     test_size=3_000,
     finetune_epochs=10,
-    distill_epochs=5,
     finetune_lrs=(1e-3, 1e-2),
     head_lr=1e-2,
     distill_lr=0.05,
@@ -115,7 +113,6 @@ QUICK = dataclasses.replace(
     FULL,  # the same base model (cached once for both)
     test_size=2_000,
     finetune_epochs=2,
-    distill_epochs=1,
     prune_fractions=(0.3, 0.5, 0.7),
     methods=(dataclasses.replace(SEED_RECIPE, skip=()), SIMULATED, ROBUST),
 )
@@ -465,7 +462,7 @@ def _notes(document: dict[str, Any]) -> list[str]:
         (
             f"- Fine-tuning: SGD (momentum 0.9, cosine decay, batch 64, no weight decay) on the attacker's "
             f"{s['attacker_train']} images; the head attacks train the last linear layer alone on the frozen "
-            f"body's features. Distillation: {s['distill_epochs']} epochs of KL at temperature 4 on the "
+            f"body's features. Distillation: {s['finetune_epochs']} epochs of KL at temperature 4 on the "
             "attacker's images, labels unused. Quantisation: symmetric per-output-channel rounding of conv and "
             "linear weights. The adaptive attacker answers at random any query holding a flat patch (≥ 1 % of the "
             "pixels at one value) off the 8-bit grid, which every occluded probe has (fill 0.5) and no real "
