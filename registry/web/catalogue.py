@@ -184,7 +184,8 @@ def record_view(backends: Backends, index: indexlib.RecordIndex, record_id: int)
 
 
 def _disputes_of(index: indexlib.RecordIndex, record_id: int) -> list[DisputeLine]:
-    lines = [
+    """Newest first, as the index lists them."""
+    return [
         DisputeLine(
             d.dispute_id,
             "claimant" if d.claimant_record == record_id else "suspect",
@@ -194,7 +195,6 @@ def _disputes_of(index: indexlib.RecordIndex, record_id: int) -> list[DisputeLin
         )
         for d in index.disputes(record_id=record_id)
     ]
-    return sorted(lines, key=lambda line: -line.dispute_id)
 
 
 # --------------------------------------------------------------------------- one dispute
