@@ -1,6 +1,6 @@
-"""What the watermark benches (false_claims, watermark, robustness) share: the machine line of a results page,
-``--render`` (a page re-made from a saved run) and writing the run's JSON and markdown. Imported as ``_common``:
-the benches run as scripts, with bench/ first on the path."""
+"""What the watermark benches (false_claims, watermark, robustness; label_only for its machine line) share: the
+machine line and head of a results page, ``--render`` (a page re-made from a saved run) and writing the run's
+JSON and markdown. Imported as ``_common``: the benches run as scripts, with bench/ first on the path."""
 
 from __future__ import annotations
 
