@@ -361,7 +361,7 @@ def _settings(work: Path, url: str, deployment: deployments.Deployment) -> Setti
 
 def measure_indexing(backends: backendslib.Backends, settings: Settings, count: int) -> dict[str, Any]:
     """Index from an empty file: events first (no manifests), then the manifests."""
-    index = RecordIndex.open(settings.data_dir / "index.sqlite3")
+    index = RecordIndex.open(settings.index_path)
     started = time.perf_counter()
     events = index.sync(backends, max_manifests=0)
     events_s = time.perf_counter() - started
@@ -380,7 +380,7 @@ def measure_indexing(backends: backendslib.Backends, settings: Settings, count: 
         "records_per_s": round(count / total_s),
         "events_records_per_s": round(events.records_added / events_s),
         "manifests_per_s": round(fetched.manifests_fetched / max(total_s - events_s, 1e-9)),
-        "index_bytes": (settings.data_dir / "index.sqlite3").stat().st_size,
+        "index_bytes": settings.index_path.stat().st_size,
     }
 
 

@@ -243,6 +243,11 @@ class Settings:
     def chain_dir(self) -> Path:
         return self.data_dir / "chain"
 
+    @property
+    def index_path(self) -> Path:
+        """The service's record index (``registry.index``): a cache, rebuilt from the chain when deleted."""
+        return self.data_dir / "index.sqlite3"
+
 
 def _profile_values(path: Path) -> dict[str, object]:
     """The settings a network profile supplies, by setting name (read and checked by ``registry.network``)."""

@@ -33,7 +33,7 @@ def create_app(
             # made in the service's event loop (dependencies.backends_turn)
             app.state.backends_turn = anyio.Lock()
             journal.recover(opened)  # a publication a crash interrupted is finished or rolled back first
-            index_path = settings.data_dir / "index.sqlite3"
+            index_path = settings.index_path
             with indexlib.following(opened, index_path, lock=dependencies._backends_lock) as index:
                 app.state.index = index
                 yield

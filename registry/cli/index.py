@@ -20,7 +20,7 @@ app = typer.Typer(help="Sync, rebuild and inspect the record index.", no_args_is
 
 
 def _index_path(ctx: typer.Context) -> Any:
-    return ctx.obj.data_dir / "index.sqlite3"
+    return ctx.obj.index_path
 
 
 def _sync(ctx: typer.Context, as_json: bool, *, reset: bool) -> None:

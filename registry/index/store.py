@@ -46,6 +46,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_LIMIT = 200
+MAX_SQL_ID = 2**63 - 1
+"""SQLite's largest integer: record ids (uint256 on chain) beyond it are never indexed."""
 MAX_QUERY_CHARS = 200
 MAX_QUERY_TERMS = 16
 KEEP_CHECKPOINTS = 1024
@@ -384,7 +386,8 @@ class RecordIndex:
         return cache[key]
 
     def record(self, record_id: int) -> RecordRow | None:
-        return self._record_where("r.record_id = ?", record_id)
+        """The record, or None; an id past SQLite's integers (a uint256 may be) names no indexed record."""
+        return self._record_where("r.record_id = ?", record_id) if record_id <= MAX_SQL_ID else None
 
     def record_by_root(self, root: bytes) -> RecordRow | None:
         return self._record_where("r.root = ?", "0x" + root.hex())

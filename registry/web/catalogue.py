@@ -19,7 +19,6 @@ from registry import dispute as dispute_flow
 from registry import fetch as fetch_flow
 from registry import index as indexlib
 from registry import lineage as lineage_flow
-from registry.api.routers import browse
 from registry.api.routers import disputes as disputes_api
 from registry.backends import Backends
 from registry.errors import LedgermarkError, RecordError
@@ -127,7 +126,7 @@ def listing(index: indexlib.RecordIndex, filters: Filters) -> Listing:
 def _exact(index: indexlib.RecordIndex, query: str) -> list[indexlib.RecordRow] | None:
     """The record a query names by id or Merkle root (a list of zero or one), or None for a text search."""
     if query.isdecimal() and len(query) <= 78:
-        found = index.record(int(query)) if int(query) <= browse.MAX_SQL_ID else None
+        found = index.record(int(query))
     elif len(query) == 66 and query[:2].lower() == "0x" and all(c in _HEX for c in query[2:]):
         found = index.record_by_root(bytes.fromhex(query[2:]))
     else:

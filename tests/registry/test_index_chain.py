@@ -91,7 +91,7 @@ def test_deleting_the_index_and_restarting_the_service_rebuilds_it(
             publish(client.app.state.backends, tmp_path / "b", "survivor-child", parent=base)
         before = wait_for_records(client, 2)
     for suffix in ("", "-wal", "-shm"):
-        Path(f"{settings.data_dir / 'index.sqlite3'}{suffix}").unlink(missing_ok=True)
+        Path(f"{settings.index_path}{suffix}").unlink(missing_ok=True)
 
     with TestClient(create_app(settings)) as client:
         after = wait_for_records(client, 2)

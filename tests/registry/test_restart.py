@@ -63,7 +63,7 @@ def test_records_pins_disputes_and_the_index_survive_a_restart(
     with TestClient(create_app(settings)) as client:
         _indexed(client, record.record_id, dispute_id)
         before = _what_a_reader_sees(client, record.record_id, dispute_id)
-    index_file = settings.data_dir / "index.sqlite3"
+    index_file = settings.index_path
     assert index_file.stat().st_size > 0
 
     with TestClient(create_app(settings)) as client:  # chain, store and index all start again from disk

@@ -13,11 +13,10 @@ from registry.api.dependencies import record_reference
 from registry.errors import RecordError
 from registry.index import RecordIndex
 from registry.index import detail as detaillib
-from registry.index.store import MAX_LIMIT, MAX_QUERY_CHARS
+from registry.index.store import MAX_LIMIT, MAX_QUERY_CHARS, MAX_SQL_ID
 
 router = APIRouter(prefix="/records", tags=["records"])
 Reference = Annotated[str, Depends(record_reference)]
-MAX_SQL_ID = 2**63 - 1
 """Ids beyond SQLite's integers are no indexed record (the chain has ~ that many only in theory)."""
 
 
@@ -85,7 +84,7 @@ async def read_record(request: Request, index: IndexDep, reference: Reference) -
 def _indexed(index: RecordIndex, reference: str) -> Any:
     text = reference.strip()
     if text.isdecimal():
-        return index.record(int(text)) if int(text) <= MAX_SQL_ID else None
+        return index.record(int(text))
     if text.lower().startswith("0x") and len(text) == 66:
         try:
             return index.record_by_root(bytes.fromhex(text[2:]))
