@@ -234,7 +234,13 @@ def main() -> None:
     ]
     seconds = time.perf_counter() - start
     summary = summarise(rows)
-    command = "python bench/label_only.py" + (" --quick" if args.quick else f" --keys {count}")
+    command = (
+        "python bench/label_only.py"
+        + (" --quick" if args.quick else f" --keys {count}")
+        + "".join(
+            f" --{flag} {path}" for flag, path in (("json", args.json), ("markdown", args.markdown)) if path
+        )
+    )
     table = markdown(summary, rows, command, seconds)
     print(table)
     if args.json:
