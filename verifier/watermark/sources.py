@@ -156,10 +156,6 @@ class ModelSource:
     format: str  # one of FORMATS
     path: Path  # the file whose bytes are the model: the weights for a factory, else the model file
 
-    @property
-    def trainable(self) -> bool:
-        return self.format != "onnx"
-
     def sha256(self) -> str:
         digest = hashlib.sha256()
         with open(self.path, "rb") as stream:
