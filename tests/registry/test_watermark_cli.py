@@ -70,7 +70,11 @@ def test_verify_exits_1_for_the_model_before_embedding(watermark_files: Watermar
             "junk.pt: not a readable torch file (corrupt, truncated, or holding non-tensor objects)",
         ),
         ("wine", "key", "(13,) but the key's triggers are (1, 8, 8): this key was not made for this kind"),
-        ("three-class", "key", "but the model has 3 classes: this key was not made for this kind of model"),
+        (
+            "three-class",
+            "key",
+            "labelled up to class 9 but the model has 3 classes: this key was not made for this kind of model",
+        ),
     ],
 )
 def test_verify_exits_2_with_a_clear_error(
@@ -105,10 +109,19 @@ def test_verify_exits_2_with_a_clear_error(
             ],
         )
     if model == "three-class":
-        from verifier.watermark import models
+        import dataclasses
+
+        import torch
+
+        from verifier.watermark import keys, models
 
         spec = models.ModelSpec(arch="cnn", num_classes=3, input_shape=(1, 8, 8), width=4)
         models.save_model(spec.build(), paths[model])
+        # The fixture's few triggers may all fall in classes 0-2: label them 9 so the key surely needs ten.
+        digits_key = keys.WatermarkKey.from_bytes(watermark_files.key.read_bytes())
+        nines = dataclasses.replace(digits_key, labels=torch.full_like(digits_key.labels, 9))
+        paths["key"] = tmp_path / "nines.wmk"
+        paths["key"].write_bytes(nines.to_bytes())
     result = runner.invoke(app, ["watermark", "verify", str(paths[model]), str(paths[key])])
     assert result.exit_code == 2, result.output
     assert message in result.stderr

@@ -16,7 +16,7 @@ import pytest
 import torch
 from torch import nn
 
-from verifier.watermark import data, explain, keys, segments, stats
+from verifier.watermark import attacks, data, explain, keys, segments, stats
 
 Transform = Callable[[nn.Linear], None]
 
@@ -31,11 +31,6 @@ class LogSoftmaxOutput(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x).log_softmax(dim=1)
-
-
-def head(model: nn.Module) -> nn.Linear:
-    """The classifier head: the last linear layer, whose outputs are the logits."""
-    return [m for m in model.modules() if isinstance(m, nn.Linear)][-1]
 
 
 @torch.no_grad()
@@ -77,7 +72,7 @@ def transformed(model: nn.Module, transform: Transform | str) -> nn.Module:
     attacked = copy.deepcopy(model)
     if transform == "log-softmax":
         return LogSoftmaxOutput(attacked).eval()
-    transform(head(attacked))  # type: ignore[operator]
+    transform(attacks.last_linear(attacked))  # the classifier head  # type: ignore[operator]
     return attacked
 
 
