@@ -8,13 +8,16 @@ re-initialising and retraining the head, global magnitude pruning, INT8/INT4 per
 dynamic INT8, distillation into a fresh student of the same and of another architecture, overwriting with
 the attacker's key, a logit shift and temperature, noise and blur on the queries, label-only and top-1 APIs,
 and the adaptive API that answers occluded probes at random. For each: clean accuracy before and after,
-whether the attack is admissible (≤ 5 pp accuracy loss), WSR, the parametric p-value and the verdict.
+whether the attack is admissible (≤ 5 pp accuracy loss), WSR, the parametric p-value, the empirical and the
+null-adjusted p-values against the arbiter's null models (``--nulls`` independent models of the owner's task,
+verifier/watermark/calibration.py) and the verdict.
 
     python bench/robustness.py --json docs/results/robustness.json --markdown docs/results/robustness.md
     python bench/robustness.py --quick --json /tmp/robustness-quick.json --markdown /tmp/robustness-quick.md
     python bench/robustness.py --methods "robust + attack simulation" --only "fine-tune all layers" ...
 
-The base model is cached under --cache-dir (default .cache/bench, outside git), keyed by its settings.
+The base model and the null models are cached under --cache-dir (default .cache/bench, outside git), keyed by
+their settings.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +37,18 @@ import _common
 import torch
 from torch import nn
 
-from verifier.watermark import attacks, data, embedding, explain, keys, models, segments, stats, training
+from verifier.watermark import (
+    attacks,
+    calibration,
+    data,
+    embedding,
+    explain,
+    keys,
+    models,
+    segments,
+    stats,
+    training,
+)
 
 log = logging.getLogger("bench.robustness")
 ADMISSIBLE_LOSS_PP = 5.0
@@ -127,6 +141,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--markdown", type=Path, help="write the result table here")
     parser.add_argument("--cache-dir", type=Path, default=Path(".cache/bench"), help="trained-model cache")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (the machine is shared)")
+    parser.add_argument(
+        "--nulls",
+        type=int,
+        default=99,
+        help="null models for the empirical p: 99 let it reach α = 0.01 (0: none; each is one base training)",
+    )
     parser.add_argument("--only", help="comma-separated attack names to run (default: all)")
     parser.add_argument("--methods", help="comma-separated embedding methods (default: the scale's own)")
     parser.add_argument("--render", type=Path, help="only rewrite --markdown from this earlier JSON")
@@ -136,9 +156,13 @@ def build_parser() -> argparse.ArgumentParser:
 # --------------------------------------------------------------------------- models and keys
 
 
+def base_spec(dataset: data.Dataset, settings: Settings) -> models.ModelSpec:
+    return models.ModelSpec(arch="cnn", num_classes=10, input_shape=dataset.input_shape, width=settings.width)
+
+
 def base_model(dataset: data.Dataset, settings: Settings, cache_dir: Path) -> nn.Module:
     """The owner's trained model, from the cache when these exact settings trained it before."""
-    spec = models.ModelSpec(arch="cnn", num_classes=10, input_shape=dataset.input_shape, width=settings.width)
+    spec = base_spec(dataset, settings)
     config = training.TrainConfig(epochs=settings.base_epochs, lr=2e-3, optimizer="adam", weight_decay=0.0)
     tag = json.dumps([spec.to_dict(), dataclasses.asdict(config), settings.owner_train], sort_keys=True)
     path = cache_dir / f"robustness-cnn-{hashlib.sha256(tag.encode()).hexdigest()[:16]}.pt"
@@ -150,6 +174,30 @@ def base_model(dataset: data.Dataset, settings: Settings, cache_dir: Path) -> nn
     cache_dir.mkdir(parents=True, exist_ok=True)
     models.save_model(model, path)
     return model.eval()
+
+
+def null_models(dataset: data.Dataset, settings: Settings, count: int, cache_dir: Path) -> list[nn.Module]:
+    """The arbiter's ``count`` independent models of the owner's task (``null_model`` 0 … count − 1)."""
+    return [null_model(dataset, settings, i, cache_dir) for i in range(count)]
+
+
+def null_model(dataset: data.Dataset, settings: Settings, index: int, cache_dir: Path) -> nn.Module:
+    """Null ``index``: the owner's architecture and recipe (``calibration.train_null_models``) from its own seed
+    on its own random ``owner_train`` images of the whole training split. Cached one file per model, so a
+    larger ``--nulls`` trains only the new ones (and several processes can fill the cache side by side)."""
+    spec = base_spec(dataset, settings)
+    tag = json.dumps([spec.to_dict(), settings.base_epochs, settings.owner_train], sort_keys=True)
+    path = cache_dir / f"robustness-null-{hashlib.sha256(tag.encode()).hexdigest()[:16]}-{index}.pt"
+    if not path.exists():
+        fraction = settings.owner_train / len(dataset.x_train)
+        made = calibration.train_null_models(
+            dataset, spec, 1, seed=1000 + index, epochs=settings.base_epochs, train_fraction=fraction
+        )
+        model, _ = next(made)
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        models.save_model(model, path)
+        log.info("null model %d trained", index)
+    return models.load_model(path).eval()
 
 
 def owner_data(dataset: data.Dataset, settings: Settings) -> tuple[torch.Tensor, torch.Tensor]:
@@ -259,17 +307,67 @@ def _distill(
 # --------------------------------------------------------------------------- measurements
 
 
-def ownership(model: nn.Module, key: keys.WatermarkKey, alpha: float) -> dict[str, Any]:
-    """WSR, the parametric p-value that decides (one-sided Fisher), verdict."""
+def ownership(
+    model: nn.Module, key: keys.WatermarkKey, alpha: float, nulls: Sequence[stats.OwnershipResult] = ()
+) -> dict[str, Any]:
+    """WSR, the parametric p-value that decides (one-sided Fisher) and its verdict; with the null models'
+    results under the same key, the empirical and null-adjusted p-values and the full protocol's verdict."""
     extraction = explain.extract(model, key)
     result = stats.ownership_test(extraction.bits, extraction.reference, alpha=alpha)
-    return {
+    figures = {
         "wsr": result.wsr,
         "p": float(result.p_value),
         "p_test": "fisher one-sided",
         "is_copy": bool(result.is_copy),
         "queries": extraction.queries,
     }
+    if nulls:
+        calibrated = calibration.Calibration(
+            suspect=result,
+            null_p_values=tuple(float(r.p_value) for r in nulls),
+            null_matches=tuple(int(r.matches) for r in nulls),
+            alpha=alpha,
+        )
+        figures |= {
+            "p_emp": calibrated.p_empirical,
+            "nulls_exceeding": calibrated.exceeding,
+            "p_adjusted": calibrated.p_adjusted,
+            "is_copy_full_protocol": calibrated.is_copy,
+        }
+    return figures
+
+
+@dataclasses.dataclass(frozen=True)
+class Judge:
+    """What every row of one method is measured against: the owner's key, the watermarked model's accuracy,
+    the test data, and the null models' results under that key (for the empirical p)."""
+
+    key: keys.WatermarkKey
+    accuracy: float
+    dataset: data.Dataset
+    settings: Settings
+    nulls: tuple[stats.OwnershipResult, ...]
+
+    def row(
+        self, attack: str, strength: str, target: bool, attacked: nn.Module, seconds: float
+    ) -> dict[str, Any]:
+        after = training.evaluate(attacked, self.dataset.x_test, self.dataset.y_test)
+        loss_pp = 100 * (self.accuracy - after)
+        row = {
+            "attack": attack,
+            "strength": strength,
+            "target": target,
+            "acc_before": self.accuracy,
+            "acc_after": after,
+            "loss_pp": loss_pp,
+            "admissible": loss_pp <= ADMISSIBLE_LOSS_PP,
+            "attack_seconds": seconds,
+            **ownership(attacked, self.key, self.settings.alpha, self.nulls),
+        }
+        if isinstance(attacked, attacks.RandomOnProbes):
+            row["probe_queries_flagged"] = attacked.flagged
+        log.info("%-30s %-28s acc %.4f WSR %.3f p %.2g", attack, strength, after, row["wsr"], row["p"])
+        return row
 
 
 def run_method(
@@ -278,6 +376,7 @@ def run_method(
     dataset: data.Dataset,
     settings: Settings,
     plan: list[tuple[str, str, bool, Attack]],
+    nulls: list[nn.Module],
 ) -> dict[str, Any]:
     """Embed with ``method``, then measure the watermarked model under every attack of the plan."""
     x_test, y_test = dataset.x_test, dataset.y_test
@@ -290,7 +389,9 @@ def run_method(
     model.eval()
     accuracy = training.evaluate(model, x_test, y_test)
     log.info("%s: embedded in %.0f s, accuracy %.4f", method.name, embed_seconds, accuracy)
-    rows = [_row("none", "watermarked model", False, model, key, accuracy, dataset, settings, 0.0)]
+    null_results = tuple(calibration.null_results(key, nulls, settings.alpha))
+    judge = Judge(key, accuracy, dataset, settings, null_results)
+    rows = [judge.row("none", "watermarked model", False, model, 0.0)]
     for attack, strength, target, apply in plan:
         if attack in method.skip or f"{attack}: {strength}" in method.skip:
             rows.append({"attack": attack, "strength": strength, "target": target, "skipped": True})
@@ -298,9 +399,9 @@ def run_method(
         start = time.perf_counter()
         attacked = apply(model)
         seconds = time.perf_counter() - start
-        rows.append(_row(attack, strength, target, attacked, key, accuracy, dataset, settings, seconds))
+        rows.append(judge.row(attack, strength, target, attacked, seconds))
     if "overwrite with attacker's key" not in method.skip:
-        rows.append(_overwrite_row(model, key, accuracy, dataset, settings))
+        rows.append(_overwrite_row(model, judge))
     else:
         rows.append(
             {
@@ -323,58 +424,16 @@ def run_method(
     }
 
 
-def _row(
-    attack: str,
-    strength: str,
-    target: bool,
-    attacked: nn.Module,
-    key: keys.WatermarkKey,
-    accuracy: float,
-    dataset: data.Dataset,
-    settings: Settings,
-    seconds: float,
-) -> dict[str, Any]:
-    after = training.evaluate(attacked, dataset.x_test, dataset.y_test)
-    loss_pp = 100 * (accuracy - after)
-    result = ownership(attacked, key, settings.alpha)
-    row = {
-        "attack": attack,
-        "strength": strength,
-        "target": target,
-        "acc_before": accuracy,
-        "acc_after": after,
-        "loss_pp": loss_pp,
-        "admissible": loss_pp <= ADMISSIBLE_LOSS_PP,
-        "attack_seconds": seconds,
-        **result,
-    }
-    if isinstance(attacked, attacks.RandomOnProbes):
-        row["probe_queries_flagged"] = attacked.flagged
-    log.info("%-30s %-28s acc %.4f WSR %.3f p %.2g", attack, strength, after, row["wsr"], row["p"])
-    return row
-
-
-def _overwrite_row(
-    model: nn.Module, key: keys.WatermarkKey, accuracy: float, dataset: data.Dataset, settings: Settings
-) -> dict[str, Any]:
+def _overwrite_row(model: nn.Module, judge: Judge) -> dict[str, Any]:
     """The attacker embeds their own key (the seed recipe) with their own images; both keys are tested."""
+    dataset, settings = judge.dataset, judge.settings
     x_att, y_att = attacker_data(dataset, settings)
     theirs = make_key(x_att, y_att, SEED_RECIPE, "attacker", dataset.input_shape)
     overwritten = copy.deepcopy(model)
     start = time.perf_counter()
     theirs, _ = embedding.embed(overwritten, theirs, x_att, y_att, SEED_RECIPE.embed)
     seconds = time.perf_counter() - start
-    row = _row(
-        "overwrite with attacker's key",
-        "seed recipe",
-        False,
-        overwritten.eval(),
-        key,
-        accuracy,
-        dataset,
-        settings,
-        seconds,
-    )
+    row = judge.row("overwrite with attacker's key", "seed recipe", False, overwritten.eval(), seconds)
     row["attacker_key"] = ownership(overwritten, theirs, settings.alpha)
     return row
 
@@ -394,9 +453,9 @@ def markdown(document: dict[str, Any]) -> str:
         _settings_text(document),
         "",
         "| attack | strength | "
-        + " | ".join(f"{n}: acc after | WSR | p | verdict" for n in names)
+        + " | ".join(f"{n}: acc after | WSR | p | p_emp | p_adj | verdict" for n in names)
         + " | target |",
-        "|---|---|" + "---:|---:|---:|---|" * len(names) + "---|",
+        "|---|---|" + "---:|---:|---:|---:|---:|---|" * len(names) + "---|",
     ]
     for index, first in enumerate(results[0]["rows"]):
         cells = [_cells(r["rows"][index]) for r in results]
@@ -411,10 +470,14 @@ def markdown(document: dict[str, Any]) -> str:
 
 def _cells(row: dict[str, Any]) -> str:
     if row.get("skipped"):
-        return "not run | | |"
+        return "not run | | | | |"
     acc = f"{row['acc_after']:.4f}" + ("" if row["admissible"] else " (inadmissible)")
     verdict = "copy" if row["is_copy"] else "**not a copy**"
-    return f"{acc} | {row['wsr']:.3f} | {row['p']:.2g} | {verdict}"
+    if "p_emp" in row:
+        calibrated = f"{row['p_emp']:.2g} | {row['p_adjusted']:.2g}"
+    else:
+        calibrated = "— | —"
+    return f"{acc} | {row['wsr']:.3f} | {row['p']:.2g} | {calibrated} | {verdict}"
 
 
 def _target(row: dict[str, Any], rows: list[dict[str, Any]]) -> str:
@@ -483,10 +546,7 @@ def _notes(document: dict[str, Any]) -> list[str]:
             "fine-tuning in robustness-simulation.md and on every attack, with shorter attacks, in "
             "robustness-quick.md."
         ),
-        (
-            "- Empirical p-values against a null set of independent models are not in this table: the "
-            "calibration (`ledgermark watermark calibrate`) had not landed when it was produced."
-        ),
+        _nulls_note(document),
     ]
     for result in document["results"]:
         cost = 100 * (document["base_acc"] - result["clean_acc"])
@@ -506,6 +566,28 @@ def _notes(document: dict[str, Any]) -> list[str]:
             f"p {over['attacker_key']['p']:.2g} ({'copy' if over['attacker_key']['is_copy'] else 'not a copy'})."
         )
     return notes
+
+
+def _nulls_note(document: dict[str, Any]) -> str:
+    count = document.get("null_models", 0)
+    if not count:
+        return "- p_emp, p_adj: not measured in this run (no null models)."
+    floor = 1 / (count + 1)
+    return (
+        f"- p_emp: the empirical p against {count} null models (the arbiter's: the owner's architecture and "
+        f"recipe, each from its own seed on its own random {document['settings']['owner_train']} images), "
+        f"(1 + nulls at least as extreme)/({count} + 1), so never below {floor:.2g}"
+        + (
+            f": with {count} nulls no row can reach α = {document['settings']['alpha']:g}, and the full "
+            "protocol (parametric AND p_emp ≤ α AND p_adj < α) acquits every row; a p_emp at its floor means "
+            "the suspect lies beyond every null. "
+            if floor > document["settings"]["alpha"]
+            else ". "
+        )
+        + "p_adj: the null-adjusted p (the suspect's agreement against the chance rate these nulls show for "
+        "the key). The nulls are queried directly, the suspect through its attack (API rows included). "
+        "The verdict column is the parametric test's."
+    )
 
 
 def _selection(args: argparse.Namespace) -> str:
@@ -537,12 +619,14 @@ def main() -> None:
         methods = tuple(
             dataclasses.replace(m, skip=(*m.skip, "overwrite with attacker's key")) for m in methods
         )
-    results = [run_method(m, base, dataset, settings, plan) for m in methods]
+    nulls = null_models(dataset, settings, args.nulls, args.cache_dir)
+    results = [run_method(m, base, dataset, settings, plan, nulls) for m in methods]
     document = {
         "command": "python bench/robustness.py" + (" --quick" if args.quick else "") + _selection(args),
         "minutes": (time.perf_counter() - start) / 60,
         "machine": _common.machine(),
         "settings": {k: v for k, v in dataclasses.asdict(settings).items() if k != "methods"},
+        "null_models": args.nulls,
         "base_acc": base_acc,
         "p_test": results[0]["rows"][0]["p_test"],
         "results": results,
