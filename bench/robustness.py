@@ -334,7 +334,14 @@ def ownership(
             "p_adjusted": calibrated.p_adjusted,
             "is_copy_full_protocol": calibrated.is_copy,
         }
+        if calibrated.enough_nulls:  # with fewer, the full protocol could only acquit
+            figures["decided_by"] = "full protocol"
     return figures
+
+
+def _is_copy(row: dict[str, Any]) -> bool:
+    """The verdict: the full protocol's where the run had enough nulls to decide, else the parametric test's."""
+    return row["is_copy_full_protocol"] if row.get("decided_by") == "full protocol" else row["is_copy"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -472,7 +479,7 @@ def _cells(row: dict[str, Any]) -> str:
     if row.get("skipped"):
         return "not run | | | | |"
     acc = f"{row['acc_after']:.4f}" + ("" if row["admissible"] else " (inadmissible)")
-    verdict = "copy" if row["is_copy"] else "**not a copy**"
+    verdict = "copy" if _is_copy(row) else "**not a copy**"
     if "p_emp" in row:
         calibrated = f"{row['p_emp']:.2g} | {row['p_adjusted']:.2g}"
     else:
@@ -488,7 +495,7 @@ def _target(row: dict[str, Any], rows: list[dict[str, Any]]) -> str:
         return "—" if row["admissible"] else "beyond the admissible limit"
     if not row["admissible"]:
         return "inadmissible: no target"
-    return "met (p < 0.01)" if row["p"] < 0.01 else "**missed**"
+    return "met" if _is_copy(row) else "**missed**"
 
 
 def _at_admissible_limit(row: dict[str, Any], rows: list[dict[str, Any]]) -> bool:
@@ -510,7 +517,7 @@ def _settings_text(document: dict[str, Any]) -> str:
         f"Model: the small CNN (width {s['width']}) trained on {s['owner_train']} Fashion-MNIST images for "
         f"{s['base_epochs']} epochs; the attacker holds {s['attacker_train']} other images (disjoint). Accuracy "
         f"on {s['test_size']} test images. Methods — {methods}. Logit metric, leave-one-out masks, fill 0.5. "
-        f"α = {s['alpha']}; p is the parametric one-sided p-value ({document['p_test']}) that decides."
+        f"α = {s['alpha']}; p is the parametric one-sided p-value ({document['p_test']})."
     )
 
 
@@ -520,7 +527,7 @@ def _notes(document: dict[str, Any]) -> list[str]:
         (
             f"- Admissible: the attack costs at most {ADMISSIBLE_LOSS_PP:g} pp of clean accuracy. Target column: "
             "the issue's targets for the last method (admissible fine-tuning, pruning at the admissible limit and "
-            "INT8/INT4 rounding leave p < 0.01)."
+            "INT8/INT4 rounding leave the verdict copy)."
         ),
         (
             f"- Fine-tuning: SGD (momentum 0.9, cosine decay, batch 64, no weight decay) on the attacker's "
@@ -560,7 +567,7 @@ def _notes(document: dict[str, Any]) -> list[str]:
         over = result["rows"][-1]
         if over.get("skipped"):
             continue
-        owner = "still verifies" if over["is_copy"] else "no longer verifies"
+        owner = "still verifies" if _is_copy(over) else "no longer verifies"
         notes.append(
             f"- {result['method']}: after overwriting, the owner's key {owner} (row above) and the attacker's key gives WSR {over['attacker_key']['wsr']:.3f}, "
             f"p {over['attacker_key']['p']:.2g} ({'copy' if over['attacker_key']['is_copy'] else 'not a copy'})."
@@ -571,22 +578,28 @@ def _notes(document: dict[str, Any]) -> list[str]:
 def _nulls_note(document: dict[str, Any]) -> str:
     count = document.get("null_models", 0)
     if not count:
-        return "- p_emp, p_adj: not measured in this run (no null models)."
+        return (
+            "- p_emp, p_adj: not measured in this run (no null models); the verdict is the parametric test's."
+        )
     floor = 1 / (count + 1)
+    decides = (
+        "the parametric test's"
+        if floor > document["settings"]["alpha"]
+        else "the full protocol's: copy iff parametric p < α (positive association) AND p_emp ≤ α AND p_adj < α"
+    )
     return (
         f"- p_emp: the empirical p against {count} null models (the arbiter's: the owner's architecture and "
         f"recipe, each from its own seed on its own random {document['settings']['owner_train']} images), "
         f"(1 + nulls at least as extreme)/({count} + 1), so never below {floor:.2g}"
         + (
             f": with {count} nulls no row can reach α = {document['settings']['alpha']:g}, and the full "
-            "protocol (parametric AND p_emp ≤ α AND p_adj < α) acquits every row; a p_emp at its floor means "
-            "the suspect lies beyond every null. "
+            "protocol would acquit every row; a p_emp at its floor means the suspect lies beyond every null. "
             if floor > document["settings"]["alpha"]
             else ". "
         )
         + "p_adj: the null-adjusted p (the suspect's agreement against the chance rate these nulls show for "
         "the key). The nulls are queried directly, the suspect through its attack (API rows included). "
-        "The verdict column is the parametric test's."
+        f"The verdict is {decides}."
     )
 
 
