@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import concurrent.futures
 
+import pytest
 from fastapi.testclient import TestClient
 
 from registry import publish as publish_flow
@@ -15,6 +16,7 @@ from registry.api.main import create_app
 from registry.config import Settings
 
 
+@pytest.mark.timeout(300, method="thread")  # a deadlock blocks the executor's exit too: stop the whole run
 def test_a_hundred_concurrent_chain_reads_all_answer(embedded_settings: Settings, tmp_path) -> None:
     from tests.registry.conftest import write_artifacts
 
