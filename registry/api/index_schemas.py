@@ -166,7 +166,42 @@ class DisputeOut(BaseModel):
 class RecordDetailOut(RecordSummaryOut):
     """A record with its artifacts (CIDs, sizes, proofs), transactions, lineage graph and disputes."""
 
-    model_config = ConfigDict(json_schema_extra=None)
+    model_config = ConfigDict(
+        json_schema_extra={
+            "example": {
+                **RecordSummaryOut.model_config["json_schema_extra"]["example"],  # type: ignore[index]
+                "indexed": True,
+                "artifacts": [
+                    {
+                        "role": "model",
+                        "path": "model.pt",
+                        "size": 1183,
+                        "sha256": "8f2b6c0e5d1a4b7c9e3f2a1d0c8b7a6f5e4d3c2b1a0f9e8d7c6b5a4f3e2d1c0b",
+                        "cid": "QmWmsL95CYvci8JiortAMhezezr8BhAwAVohVUSJBcZcBL",
+                        "profile": None,
+                        "index": 0,
+                        "leaf": "0x5b6a1f0e3d2c4b8a79e6f5d4c3b2a1908f7e6d5c4b3a29180f7e6d5c4b3a2918",
+                        "proof": ["0x9c1d2e3f4a5b6c7d8e9f0a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6e7f8a9b0c1d"],
+                        "stored": True,
+                    }
+                ],
+                "transactions": [
+                    {
+                        "event": "RecordRegistered",
+                        "block_number": 5,
+                        "log_index": 0,
+                        "tx_hash": _TX,
+                        "args": {"recordId": 1, "owner": _OWNER, "root": _ROOT},
+                    }
+                ],
+                "lineage": {
+                    "nodes": [{"record_id": 1, "name": "digits-cnn", "derivation": "none", "revoked": False}],
+                    "edges": [],
+                },
+                "disputes": [],
+            }
+        }
+    )
 
     indexed: bool = Field(
         description="False when the record was read from the chain because the index has not reached it yet "
