@@ -154,8 +154,15 @@ NOTES = """Reading the table:
   and key hash readable by id (the disputes contract reads both) and the key binding: each of root and key
   hash needs a slot by id and an index slot by value, and with the commitment's own slot that is five fresh
   slots (5 × 22,100) on top of two transaction bases (2 × 21,000), about 152,500 before calldata, the
-  counter and events. Going lower means dropping one of those reads on-chain (e.g. serving the manifest and
-  the key hash from events only), which this table does not do.
+  counter and events. Going lower means dropping one of those reads on-chain, which this table does not do.
+- Decided, not overlooked: the nearest layout under the target keeps only the packed owner slot by id, moves
+  the manifest digest to the registration event and reads root and key hash through their index slots (callers
+  pass the value, the contract checks the index names the record): three fresh slots fewer, about 169,100 −
+  3 × 22,100 ≈ 102,800 for `register`, so ≈ 149,000 per publication (estimated, not built). The price is a
+  registry whose records cannot be read from chain state by id: a buyer's `fetch` on a fresh machine would have
+  to find the record's event with `eth_getLogs` from the deployment block (hosted JSON-RPC providers limit the
+  block range per call), and a manifest CID only an event attests. We keep readable records and pay
+  about 66,000 gas more per publication.
 - `openDispute` reads both records and the key hash's owner from the registry and stores the commitment to the
   evidence (the full report's SHA-256 and the public summary's CID) and the suspect's owner at opening;
   `revealKey` stores the key CID, the 32-byte data key that opens the record's anchored sealed key and the
