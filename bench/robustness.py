@@ -544,8 +544,9 @@ def _notes(document: dict[str, Any]) -> list[str]:
             "admissible and the lr 1e-2 one especially strong."
         ),
         (
-            "- Run time excludes training the base model when it comes from the cache (.cache/bench); "
-            '"not run": skipped for that method to fit the 35-minute budget (`--quick` runs every method on '
+            "- Run time excludes training the base model and the null models when they come from the cache "
+            "(.cache/bench): one null trains in about 37 s on one core here, so 99 add about an hour the first "
+            'time. "not run": skipped for that method to fit the time budget (`--quick` runs every method on '
             "every attack, with shorter attacks)."
         ),
         (
