@@ -134,7 +134,8 @@ def _content_addresses(page: Any, owner: str, files: Path) -> None:
     )
     page.select_option("#cid-version", "1")
     page.click("#cid-button")
-    page.wait_for_function("(document.getElementById('cid-value') || {}).textContent?.startsWith('baf')")
+    # a locator wait, not wait_for_function: the page's CSP (script-src 'self') forbids evaluating a string
+    page.locator("#cid-value", has_text=re.compile(r"^baf")).wait_for()
     assert page.text_content("#cid-value") == "bafkreifjjcie6lypi6ny7amxnfftagclbuxndqonfipmb64f2km2devei4"
 
 
