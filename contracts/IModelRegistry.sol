@@ -13,8 +13,8 @@ pragma solidity 0.8.37;
  * the plaintext key through it while the contract can check a reveal with one keccak256. Zero means "no key".
  * A non-zero key hash is anchored by one record only: the first registration owns it ({recordOfKeyHash}).
  *
- * Manifest CID scheme: a record keeps the manifest CID as its sha2-256 digest and a one-byte tag, never as a
- * string: tag `0x00` is CIDv0 (dag-pb), `0x70` CIDv1 dag-pb, `0x55` CIDv1 raw (the multicodec). Readers rebuild
+ * Manifest CID scheme: a record's {ModelRegistered} event carries the manifest CID as its sha2-256 digest and
+ * a one-byte tag, never as a string: tag `0x00` is CIDv0 (dag-pb), `0x70` CIDv1 dag-pb, `0x55` CIDv1 raw (the multicodec). Readers rebuild
  * the canonical string (base58btc `Qm…` for v0, base32 `b…` for v1).
  */
 interface IModelRegistry {
@@ -31,20 +31,23 @@ interface IModelRegistry {
     /// @dev One registration. Storage is constant in the number of artifacts: only root and count are kept.
     struct Record {
         address owner;
-        uint64 leafCount;
         Derivation derivation;
         bool revoked;
-        bytes32 root;
-        bytes32 watermarkKeyHash;
-        uint64 parentId;
+        bool keyed;
         uint64 commitBlock;
         uint64 registeredBlock;
-        uint64 registeredAt;
-        bytes32 manifestDigest;
-        uint8 manifestCodec;
     }
 
-    /// @dev The constructor's commitment ages are unusable: need `1 <= minAge <= maxAge`.
+    /// @dev What the root index holds besides the record id: the leaf count {verifyArtifact} needs, the parent
+    /// and the registration time.
+    struct RootFacts {
+        uint256 recordId;
+        uint256 parentId;
+        uint64 leafCount;
+        uint64 registeredAt;
+    }
+
+    /// @dev The constructor's commitment ages are unusable: need `1 <= minAge <= maxAge < 2**32`.
     error ModelRegistryInvalidCommitAges(uint64 minAge, uint64 maxAge);
 
     /// @dev The commitment is zero.
@@ -82,6 +85,9 @@ interface IModelRegistry {
     /// @dev The root is already registered as record `recordId`.
     error ModelRegistryRootAlreadyRegistered(bytes32 root, uint256 recordId);
 
+    /// @dev `root` is not the root of record `recordId`.
+    error ModelRegistryNotRecordRoot(uint256 recordId, bytes32 root);
+
     /// @dev No record has this id.
     error ModelRegistryUnknownRecord(uint256 recordId);
 
@@ -97,11 +103,12 @@ interface IModelRegistry {
     /// @dev The new owner is the zero address.
     error ModelRegistryInvalidOwner(address newOwner);
 
-    /// @dev Emitted when `committer` stores `commitment` at block `blockNumber`.
-    event CommitmentRecorded(bytes32 indexed commitment, address indexed committer, uint64 blockNumber);
+    /// @dev Emitted when `committer` stores `commitment` (in the log's block).
+    event CommitmentRecorded(bytes32 indexed commitment, address indexed committer);
 
-    /// @dev Emitted when record `recordId` is created for `root` by `owner`. `parentId` is indexed so lineage
-    /// queries can find a record's children; a root's record is found with {recordIdByRoot}.
+    /// @dev Emitted when record `recordId` is created for `root` by `owner`: the record's one full copy (chain
+    /// state keeps what contracts read, see {record}). `parentId` is indexed so lineage queries can find a
+    /// record's children; a root's record is found with {recordIdByRoot}.
     event ModelRegistered(
         uint256 indexed recordId,
         address indexed owner,
@@ -180,32 +187,33 @@ interface IModelRegistry {
     function revoke(uint256 recordId) external;
 
     /**
-     * @notice Checks that `leaf` sits at `index` of record `recordId`'s artifact tree.
-     * @dev Same rules as `verifier/merkle.py`. Revocation is not part of the answer: read {record}.
+     * @notice Checks that `leaf` sits at `index` of the artifact tree under `root`, record `recordId`'s root.
+     * @dev Same rules as `verifier/merkle.py`. The caller names the root (read it from the record's
+     * {ModelRegistered} event): the root index checks that it is this record's. Revocation is not part of the
+     * answer: read {record}.
      *
      * Requirements:
-     * - record `recordId` exists.
+     * - record `recordId` exists and `root` is its root.
      */
-    function verifyArtifact(uint256 recordId, bytes32 leaf, uint256 index, bytes32[] calldata proof)
+    function verifyArtifact(uint256 recordId, bytes32 root, bytes32 leaf, uint256 index, bytes32[] calldata proof)
         external
         view
         returns (bool);
 
     /**
-     * @notice Returns record `recordId`.
+     * @notice Returns what the contracts read of record `recordId`: owner, derivation, revocation, whether it
+     * anchors a watermark key, its commitment's block and its registration block.
+     * @dev The rest (root, leaf count, manifest CID, key hash, parent) is in the record's {ModelRegistered}
+     * event, which `registeredBlock` locates in one `eth_getLogs` call; {recordIdByRoot} and {recordOfKeyHash}
+     * bind the event's root and key hash to this id, so a reader checks them against chain state.
      *
      * Requirements:
      * - record `recordId` exists.
      */
     function record(uint256 recordId) external view returns (Record memory);
 
-    /**
-     * @notice Returns the parent of record `recordId` and how it derives from it (`0, None` for none).
-     *
-     * Requirements:
-     * - record `recordId` exists.
-     */
-    function parentOf(uint256 recordId) external view returns (uint256 parentId, Derivation derivation);
+    /// @notice Returns the root index's entry for `root` (all zero when no record has this root).
+    function rootFacts(bytes32 root) external view returns (RootFacts memory);
 
     /// @notice Returns the record registered for `root`, or 0 when none is.
     function recordIdByRoot(bytes32 root) external view returns (uint256);

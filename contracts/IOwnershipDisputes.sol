@@ -80,9 +80,6 @@ interface IOwnershipDisputes {
     /// @dev The claimant record has no watermark-key hash, so no key can ever be revealed for it.
     error OwnershipDisputesNoWatermarkKey(uint256 recordId);
 
-    /// @dev The claimant record does not own its watermark-key hash: record `ownerRecord` anchored it first.
-    error OwnershipDisputesNotKeyOwner(uint256 recordId, bytes32 watermarkKeyHash, uint256 ownerRecord);
-
     /// @dev The evidence hash is zero: a dispute commits to its full report by SHA-256.
     error OwnershipDisputesEmptyEvidenceHash();
 
@@ -108,8 +105,9 @@ interface IOwnershipDisputes {
     /// @dev The data key is zero: a reveal must carry the key that opens the anchored sealed copy.
     error OwnershipDisputesEmptyDataKey(uint256 disputeId);
 
-    /// @dev `keccak256(bytes(keyCid))` is `actual`, but the claimant record committed to `expected`.
-    error OwnershipDisputesKeyHashMismatch(uint256 disputeId, bytes32 expected, bytes32 actual);
+    /// @dev `keccak256(bytes(keyCid))` is `actual`, which record `holder` anchors (0: none), not the claimant
+    /// record.
+    error OwnershipDisputesKeyHashMismatch(uint256 disputeId, bytes32 actual, uint256 holder);
 
     /// @dev An uphold vote needs the key revealed first: the evidence cannot be checked without it.
     error OwnershipDisputesKeyNotRevealed(uint256 disputeId);
@@ -185,8 +183,8 @@ interface IOwnershipDisputes {
      *
      * Requirements:
      * - `msg.value` equals {bond};
-     * - the caller owns `claimantRecord`, which is live, has a watermark-key hash, and is the registry's
-     *   `recordOfKeyHash` for that hash (the first record to anchor it);
+     * - the caller owns `claimantRecord`, which is live and anchors a watermark-key hash (a hash is anchored by
+     *   one record only, the first to register it, so a record's key is always its own);
      * - `suspectRoot` is non-zero and is not the claimant record's own root;
      * - `evidenceHash` is non-zero and `evidenceCid` is non-empty.
      *

@@ -35,29 +35,26 @@ import {LedgermarkMerkle} from "./LedgermarkMerkle.sol";
  * key-hash index, never the artifact list.
  */
 contract ModelRegistry is IModelRegistry {
-    /// @dev The record fields read by id. Slot 0 packs owner, leaf count, derivation, revoked and codec.
-    struct StoredRecord {
+    /// @dev What the contracts read by id, in one slot (160 + 40 + 32 + 3 × 8 = 256 bits).
+    struct RecordSlot {
         address owner;
-        uint64 leafCount;
+        uint40 registeredBlock;
+        uint32 commitAge;
         Derivation derivation;
         bool revoked;
-        uint8 manifestCodec;
-        bytes32 root;
-        bytes32 manifestDigest;
-        bytes32 watermarkKeyHash;
+        bool keyed;
     }
 
-    /// @dev The root index: one slot holding the record id and the record's block facts (uint48: ids grow by
-    /// one per transaction, block numbers and timestamps stay far below 2**48).
+    /// @dev The root index, one slot: the record id and the facts {verifyArtifact} and lineage need (uint40
+    /// ids grow by one per registration, uint48 timestamps stay far below 2**48).
     struct RootEntry {
-        uint48 recordId;
-        uint48 parentId;
-        uint48 commitBlock;
-        uint48 registeredBlock;
+        uint40 recordId;
+        uint40 parentId;
+        uint64 leafCount;
         uint48 registeredAt;
     }
 
-    mapping(uint256 recordId => StoredRecord) private _records;
+    mapping(uint256 recordId => RecordSlot) private _records;
     mapping(bytes32 root => RootEntry) private _byRoot;
     mapping(bytes32 watermarkKeyHash => uint256 recordId) private _recordOfKeyHash;
     mapping(address committer => mapping(bytes32 commitment => uint256 blockNumber)) private _commitments;
@@ -79,11 +76,13 @@ contract ModelRegistry is IModelRegistry {
      * @dev Sets the commitment age window, in blocks.
      *
      * Requirements:
-     * - `1 <= minAge <= maxAge` (a zero minimum would let commit and reveal share a block, which defeats the
-     *   front-running protection).
+     * - `1 <= minAge <= maxAge < 2**32` (a zero minimum would let commit and reveal share a block, which defeats
+     *   the front-running protection; a record stores its commitment's age in 32 bits).
      */
     constructor(uint64 minAge, uint64 maxAge) {
-        if (minAge == 0 || minAge > maxAge) revert ModelRegistryInvalidCommitAges(minAge, maxAge);
+        if (minAge == 0 || minAge > maxAge || maxAge > type(uint32).max) {
+            revert ModelRegistryInvalidCommitAges(minAge, maxAge);
+        }
         _minCommitAge = minAge;
         _maxCommitAge = maxAge;
     }
@@ -106,17 +105,18 @@ contract ModelRegistry is IModelRegistry {
     ) external returns (uint256 recordId) {
         uint64 commitBlock = _consumeCommitment(msg.sender, _commitmentOf(msg.sender, root, watermarkKeyHash, salt));
         _checkRegistration(root, leafCount, manifestDigest, manifestCodec, watermarkKeyHash, parentId, derivation);
-        StoredRecord memory rec = StoredRecord({
-            owner: msg.sender,
-            leafCount: leafCount,
-            derivation: derivation,
-            revoked: false,
-            manifestCodec: manifestCodec,
-            root: root,
-            manifestDigest: manifestDigest,
-            watermarkKeyHash: watermarkKeyHash
-        });
-        recordId = _register(rec, parentId, commitBlock);
+        recordId = _register(root, leafCount, watermarkKeyHash, parentId, derivation, commitBlock);
+        emit ModelRegistered(
+            recordId,
+            msg.sender,
+            parentId,
+            root,
+            leafCount,
+            manifestDigest,
+            manifestCodec,
+            watermarkKeyHash,
+            derivation
+        );
     }
 
     /// @inheritdoc IModelRegistry
@@ -131,39 +131,39 @@ contract ModelRegistry is IModelRegistry {
     }
 
     /// @inheritdoc IModelRegistry
-    function verifyArtifact(uint256 recordId, bytes32 leaf, uint256 index, bytes32[] calldata proof)
+    function verifyArtifact(uint256 recordId, bytes32 root, bytes32 leaf, uint256 index, bytes32[] calldata proof)
         external
         view
         returns (bool)
     {
-        StoredRecord storage rec = _existingRecord(recordId);
-        return LedgermarkMerkle.verify(rec.root, rec.leafCount, leaf, index, proof);
+        _existingRecord(recordId);
+        RootEntry storage entry = _byRoot[root];
+        if (entry.recordId != recordId) revert ModelRegistryNotRecordRoot(recordId, root);
+        return LedgermarkMerkle.verify(root, entry.leafCount, leaf, index, proof);
     }
 
     /// @inheritdoc IModelRegistry
     function record(uint256 recordId) external view returns (Record memory) {
-        StoredRecord storage rec = _existingRecord(recordId);
-        RootEntry storage entry = _byRoot[rec.root];
+        RecordSlot storage rec = _existingRecord(recordId);
         return Record({
             owner: rec.owner,
-            leafCount: rec.leafCount,
             derivation: rec.derivation,
             revoked: rec.revoked,
-            root: rec.root,
-            watermarkKeyHash: rec.watermarkKeyHash,
-            parentId: entry.parentId,
-            commitBlock: entry.commitBlock,
-            registeredBlock: entry.registeredBlock,
-            registeredAt: entry.registeredAt,
-            manifestDigest: rec.manifestDigest,
-            manifestCodec: rec.manifestCodec
+            keyed: rec.keyed,
+            commitBlock: rec.registeredBlock - rec.commitAge,
+            registeredBlock: rec.registeredBlock
         });
     }
 
     /// @inheritdoc IModelRegistry
-    function parentOf(uint256 recordId) external view returns (uint256 parentId, Derivation derivation) {
-        StoredRecord storage rec = _existingRecord(recordId);
-        return (_byRoot[rec.root].parentId, rec.derivation);
+    function rootFacts(bytes32 root) external view returns (RootFacts memory) {
+        RootEntry storage entry = _byRoot[root];
+        return RootFacts({
+            recordId: entry.recordId,
+            parentId: entry.parentId,
+            leafCount: entry.leafCount,
+            registeredAt: entry.registeredAt
+        });
     }
 
     /// @inheritdoc IModelRegistry
@@ -213,9 +213,8 @@ contract ModelRegistry is IModelRegistry {
         if (commitment == bytes32(0)) revert ModelRegistryZeroCommitment();
         mapping(bytes32 => uint256) storage mine = _commitments[committer];
         if (mine[commitment] != 0) revert ModelRegistryCommitmentExists(commitment);
-        uint64 blockNumber = uint64(block.number);
-        mine[commitment] = blockNumber;
-        emit CommitmentRecorded(commitment, committer, blockNumber);
+        mine[commitment] = block.number;
+        emit CommitmentRecorded(commitment, committer);
     }
 
     /**
@@ -263,50 +262,42 @@ contract ModelRegistry is IModelRegistry {
     }
 
     /**
-     * @dev Writes a new record and its indexes; no checks. A zero key hash costs no slot.
+     * @dev Writes a new record's slot and its indexes; no checks. A zero key hash costs no slot.
      */
-    function _register(StoredRecord memory rec, uint256 parentId, uint64 commitBlock)
-        internal
-        returns (uint256 recordId)
-    {
+    function _register(
+        bytes32 root,
+        uint64 leafCount,
+        bytes32 watermarkKeyHash,
+        uint256 parentId,
+        Derivation derivation,
+        uint64 commitBlock
+    ) internal returns (uint256 recordId) {
         recordId = ++_recordCount;
-        StoredRecord storage stored = _records[recordId];
-        stored.owner = rec.owner;
-        stored.leafCount = rec.leafCount;
-        stored.derivation = rec.derivation;
-        stored.manifestCodec = rec.manifestCodec;
-        stored.root = rec.root;
-        stored.manifestDigest = rec.manifestDigest;
-        // cannot truncate: ids grow by one per transaction and blocks/timestamps stay far below 2**48
-        _byRoot[rec.root] = RootEntry({
-            recordId: uint48(recordId),
-            parentId: uint48(parentId),
-            commitBlock: uint48(commitBlock),
-            registeredBlock: uint48(block.number),
+        bool keyed = watermarkKeyHash != bytes32(0);
+        // cannot truncate: ids grow by one per registration, block numbers and timestamps stay far below 2**40,
+        // and the commitment's age is at most `_maxCommitAge` < 2**32 (constructor)
+        _records[recordId] = RecordSlot({
+            owner: msg.sender,
+            registeredBlock: uint40(block.number),
+            commitAge: uint32(block.number - commitBlock),
+            derivation: derivation,
+            revoked: false,
+            keyed: keyed
+        });
+        _byRoot[root] = RootEntry({
+            recordId: uint40(recordId),
+            parentId: uint40(parentId),
+            leafCount: leafCount,
             registeredAt: uint48(block.timestamp)
         });
-        if (rec.watermarkKeyHash != bytes32(0)) {
-            stored.watermarkKeyHash = rec.watermarkKeyHash;
-            _recordOfKeyHash[rec.watermarkKeyHash] = recordId;
-        }
-        emit ModelRegistered(
-            recordId,
-            rec.owner,
-            parentId,
-            rec.root,
-            rec.leafCount,
-            rec.manifestDigest,
-            rec.manifestCodec,
-            rec.watermarkKeyHash,
-            rec.derivation
-        );
+        if (keyed) _recordOfKeyHash[watermarkKeyHash] = recordId;
     }
 
     /**
      * @dev Moves record `recordId` to `newOwner`; no checks.
      */
     function _transfer(uint256 recordId, address newOwner) internal {
-        StoredRecord storage rec = _records[recordId];
+        RecordSlot storage rec = _records[recordId];
         address previousOwner = rec.owner;
         rec.owner = newOwner;
         emit RecordTransferred(recordId, previousOwner, newOwner);
@@ -316,7 +307,7 @@ contract ModelRegistry is IModelRegistry {
      * @dev Marks record `recordId` revoked; no checks.
      */
     function _revoke(uint256 recordId) internal {
-        StoredRecord storage rec = _records[recordId];
+        RecordSlot storage rec = _records[recordId];
         rec.revoked = true;
         emit RecordRevoked(recordId, rec.owner);
     }
@@ -325,7 +316,7 @@ contract ModelRegistry is IModelRegistry {
      * @dev Reverts unless `account` owns record `recordId` and the record is live.
      */
     function _checkRecordOwner(uint256 recordId, address account) internal view {
-        StoredRecord storage rec = _existingRecord(recordId);
+        RecordSlot storage rec = _existingRecord(recordId);
         if (rec.owner != account) revert ModelRegistryUnauthorizedAccount(account, recordId);
         if (rec.revoked) revert ModelRegistryRecordRevoked(recordId);
     }
@@ -333,7 +324,7 @@ contract ModelRegistry is IModelRegistry {
     /**
      * @dev Returns the stored record, reverting for an unknown id.
      */
-    function _existingRecord(uint256 recordId) internal view returns (StoredRecord storage rec) {
+    function _existingRecord(uint256 recordId) internal view returns (RecordSlot storage rec) {
         rec = _records[recordId];
         if (rec.owner == address(0)) revert ModelRegistryUnknownRecord(recordId);
     }

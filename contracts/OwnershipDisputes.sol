@@ -86,11 +86,12 @@ contract OwnershipDisputes is IOwnershipDisputes {
         if (claimant.owner != msg.sender || claimant.revoked) {
             revert OwnershipDisputesNotRecordOwner(msg.sender, claimantRecord);
         }
-        _checkKeyOwner(claimantRecord, claimant.watermarkKeyHash);
-        if (suspectRoot == bytes32(0) || suspectRoot == claimant.root) {
+        if (!claimant.keyed) revert OwnershipDisputesNoWatermarkKey(claimantRecord);
+        uint256 suspectRecord = suspectRoot == bytes32(0) ? 0 : _registry.recordIdByRoot(suspectRoot);
+        if (suspectRoot == bytes32(0) || suspectRecord == claimantRecord) {
             revert OwnershipDisputesInvalidSuspect(suspectRoot);
         }
-        disputeId = _open(claimantRecord, claimant.commitBlock, suspectRoot);
+        disputeId = _open(claimantRecord, claimant.commitBlock, suspectRoot, suspectRecord);
         _commitEvidence(disputeId, evidenceHash, evidenceCid);
     }
 
@@ -103,9 +104,9 @@ contract OwnershipDisputes is IOwnershipDisputes {
         if (d.keyRevealed) revert OwnershipDisputesKeyAlreadyRevealed(disputeId);
         if (bytes(keyCid).length == 0 || bytes(reportCid).length == 0) revert OwnershipDisputesEmptyCid();
         if (dataKey == bytes32(0)) revert OwnershipDisputesEmptyDataKey(disputeId);
-        bytes32 expected = _registry.record(d.claimantRecord).watermarkKeyHash;
         bytes32 actual = keccak256(bytes(keyCid));
-        if (actual != expected) revert OwnershipDisputesKeyHashMismatch(disputeId, expected, actual);
+        uint256 holder = _registry.recordOfKeyHash(actual);
+        if (holder != d.claimantRecord) revert OwnershipDisputesKeyHashMismatch(disputeId, actual, holder);
         _revealKey(d, disputeId, keyCid, dataKey, reportCid);
     }
 
@@ -213,11 +214,10 @@ contract OwnershipDisputes is IOwnershipDisputes {
      * @dev Creates the dispute and records the facts of this block: priority, and the suspect record's owner (a
      * party for good, so selling the record later does not make its seller an eligible judge). No caller checks.
      */
-    function _open(uint256 claimantRecord, uint64 claimantCommitBlock, bytes32 suspectRoot)
+    function _open(uint256 claimantRecord, uint64 claimantCommitBlock, bytes32 suspectRoot, uint256 suspectRecord)
         internal
         returns (uint256 disputeId)
     {
-        uint256 suspectRecord = _registry.recordIdByRoot(suspectRoot);
         Priority priority = Priority.SuspectUnregistered;
         address suspectOwner;
         if (suspectRecord != 0) {
@@ -387,18 +387,6 @@ contract OwnershipDisputes is IOwnershipDisputes {
             ? (_roles[ADMIN_ROLE][account] || account == _treasury)
             : (role == ADMIN_ROLE && (_roles[ARBITER_ROLE][account] || account == _treasury));
         if (conflict) revert OwnershipDisputesRoleConflict(account, role);
-    }
-
-    /**
-     * @dev Reverts unless `claimantRecord` is the record that owns `keyHash` in the registry (the first to
-     * anchor it): a later record reusing a revealed key has no claim.
-     */
-    function _checkKeyOwner(uint256 claimantRecord, bytes32 keyHash) internal view {
-        if (keyHash == bytes32(0)) revert OwnershipDisputesNoWatermarkKey(claimantRecord);
-        uint256 ownerRecord = _registry.recordOfKeyHash(keyHash);
-        if (ownerRecord != claimantRecord) {
-            revert OwnershipDisputesNotKeyOwner(claimantRecord, keyHash, ownerRecord);
-        }
     }
 
     /**

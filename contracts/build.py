@@ -3,7 +3,7 @@
     python contracts/build.py            # rebuild and write the artifacts
     python contracts/build.py --check    # rebuild in memory; exit 1 if any committed artifact differs
 
-Settings are pinned (solc 0.8.37, optimizer on with 200 runs, ``evmVersion: shanghai`` because Ganache 7.9.2
+Settings are pinned (solc 0.8.37, optimizer on with 10,000 runs (cheaper calls, larger deployment), ``evmVersion: shanghai`` because Ganache 7.9.2
 knows no later fork) so a rebuild is byte-identical and the ``--check`` test catches stale bytecode.
 
 Compiler resolution, first match wins:
@@ -41,7 +41,7 @@ SOURCES = (
 ARTIFACTS = {"ModelRegistry": "ModelRegistry.sol", "OwnershipDisputes": "OwnershipDisputes.sol"}
 SETTINGS: dict[str, Any] = {
     "evmVersion": "shanghai",
-    "optimizer": {"enabled": True, "runs": 200},
+    "optimizer": {"enabled": True, "runs": 10000},
     "outputSelection": {"*": {"*": ["abi", "devdoc", "evm.bytecode.object", "evm.deployedBytecode.object"]}},
 }
 

@@ -297,7 +297,9 @@ def _prove_on_chain(
     problems = []
     for path in paths:
         index = position[path]
-        if not backends.registry.verify_artifact(record.record_id, leaves[index], index, proofs[index]):
+        if not backends.registry.verify_artifact(
+            record.record_id, record.root, leaves[index], index, proofs[index]
+        ):
             problems.append(f"proof rejected: {path} (leaf {index}) is not under the anchored root")
     return problems
 

@@ -5,7 +5,7 @@
 There is no native solc here, so Slither (through crytic-compile's ``solc-json`` platform) gets the solc-js
 shim ``contracts/solcjs/solc`` (``--version`` and ``--standard-json``) and one standard-JSON input holding
 every ``contracts/*.sol`` inline, with the build's own settings (``contracts/build.py``: shanghai, optimizer
-200 runs), so Slither analyses what the artifacts were compiled from. Detector choice and severity filter
+10,000 runs), so Slither analyses what the artifacts were compiled from. Detector choice and severity filter
 live in ``slither.config.json``; each accepted finding is a row ``| detector | location | reason |`` of
 ACCEPTED.md, where location is ``Contract.function(types)`` (or ``Contract.variable``, or ``Contract``) as
 Slither names the finding's first element: line numbers are not used, so an edit elsewhere keeps a row valid.

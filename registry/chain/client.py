@@ -49,12 +49,17 @@ class ContractClient:
         return abi.decode_result(self.contract_name, function, self.chain.call(self.address, data))
 
     def events(
-        self, name: str, from_block: int | None = None, **argument_filters: Any
+        self,
+        name: str,
+        from_block: int | None = None,
+        to_block: int | None = None,
+        **argument_filters: Any,
     ) -> list[dict[str, Any]]:
-        """Decoded logs of event ``name``, oldest first, from ``from_block`` (default: the deployment block)."""
+        """Decoded logs of event ``name``, oldest first, from ``from_block`` (default: the deployment block) to
+        ``to_block`` (default: the confirmed block)."""
         topics = abi.event_topics(self.contract_name, name, argument_filters)
         start = self.deployed_at if from_block is None else from_block
-        logs = self.chain.get_logs(self.address, topics, from_block=start)
+        logs = self.chain.get_logs(self.address, topics, from_block=start, to_block=to_block)
         return abi.decode_logs(self.contract_name, self.address, logs)
 
     def _transact(self, fn: Any, *, value: int = 0) -> TxResult:

@@ -41,6 +41,11 @@ class FeeCapError(ChainError):
         )
 
 
+class RecordMismatchError(ChainError):
+    """The node's answers about a record disagree (its event against the indexes in chain state): a node that
+    lies, or one that dropped old logs."""
+
+
 class ContractRevertError(ChainError):
     """A contract call reverted. ``name`` is the custom error (or ``Panic``/``Error``), ``error_args`` its values."""
 
@@ -93,7 +98,6 @@ ERROR_CLASSES: dict[str, type[ContractRevertError]] = {
     "OwnershipDisputesNotRecordOwner": UnauthorizedError,
     "OwnershipDisputesNotClaimant": UnauthorizedError,
     "OwnershipDisputesConflictOfInterest": UnauthorizedError,
-    "OwnershipDisputesNotKeyOwner": UnauthorizedError,
     "OwnershipDisputesRoleConflict": UnauthorizedError,
     "ModelRegistryCommitmentNotFound": CommitmentError,
     "ModelRegistryCommitmentTooNew": CommitmentError,

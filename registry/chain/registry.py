@@ -7,6 +7,7 @@ not final yet is ``PendingRecordError``); rendering lives in ``registry.lineage`
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from collections.abc import Sequence
@@ -22,6 +23,7 @@ from registry.chain.errors import (
     ContractRevertError,
     DuplicateRootError,
     PendingRecordError,
+    RecordMismatchError,
     UnknownRecordError,
     WatermarkKeyTakenError,
 )
@@ -115,12 +117,37 @@ class ModelRegistryClient(ContractClient):
 
     def record(self, record_id: int) -> Record:
         """The record as of the confirmed block; ``UnknownRecordError`` for an unknown id, and its subclass
-        ``PendingRecordError`` for a record registered in a block without enough confirmations yet."""
+        ``PendingRecordError`` for a record registered in a block without enough confirmations yet.
+
+        Chain state keeps what contracts read by id; the hashes (root, manifest CID, key hash) come from the
+        record's ``ModelRegistered`` event, in the block the state names, and are checked against the root and
+        key-hash indexes before they are believed (``RecordMismatchError`` otherwise).
+        """
         try:
-            raw = self.call("record", record_id)
+            state = _RecordState.from_tuple(self.call("record", record_id))
         except UnknownRecordError as err:
             raise self._pending(record_id) or err
-        return _record_from_tuple(record_id, raw)
+        event = self._registration_event(record_id, state.registered_block)
+        root, key_hash = bytes(event["root"]), bytes(event["watermarkKeyHash"])
+        facts = self.call("rootFacts", root)
+        if int(facts[0]) != record_id or state.keyed != (key_hash != ZERO_HASH):
+            raise _mismatch(record_id, "its event's root or key does not index to it")
+        if state.keyed and self.record_of_key_hash(key_hash) != record_id:
+            raise _mismatch(record_id, "its event's watermark-key hash is anchored by another record")
+        return Record(
+            record_id=record_id,
+            owner=state.owner,
+            root=root,
+            leaf_count=int(facts[2]),
+            manifest_cid=manifest_cid_string(event["manifestDigest"], event["manifestCodec"]),
+            watermark_key_hash=key_hash,
+            parent_id=int(facts[1]),
+            derivation=state.derivation,
+            commit_block=state.commit_block,
+            registered_block=state.registered_block,
+            registered_at=int(facts[3]),
+            revoked=state.revoked,
+        )
 
     def record_id_by_root(self, root: bytes) -> int | None:
         record_id = self.call("recordIdByRoot", root)
@@ -130,8 +157,8 @@ class ModelRegistryClient(ContractClient):
         return int(self.call("recordCount"))
 
     def parent_of(self, record_id: int) -> tuple[int, Derivation]:
-        parent_id, derivation = self.call("parentOf", record_id)
-        return int(parent_id), Derivation(derivation)
+        rec = self.record(record_id)
+        return rec.parent_id, rec.derivation
 
     def record_of_key_hash(self, watermark_key_hash: bytes) -> int | None:
         """The record that anchors this watermark-key hash (the first to register it), or None."""
@@ -148,9 +175,12 @@ class ModelRegistryClient(ContractClient):
         """(minimum, maximum) commitment age in blocks."""
         return int(self.call("minCommitAge")), int(self.call("maxCommitAge"))
 
-    def verify_artifact(self, record_id: int, leaf: bytes, index: int, proof: Sequence[bytes]) -> bool:
-        """The contract's Merkle check (same rules as ``verifier.integrity.merkle``); revocation is in ``record``."""
-        return bool(self.call("verifyArtifact", record_id, leaf, index, list(proof)))
+    def verify_artifact(
+        self, record_id: int, root: bytes, leaf: bytes, index: int, proof: Sequence[bytes]
+    ) -> bool:
+        """The contract's Merkle check (same rules as ``verifier.integrity.merkle``) under ``root``, which must be
+        the record's (``ModelRegistryNotRecordRoot`` otherwise); revocation is in ``record``."""
+        return bool(self.call("verifyArtifact", record_id, root, leaf, index, list(proof)))
 
     def ancestry(self, record_id: int, *, max_depth: int = MAX_ANCESTRY) -> list[Record]:
         """The record, its parent, grandparent… up to a root record (bounded by ``max_depth``)."""
@@ -177,7 +207,7 @@ class ModelRegistryClient(ContractClient):
             )
         except UnknownRecordError:
             return None
-        block = _record_from_tuple(record_id, raw).registered_block
+        block = _RecordState.from_tuple(raw).registered_block
         have = max(0, self.chain.block_number() - block)
         return PendingRecordError(
             "ModelRegistryUnknownRecord",
@@ -185,6 +215,17 @@ class ModelRegistryClient(ContractClient):
             f"record {record_id} was registered in block {block}, which has {have} of the "
             f"{self.chain.confirmations} confirmations required: it is pending, not final",
         )
+
+    def _registration_event(self, record_id: int, block: int) -> dict[str, Any]:
+        """The one ``ModelRegistered`` log of ``record_id``, read from the block its state names."""
+        logs = self.events("ModelRegistered", from_block=block, to_block=block, recordId=record_id)
+        if len(logs) != 1:
+            raise _mismatch(
+                record_id,
+                f"the node returned {len(logs)} registration events in block {block}, not 1 "
+                "(a node that expired its log history cannot serve records: use one that keeps it)",
+            )
+        return logs[0]["args"]
 
     def _precheck(self, root: bytes, key_hash: bytes, parent_id: int, derivation: Derivation) -> None:
         """Fail before spending a commit transaction on a registration that must revert (and so before a
@@ -255,32 +296,29 @@ def manifest_cid_string(digest: bytes, tag: int) -> str:
     return str(Cid(version=1, codec=int(tag), digest=bytes(digest)))
 
 
-def _record_from_tuple(record_id: int, raw: Sequence[Any]) -> Record:
-    (
-        owner,
-        leaf_count,
-        derivation,
-        revoked,
-        root,
-        key_hash,
-        parent_id,
-        commit_block,
-        reg_block,
-        reg_at,
-        manifest_digest,
-        manifest_codec,
-    ) = raw
-    return Record(
-        record_id=int(record_id),
-        owner=to_checksum_address(owner),
-        root=bytes(root),
-        leaf_count=int(leaf_count),
-        manifest_cid=manifest_cid_string(manifest_digest, manifest_codec),
-        watermark_key_hash=bytes(key_hash),
-        parent_id=int(parent_id),
-        derivation=Derivation(derivation),
-        commit_block=int(commit_block),
-        registered_block=int(reg_block),
-        registered_at=int(reg_at),
-        revoked=bool(revoked),
-    )
+@dataclasses.dataclass(frozen=True)
+class _RecordState:
+    """What ``ModelRegistry.record`` returns: the fields contracts read by id."""
+
+    owner: str
+    derivation: Derivation
+    revoked: bool
+    keyed: bool
+    commit_block: int
+    registered_block: int
+
+    @classmethod
+    def from_tuple(cls, raw: Sequence[Any]) -> _RecordState:
+        owner, derivation, revoked, keyed, commit_block, registered_block = raw
+        return cls(
+            to_checksum_address(owner),
+            Derivation(derivation),
+            bool(revoked),
+            bool(keyed),
+            int(commit_block),
+            int(registered_block),
+        )
+
+
+def _mismatch(record_id: int, why: str) -> RecordMismatchError:
+    return RecordMismatchError(f"record {record_id} cannot be read consistently: {why}")

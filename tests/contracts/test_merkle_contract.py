@@ -35,34 +35,34 @@ def _anchor(registry: chainlib.ModelRegistryClient, leaves: list[bytes]) -> int:
 @pytest.mark.parametrize("n", VECTOR_SIZES)
 def test_vectors_agree_at_every_index_pair(merkle_registry: chainlib.ModelRegistryClient, n: int) -> None:
     leaves = vector_leaves(n)
-    record_id = _anchor(merkle_registry, leaves)
+    record_id, root = _anchor(merkle_registry, leaves), merkle.merkle_root(leaves)
     for i, leaf in enumerate(leaves):
         proof = merkle.merkle_proof(leaves, i)
         for j in range(n + 1):
-            assert merkle_registry.verify_artifact(record_id, leaf, j, proof) is (i == j), (i, j)
+            assert merkle_registry.verify_artifact(record_id, root, leaf, j, proof) is (i == j), (i, j)
 
 
 def test_contract_rejects_malformed_proofs(merkle_registry: chainlib.ModelRegistryClient) -> None:
     leaves = vector_leaves(5)
-    record_id = _anchor(merkle_registry, leaves)
+    record_id, root = _anchor(merkle_registry, leaves), merkle.merkle_root(leaves)
     proof = merkle.merkle_proof(leaves, 1)
-    assert merkle_registry.verify_artifact(record_id, leaves[1], 1, proof)
-    assert not merkle_registry.verify_artifact(record_id, leaves[1], 1, proof + [leaves[0]])
-    assert not merkle_registry.verify_artifact(record_id, leaves[1], 1, proof[:-1])
-    assert not merkle_registry.verify_artifact(record_id, leaves[1], 1, [])
-    assert not merkle_registry.verify_artifact(record_id, leaves[1], 2**255, proof)
+    assert merkle_registry.verify_artifact(record_id, root, leaves[1], 1, proof)
+    assert not merkle_registry.verify_artifact(record_id, root, leaves[1], 1, proof + [leaves[0]])
+    assert not merkle_registry.verify_artifact(record_id, root, leaves[1], 1, proof[:-1])
+    assert not merkle_registry.verify_artifact(record_id, root, leaves[1], 1, [])
+    assert not merkle_registry.verify_artifact(record_id, root, leaves[1], 2**255, proof)
     # the promoted last leaf: one sibling (the left subtree), consumed at the top level
-    assert merkle_registry.verify_artifact(record_id, leaves[4], 4, [merkle.merkle_root(leaves[:4])])
+    assert merkle_registry.verify_artifact(record_id, root, leaves[4], 4, [merkle.merkle_root(leaves[:4])])
 
 
 def test_internal_node_cannot_pose_as_leaf_on_chain(merkle_registry: chainlib.ModelRegistryClient) -> None:
     """The 64-byte-leaf case: node(a, b) presented as leaf 0 with the short proof [node(c, d)]."""
     a, b, c, d = leaves = vector_leaves(4)
-    record_id = _anchor(merkle_registry, leaves)
+    record_id, root = _anchor(merkle_registry, leaves), merkle.merkle_root(leaves)
     inner, other = merkle.node_hash(a, b), merkle.node_hash(c, d)
     for index in (0, 1):
-        assert not merkle_registry.verify_artifact(record_id, inner, index, [other])
-        assert not merkle.verify_proof(inner, index, 4, [other], merkle.merkle_root(leaves))
+        assert not merkle_registry.verify_artifact(record_id, root, inner, index, [other])
+        assert not merkle.verify_proof(inner, index, 4, [other], root)
 
 
 _entry = st.tuples(
@@ -94,10 +94,10 @@ def test_python_and_contract_agree_on_random_manifests(
     for i, leaf in enumerate(leaves):
         proof = merkle.merkle_proof(leaves, i)
         assert merkle.verify_proof(leaf, i, n, proof, root)
-        assert merkle_registry.verify_artifact(record_id, leaf, i, proof)
+        assert merkle_registry.verify_artifact(record_id, root, leaf, i, proof)
     i = data.draw(st.integers(min_value=0, max_value=n - 1), label="index")
     proof = merkle.merkle_proof(leaves, i)
     for j in range(n + 1):
         if j != i:
             assert not merkle.verify_proof(leaves[i], j, n, proof, root)
-            assert not merkle_registry.verify_artifact(record_id, leaves[i], j, proof)
+            assert not merkle_registry.verify_artifact(record_id, root, leaves[i], j, proof)

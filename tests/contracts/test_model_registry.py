@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
 from ipfs.cid import Cid
 from ipfs.errors import InvalidCidError
 from registry import chain as chainlib
-from registry.chain import deployments
+from registry.chain import abi, deployments
 from tests.contracts.conftest import KEY_CID, MANIFEST_CID, expect_revert
 
 SALT = b"\x5a" * 32
@@ -294,7 +295,7 @@ def test_unknown_record_reads(registry: chainlib.ModelRegistryClient) -> None:
     expect_revert("ModelRegistryUnknownRecord", lambda: registry.parent_of(0), chainlib.UnknownRecordError)
     expect_revert(
         "ModelRegistryUnknownRecord",
-        lambda: registry.verify_artifact(1, bytes(32), 0, []),
+        lambda: registry.verify_artifact(1, bytes(32), bytes(32), 0, []),
         chainlib.UnknownRecordError,
     )
     expect_revert(
@@ -338,3 +339,44 @@ def test_unreachable_node_names_url() -> None:
     provider = HTTPProvider("http://127.0.0.1:9", exception_retry_configuration=None)
     with pytest.raises(chainlib.ChainUnavailableError, match="127.0.0.1:9"):
         chainlib.Chain.connect(provider, "0x" + "11" * 32)
+
+
+def test_a_node_that_drops_or_forges_the_registration_event_is_caught(
+    registry: chainlib.ModelRegistryClient, publish: Callable[..., int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A record's hashes come from its event: a node that drops it (expired history) or answers another
+    record's event under this id is refused, because the root and key indexes in chain state disagree."""
+    first, second = publish(), publish(key_cid="bafkreisecondkey")
+    honest = registry.chain.get_logs
+
+    def topic(record_id: int) -> str | None:
+        return abi.event_topics("ModelRegistry", "ModelRegistered", {"recordId": record_id})[1]
+
+    def forging(address: str, topics: list[str | None], **window: Any) -> list[dict[str, Any]]:
+        if topics[1:2] != [topic(second)]:
+            return honest(address, topics, **window)
+        [log] = honest(address, [topics[0], topic(first)])
+        return [{**log, "topics": [log["topics"][0], topics[1], *log["topics"][2:]]}]
+
+    monkeypatch.setattr(registry.chain, "get_logs", forging)
+    assert registry.record(first).record_id == first
+    with pytest.raises(chainlib.RecordMismatchError, match=f"record {second} .* does not index to it"):
+        registry.record(second)
+
+    monkeypatch.setattr(registry.chain, "get_logs", lambda *args, **kwargs: [])
+    with pytest.raises(chainlib.RecordMismatchError, match="returned 0 registration events .* expired its log"):
+        registry.record(first)
+
+
+def test_verify_artifact_refuses_a_root_that_is_not_the_records(
+    registry: chainlib.ModelRegistryClient, publish: Callable[..., int]
+) -> None:
+    """The caller names the root; the root index must say it is this record's, or the check reverts."""
+    mine, other_root = publish(leaf_count=1), os.urandom(32)
+    other = publish(root=other_root, key_cid=None, leaf_count=1)
+    leaf = registry.record(other).root  # a one-leaf tree's root is its leaf
+    assert registry.verify_artifact(other, other_root, leaf, 0, [])
+    err = expect_revert(
+        "ModelRegistryNotRecordRoot", lambda: registry.verify_artifact(mine, other_root, leaf, 0, [])
+    )
+    assert err.error_args == {"recordId": mine, "root": other_root}

@@ -105,7 +105,7 @@ def test_detail_has_proofs_transactions_lineage_and_storage(
     root = bytes.fromhex(body["root"][2:])
     assert merkle.verify_proof(leaf, artifact["index"], body["leaf_count"], proof, root)
     with dependencies._backends_lock:
-        assert backends.registry.verify_artifact(family["child"], leaf, artifact["index"], proof)
+        assert backends.registry.verify_artifact(family["child"], root, leaf, artifact["index"], proof)
     assert artifact["stored"] is True
     assert [t["event"] for t in body["transactions"]] == ["ModelRegistered"]
     assert body["transactions"][0]["tx_hash"] == body["tx_hash"]

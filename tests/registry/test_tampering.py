@@ -112,15 +112,15 @@ def test_manifest_that_does_not_hash_to_the_anchored_root_is_rejected(
 def test_forged_proof_is_rejected_by_the_contract(backends, published) -> None:
     manifest = published.manifest
     leaf = manifest.entries[0].leaf()
-    honest = manifest.proof(0)
+    honest, root = manifest.proof(0), manifest.root()
 
-    assert backends.registry.verify_artifact(published.record_id, leaf, 0, honest)
-    assert not backends.registry.verify_artifact(published.record_id, leaf, 1, honest)
-    assert not backends.registry.verify_artifact(published.record_id, leaf, 0, [b"\x00" * 32])
+    assert backends.registry.verify_artifact(published.record_id, root, leaf, 0, honest)
+    assert not backends.registry.verify_artifact(published.record_id, root, leaf, 1, honest)
+    assert not backends.registry.verify_artifact(published.record_id, root, leaf, 0, [b"\x00" * 32])
     forged_leaf = manifestlib.ManifestEntry(
         role="model", path="model.pt", size=1, sha256="0" * 64, cid=manifest.entries[0].cid
     ).leaf()
-    assert not backends.registry.verify_artifact(published.record_id, forged_leaf, 0, honest)
+    assert not backends.registry.verify_artifact(published.record_id, root, forged_leaf, 0, honest)
 
 
 @pytest.mark.parametrize("reference", ["999", "0x" + "ab" * 32])

@@ -31,15 +31,16 @@ def test_main_flow(dev_node: localnode.LocalNode, dev_node_chain: chainlib.Chain
     disputes.grant_arbiter(accounts[3].address)
 
     leaves = vector_leaves(5)
+    root = merkle.merkle_root(leaves)
     record_id, _ = registry.publish(
-        merkle.merkle_root(leaves),
+        root,
         len(leaves),
         "QmT78zSuBmuS4z925WZfrqQ1qHaJ56DQaTfyMUF7F8ff5o",
         chainlib.watermark_key_hash(KEY_CID),
     )
     for i, leaf in enumerate(leaves):
-        assert registry.verify_artifact(record_id, leaf, i, merkle.merkle_proof(leaves, i))
-    assert not registry.verify_artifact(record_id, leaves[0], 1, merkle.merkle_proof(leaves, 0))
+        assert registry.verify_artifact(record_id, root, leaf, i, merkle.merkle_proof(leaves, i))
+    assert not registry.verify_artifact(record_id, root, leaves[0], 1, merkle.merkle_proof(leaves, 0))
     derived, _ = registry.publish(
         os.urandom(32),
         1,
