@@ -16,6 +16,7 @@ from typing import Any
 from eth_utils import to_checksum_address
 
 from ipfs.cid import Cid
+from ipfs.errors import InvalidCidError
 from registry.chain import abi
 from registry.chain.client import ContractClient
 from registry.chain.errors import (
@@ -134,12 +135,16 @@ class ModelRegistryClient(ContractClient):
             raise _mismatch(record_id, "its event's root or key does not index to it")
         if state.keyed and self.record_of_key_hash(key_hash) != record_id:
             raise _mismatch(record_id, "its event's watermark-key hash is anchored by another record")
+        try:
+            manifest_cid = manifest_cid_string(event["manifestDigest"], event["manifestCodec"])
+        except InvalidCidError:
+            raise _mismatch(record_id, "its event's manifest CID tag is not a CID codec") from None
         return Record(
             record_id=record_id,
             owner=state.owner,
             root=root,
             leaf_count=int(facts[2]),
-            manifest_cid=manifest_cid_string(event["manifestDigest"], event["manifestCodec"]),
+            manifest_cid=manifest_cid,
             watermark_key_hash=key_hash,
             parent_id=int(facts[1]),
             derivation=state.derivation,

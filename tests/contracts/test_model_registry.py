@@ -344,8 +344,8 @@ def test_unreachable_node_names_url() -> None:
 def test_a_node_that_drops_or_forges_the_registration_event_is_caught(
     registry: chainlib.ModelRegistryClient, publish: Callable[..., int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A record's hashes come from its event: a node that drops it (expired history) or answers another
-    record's event under this id is refused, because the root and key indexes in chain state disagree."""
+    """A record's hashes come from its event: a node that drops it (expired history), answers another record's
+    event under this id (the root and key indexes in chain state disagree) or garbles its CID tag is refused."""
     first, second = publish(), publish(key_cid="bafkreisecondkey")
     honest = registry.chain.get_logs
 
@@ -364,7 +364,19 @@ def test_a_node_that_drops_or_forges_the_registration_event_is_caught(
         registry.record(second)
 
     monkeypatch.setattr(registry.chain, "get_logs", lambda *args, **kwargs: [])
-    with pytest.raises(chainlib.RecordMismatchError, match="returned 0 registration events .* expired its log"):
+    with pytest.raises(
+        chainlib.RecordMismatchError, match="returned 0 registration events .* expired its log"
+    ):
+        registry.record(first)
+
+    def bad_tag(address: str, topics: list[str | None], **window: Any) -> list[dict[str, Any]]:
+        [log] = honest(address, topics, **window)
+        data = bytearray(abi.to_bytes(log["data"]))
+        data[4 * 32 - 1] = 0x99  # the manifest CID tag, the fourth data word
+        return [{**log, "data": "0x" + data.hex()}]
+
+    monkeypatch.setattr(registry.chain, "get_logs", bad_tag)
+    with pytest.raises(chainlib.RecordMismatchError, match="manifest CID tag is not a CID codec"):
         registry.record(first)
 
 
