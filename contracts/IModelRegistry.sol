@@ -14,8 +14,8 @@ pragma solidity 0.8.37;
  * A non-zero key hash is anchored by one record only: the first registration owns it ({recordOfKeyHash}).
  *
  * Manifest CID scheme: a record's {ModelRegistered} event carries the manifest CID as its sha2-256 digest and
- * a one-byte tag, never as a string: tag `0x00` is CIDv0 (dag-pb), `0x70` CIDv1 dag-pb, `0x55` CIDv1 raw (the multicodec). Readers rebuild
- * the canonical string (base58btc `Qm…` for v0, base32 `b…` for v1).
+ * a one-byte tag, never as a string: tag `0x00` is CIDv0 (dag-pb), `0x70` CIDv1 dag-pb, `0x55` CIDv1 raw (the
+ * multicodec). Readers rebuild the canonical string (base58btc `Qm…` for v0, base32 `b…` for v1).
  */
 interface IModelRegistry {
     /// @dev How a record derives from its parent. `None` exactly when the record has no parent.
