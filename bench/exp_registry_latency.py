@@ -127,7 +127,7 @@ def print_table(rows: list[dict[str, float]]) -> None:
 
 PAGE_HEAD = """# Registry latency: what provenance costs on top of reading the bytes
 
-Regenerate (about a minute on 2 cores):
+Regenerate (about 10 seconds on 2 idle cores):
 
 ```
 .venv/bin/python bench/exp_registry_latency.py --json docs/results/registry_latency.json \\
@@ -146,7 +146,12 @@ PAGE_NOTES = """Reading it:
   a copy plus a SHA-256 pass on this machine).
 - Publishing is dominated by the two transactions (commit, then register) for small models; for large ones,
   by writing blocks. Local verification converges towards the hashing cost as models grow (the fixed part
-  is the manifest fetch and one on-chain `verifyArtifact` call per artifact).
+  is the manifest fetch, the record read and one on-chain `verifyArtifact` call per artifact).
+- Reading a record takes 4 node calls since its hashes moved to the registration event (the gas layout of
+  `docs/results/gas.md`): its slot by id, the event of its block, the root index and the key index, where it
+  took 1. Run side by side in one session against the previous commit (`58828ee`), that added about 5 ms to
+  a local verify and a fetch + verify, all sizes, and publishing became about 5 ms faster (cheaper
+  transactions). Against a remote node each extra call is a round trip.
 - The seed paper's edge-board figures (DESIGN.md §9: upload of a 43.7 MB model 4.5 s, on-chain record
   1.36 s, retrieval + integrity 0.7 s, on-chain query 0.5 s) were taken on other hardware against a public
   IPFS node and chain; they are context, not a like-for-like baseline.
