@@ -166,9 +166,7 @@ def protocol(attr: dict[str, list[torch.Tensor]], bits: torch.Tensor, alpha: flo
     }
     for nulls_name, suffix in (("nulls", ""), ("nulls_varied", "_varied")):
         nulls = [test(a, bits, alpha) for a in attr[nulls_name]]
-        null_p = tuple(r.p_value for r in nulls)
-        null_m = tuple(r.matches for r in nulls)
-        calibrated = [calibration.Calibration(r, null_p, null_m, alpha) for r in suspects]
+        calibrated = [calibration.Calibration.of(r, nulls, alpha) for r in suspects]
         p_emp = [c.p_empirical for c in calibrated]
         found[f"full_convictions{suffix}"] = sum(c.is_copy for c in calibrated)
         found[f"empirical_convictions{suffix}"] = sum(
@@ -176,7 +174,7 @@ def protocol(attr: dict[str, list[torch.Tensor]], bits: torch.Tensor, alpha: flo
         )
         found[f"min_p_empirical{suffix}"] = float(np.min(p_emp))
         found[f"innocent_p_empirical{suffix}"] = p_emp
-        found[f"null_matches{suffix}"] = sorted(null_m)
+        found[f"null_matches{suffix}"] = sorted(r.matches for r in nulls)
     return found
 
 

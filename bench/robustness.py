@@ -322,12 +322,7 @@ def ownership(
         "queries": extraction.queries,
     }
     if nulls:
-        calibrated = calibration.Calibration(
-            suspect=result,
-            null_p_values=tuple(float(r.p_value) for r in nulls),
-            null_matches=tuple(int(r.matches) for r in nulls),
-            alpha=alpha,
-        )
+        calibrated = calibration.Calibration.of(result, nulls, alpha)
         figures |= {
             "p_emp": calibrated.p_empirical,
             "nulls_exceeding": calibrated.exceeding,

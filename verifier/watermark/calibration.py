@@ -360,6 +360,23 @@ class Calibration:
     alpha: float
     null_set_sha256: str | None = None  # the manifest's digest, when the nulls came from a folder
 
+    @classmethod
+    def of(
+        cls,
+        suspect: stats.OwnershipResult,
+        nulls: Sequence[stats.OwnershipResult],
+        alpha: float,
+        null_set_sha256: str | None = None,
+    ) -> Calibration:
+        """The suspect's result against the null models' results under the same key (``null_results``)."""
+        return cls(
+            suspect=suspect,
+            null_p_values=tuple(float(r.p_value) for r in nulls),
+            null_matches=tuple(int(r.matches) for r in nulls),
+            alpha=alpha,
+            null_set_sha256=null_set_sha256,
+        )
+
     @property
     def count(self) -> int:
         """K, the number of null models."""
@@ -513,13 +530,7 @@ def calibrate(
     results = null_results(key, null_models, alpha)
     if not results:
         raise CalibrationError("no null models: the empirical p-value needs at least one")
-    return Calibration(
-        suspect=suspect,
-        null_p_values=tuple(float(r.p_value) for r in results),
-        null_matches=tuple(int(r.matches) for r in results),
-        alpha=alpha,
-        null_set_sha256=digest,
-    )
+    return Calibration.of(suspect, results, alpha, null_set_sha256=digest)
 
 
 def _check_key_task(key: keys.WatermarkKey, null_set: NullSet) -> None:
