@@ -2,11 +2,42 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-_ROOT = "0x30a0c0f06e4b2a2b0b0ba3ff73f73b3f7f9bca658a999a42ffeac5cd55c1f667"
+from ipfs.cid import RAW, Cid
+from verifier.integrity import merkle
+from verifier.integrity.manifest import ManifestEntry
+
+
+def _example_artifacts() -> list[dict[str, Any]]:
+    """Two small raw-leaf artifacts whose leaves, proofs and root agree, so the example checks out."""
+    entries = []
+    for role, path, content in (
+        ("model", "model.pt", b"example model"),
+        ("trigger", "triggers.pt", b"triggers"),
+    ):
+        digest = hashlib.sha256(content).digest()
+        cid = str(Cid(version=1, codec=RAW, digest=digest))
+        entries.append(ManifestEntry(role=role, path=path, size=len(content), sha256=digest.hex(), cid=cid))
+    leaves = [entry.leaf() for entry in entries]
+    return [
+        {
+            **entry.to_dict(),
+            "profile": None,
+            "index": index,
+            "leaf": "0x" + leaf.hex(),
+            "proof": ["0x" + p.hex() for p in merkle.merkle_proof(leaves, index)],
+            "stored": True,
+        }
+        for index, (entry, leaf) in enumerate(zip(entries, leaves, strict=True))
+    ]
+
+
+_ARTIFACTS = _example_artifacts()
+_ROOT = "0x" + merkle.merkle_root([bytes.fromhex(a["leaf"][2:]) for a in _ARTIFACTS]).hex()
 _TX = "0x675f2ec2a46d3ba796e03905ffaac4279163abe8852b488d11f871a311a7b72d"
 _OWNER = "0x7E5F4552091A69125d5DfCb7b8C2659029395Bdf"
 _ZERO = "0x" + "00" * 32
@@ -171,27 +202,20 @@ class RecordDetailOut(RecordSummaryOut):
             "example": {
                 **RecordSummaryOut.model_config["json_schema_extra"]["example"],  # type: ignore[index]
                 "indexed": True,
-                "artifacts": [
-                    {
-                        "role": "model",
-                        "path": "model.pt",
-                        "size": 1183,
-                        "sha256": "8f2b6c0e5d1a4b7c9e3f2a1d0c8b7a6f5e4d3c2b1a0f9e8d7c6b5a4f3e2d1c0b",
-                        "cid": "QmWmsL95CYvci8JiortAMhezezr8BhAwAVohVUSJBcZcBL",
-                        "profile": None,
-                        "index": 0,
-                        "leaf": "0x5b6a1f0e3d2c4b8a79e6f5d4c3b2a1908f7e6d5c4b3a29180f7e6d5c4b3a2918",
-                        "proof": ["0x9c1d2e3f4a5b6c7d8e9f0a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6e7f8a9b0c1d"],
-                        "stored": True,
-                    }
-                ],
+                "artifacts": _ARTIFACTS,
                 "transactions": [
                     {
-                        "event": "RecordRegistered",
+                        "event": "ModelRegistered",
                         "block_number": 5,
                         "log_index": 0,
                         "tx_hash": _TX,
-                        "args": {"recordId": 1, "owner": _OWNER, "root": _ROOT},
+                        "args": {
+                            "recordId": 1,
+                            "owner": _OWNER,
+                            "parentId": 0,
+                            "root": _ROOT,
+                            "leafCount": 2,
+                        },
                     }
                 ],
                 "lineage": {

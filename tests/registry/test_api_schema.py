@@ -149,3 +149,17 @@ def test_every_operation_is_described_and_every_error_is_a_typed_problem(tmp_pat
     assert set(components["Problem"]["required"]) == {"type", "code", "title", "status", "detail"}
     writes = [op for methods in document["paths"].values() for op in methods.values() if op.get("security")]
     assert len(writes) == 6 and all(op["security"] == [{"HTTPBearer": []}] for op in writes)
+
+
+def test_the_record_detail_example_proofs_verify_against_its_root() -> None:
+    """The documented example is a real tree: a reader who tries its proofs finds they hold."""
+    from registry.api.index_schemas import RecordDetailOut
+    from verifier.integrity import merkle
+
+    example = RecordDetailOut.model_config["json_schema_extra"]["example"]  # type: ignore[index]
+    root = bytes.fromhex(example["root"][2:])
+    assert len(example["artifacts"]) == example["leaf_count"]
+    for artifact in example["artifacts"]:
+        proof = [bytes.fromhex(p[2:]) for p in artifact["proof"]]
+        leaf = bytes.fromhex(artifact["leaf"][2:])
+        assert merkle.verify_proof(leaf, artifact["index"], example["leaf_count"], proof, root)
