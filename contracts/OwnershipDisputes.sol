@@ -87,7 +87,7 @@ contract OwnershipDisputes is IOwnershipDisputes {
             revert OwnershipDisputesNotRecordOwner(msg.sender, claimantRecord);
         }
         if (!claimant.keyed) revert OwnershipDisputesNoWatermarkKey(claimantRecord);
-        uint256 suspectRecord = suspectRoot == bytes32(0) ? 0 : _registry.recordIdByRoot(suspectRoot);
+        uint256 suspectRecord = _registry.recordIdByRoot(suspectRoot); // 0 for the zero root: never registered
         if (suspectRoot == bytes32(0) || suspectRecord == claimantRecord) {
             revert OwnershipDisputesInvalidSuspect(suspectRoot);
         }

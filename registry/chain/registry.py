@@ -130,8 +130,8 @@ class ModelRegistryClient(ContractClient):
             raise self._pending(record_id) or err
         event = self._registration_event(record_id, state.registered_block)
         root, key_hash = bytes(event["root"]), bytes(event["watermarkKeyHash"])
-        facts = self.call("rootFacts", root)
-        if int(facts[0]) != record_id or state.keyed != (key_hash != ZERO_HASH):
+        indexed_id, parent_id, leaf_count, registered_at = self.call("rootFacts", root)
+        if int(indexed_id) != record_id or state.keyed != (key_hash != ZERO_HASH):
             raise _mismatch(record_id, "its event's root or key does not index to it")
         if state.keyed and self.record_of_key_hash(key_hash) != record_id:
             raise _mismatch(record_id, "its event's watermark-key hash is anchored by another record")
@@ -143,14 +143,14 @@ class ModelRegistryClient(ContractClient):
             record_id=record_id,
             owner=state.owner,
             root=root,
-            leaf_count=int(facts[2]),
+            leaf_count=int(leaf_count),
             manifest_cid=manifest_cid,
             watermark_key_hash=key_hash,
-            parent_id=int(facts[1]),
+            parent_id=int(parent_id),
             derivation=state.derivation,
             commit_block=state.commit_block,
             registered_block=state.registered_block,
-            registered_at=int(facts[3]),
+            registered_at=int(registered_at),
             revoked=state.revoked,
         )
 
